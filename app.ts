@@ -1,0 +1,74 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import type { Config } from './config/index.ts'
+import configPlugin from './config/plugin.ts'
+import errors from './plugins/errors.ts'
+import readiness from './plugins/readiness.ts'
+import store from './plugins/store.ts'
+import securityHeaders from './plugins/security-headers.ts'
+import auditLog from './plugins/audit-log.ts'
+import healthRoutes from './routes/health.ts'
+
+export interface AppOptions {
+  config: Config
+}
+
+// Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
+const SECRET_PARAMS = /([?&](?:code|state|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|token)=)[^&#]*/gi
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/** Fastify's own options for this service: logging with redaction, request ids, proxy trust, limits, TLS. */
+export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyServerOptions & { https?: object } {
+  return {
+    logger: {
+      level: config.logLevel,
+      redact: {
+        paths: [
+          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
+          '*.code', '*.code_verifier', '*.refresh_token', '*.client_secret', '*.client_assertion',
+          '*.access_token', '*.id_token', '*.token', '*.password'
+        ],
+        censor: '[Redacted]'
+      },
+      serializers: {
+        req: (req) => ({
+          method: req.method,
+          url: req.url.replace(SECRET_PARAMS, '$1[Redacted]'),
+          remoteAddress: req.ip,
+          userAgent: req.headers['user-agent']
+        })
+      }
+    },
+    // Accept a caller's request id when it looks like one, so traces join up across services.
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id']
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
+    },
+    requestIdHeader: false,
+    trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
+    bodyLimit: config.bodyLimit,
+    forceCloseConnections: false,
+    return503OnClosing: true,
+    ...(config.tls !== undefined ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.3' } } : {}),
+    ...extra
+  }
+}
+
+/**
+ * The whole service, in the order each concern needs the ones before it:
+ * config -> store -> security headers -> audit -> rate limit -> jwt -> oauth proxy -> mcp.
+ */
+export default async function app (fastify: FastifyInstance, opts: AppOptions) {
+  fastify.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  await fastify.register(configPlugin, { config: opts.config })
+  await fastify.register(errors)
+  await fastify.register(readiness)
+  await fastify.register(store)
+  await fastify.register(securityHeaders)
+  await fastify.register(auditLog)
+
+  await fastify.register(healthRoutes)
+}

@@ -1,0 +1,360 @@
+import { readFileSync } from 'node:fs'
+import { X509Certificate, createPrivateKey, createHash, type KeyObject } from 'node:crypto'
+import Value from 'typebox/value'
+import { EnvSchema, envNames, type Env } from './schema.ts'
+import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts'
+import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from './dev-identity.ts'
+
+export interface RateRule { max: number, windowSeconds: number }
+
+export interface ClientCertificate {
+  privateKey: KeyObject
+  /** base64url SHA-1 and SHA-256 thumbprints of the DER certificate, for the assertion header. */
+  x5t: string
+  x5tS256: string
+}
+
+export interface EntraConfig {
+  authorityHost: string
+  tenant: string
+  clientId: string
+  clientSecret?: string
+  certificate?: ClientCertificate
+  identifierUri: string
+  multiTenant: boolean
+  /** Tenants whose users may sign in and whose tokens are accepted (tid values). */
+  allowedTenants: string[]
+  acceptV1Tokens: boolean
+  authorizeUrl: string
+  tokenUrl: string
+  jwksUrl: string
+  metadataUrl: string
+  /** v2 issuer for a tenant id: `{authority}/{tid}/v2.0`. */
+  issuerFor: (tid: string) => string
+  /** Scopes asked of Entra on sign-in: API scopes, OpenID scopes and any Graph scopes. */
+  upstreamScopes: string[]
+  graphScopes: string[]
+}
+
+export interface Config {
+  version: string
+  baseUrl: string
+  issuer: string
+  /** Canonical MCP resource URL (RFC 8707 / RFC 9728): the audience of our tokens. */
+  resource: string
+  redirectUri: string
+  scopes: string[]
+  allowedOrigins: string[]
+  allowedRedirectUris: string[]
+  clientIdMetadataDocuments: boolean
+  clientRegistrationTtl: number
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  consentTtl: number
+  clockToleranceSeconds: number
+  graphBaseUrl: string
+  /** null: none configured, an ephemeral key is made at start. */
+  signingKeys: SigningKey[] | null
+  /** null: none configured, an ephemeral key is made at start. */
+  encryptionKey: Buffer | null
+  devIdentityProvider: boolean
+  entra: EntraConfig
+  redisUrl?: string
+  redisKeyPrefix: string
+  memoryStoreMaxEntries: number
+  port: number
+  host: string
+  trustProxy: boolean | number | string[]
+  tls?: { cert: Buffer, key: Buffer }
+  bodyLimit: number
+  logLevel: string
+  rateLimit: {
+    enabled: boolean
+    failOpen: boolean
+    register: RateRule
+    authorize: RateRule
+    token: RateRule
+    revoke: RateRule
+    mcp: RateRule
+  }
+  audit: { redisStream?: string, streamMaxLen: number }
+}
+
+export class ConfigError extends Error {
+  problems: string[]
+  constructor (problems: string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+// Values never echoed in an error message.
+const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY', 'REDIS_URL'])
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+const packageVersion: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url).pathname.replace(/\/dist\/package\.json$/, '/package.json'), 'utf8')).version
+
+export const list = (value: string | undefined): string[] => (value ?? '').split(/[\s,]+/).filter(Boolean)
+const rate = (value: string): RateRule => {
+  const [max, windowSeconds] = value.split('/').map(Number)
+  return { max, windowSeconds }
+}
+
+/** Reads only the variables the service knows; empty strings count as unset (as in an empty `.env`). */
+function pickEnv (source: Record<string, string | undefined>): Record<string, string> {
+  const picked: Record<string, string> = {}
+  for (const name of envNames) {
+    const value = source[name]
+    if (value !== undefined && value.trim() !== '') picked[name] = value.trim()
+  }
+  return picked
+}
+
+function schemaProblems (raw: Record<string, string>, converted: unknown): string[] {
+  const byName = new Map<string, string>()
+  for (const error of Value.Errors(EnvSchema, converted)) {
+    const name = error.instancePath.split('/')[1]
+    if (name === undefined || byName.has(name)) continue
+    const property = (EnvSchema.properties as Record<string, any>)[name]
+    const expected = property?.description ?? (property?.anyOf !== undefined ? `one of: ${property.anyOf.map((s: any) => s.const ?? s.description).join(', ')}` : undefined)
+    const detail = expected !== undefined ? `must be ${expected}` : error.message
+    const shown = SECRET_NAMES.has(name) ? '' : ` (got "${raw[name]}")`
+    byName.set(name, `${name} ${detail}${shown}`)
+  }
+  return [...byName.values()]
+}
+
+function readCertificate (path: string): ClientCertificate {
+  const pem = readFileSync(path, 'utf8')
+  const certBlock = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/)
+  const keyBlock = pem.match(/-----BEGIN (?:RSA )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA )?PRIVATE KEY-----/)
+  if (certBlock === null || keyBlock === null) throw new Error('must be a PEM file holding both the certificate and its unencrypted private key')
+  const der = new X509Certificate(certBlock[0]).raw
+  return {
+    privateKey: createPrivateKey(keyBlock[0]),
+    x5t: createHash('sha1').update(der).digest('base64url'),
+    x5tS256: createHash('sha256').update(der).digest('base64url')
+  }
+}
+
+function parseTrustProxy (value: string): boolean | number | string[] {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^\d+$/.test(value)) return Number(value)
+  return list(value)
+}
+
+/**
+ * Builds the frozen configuration from environment variables, or throws one
+ * ConfigError that lists every missing or malformed variable.
+ */
+export function loadConfig (source: Record<string, string | undefined> = process.env): Config {
+  const raw = pickEnv(source)
+  const problems: string[] = []
+
+  for (const [name, value] of Object.entries(raw)) {
+    if (value.startsWith('@Microsoft.KeyVault(')) {
+      problems.push(`${name} is an unresolved Key Vault reference: give the app's managed identity "get" access to the secret and check the reference in App Service > Configuration`)
+      delete raw[name]
+    }
+  }
+
+  const converted = Value.Default(EnvSchema, Value.Convert(EnvSchema, { ...raw })) as Env
+  problems.push(...schemaProblems(raw, converted))
+  const env = converted
+  const bad = (name: string) => problems.some(p => p.startsWith(`${name} `))
+
+  const azureNames = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'] as const
+  const azurePresent = azureNames.filter(n => raw[n] !== undefined)
+  const devIdentityProvider = env.DEV_IDENTITY_PROVIDER ?? azurePresent.length === 0
+  if (devIdentityProvider && azurePresent.length > 0) {
+    problems.push(`DEV_IDENTITY_PROVIDER=true cannot be combined with Azure settings (${azurePresent.join(', ')}): the development identity provider never runs next to a real tenant`)
+  }
+  if (!devIdentityProvider) {
+    for (const name of ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'MCP_BASE_URL'] as const) {
+      if (raw[name] === undefined) problems.push(`${name} is required when Azure settings are present (or set DEV_IDENTITY_PROVIDER=true and no Azure settings for local development)`)
+    }
+    if (raw.AZURE_CLIENT_SECRET === undefined && raw.AZURE_CLIENT_CERTIFICATE_PATH === undefined) {
+      problems.push('AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH is required: the app registration must authenticate to Entra')
+    }
+    if (raw.AZURE_CLIENT_SECRET !== undefined && raw.AZURE_CLIENT_CERTIFICATE_PATH !== undefined) {
+      problems.push('AZURE_CLIENT_SECRET and AZURE_CLIENT_CERTIFICATE_PATH are both set: choose one client credential')
+    }
+  }
+
+  let certificate: ClientCertificate | undefined
+  if (raw.AZURE_CLIENT_CERTIFICATE_PATH !== undefined && !bad('AZURE_CLIENT_CERTIFICATE_PATH')) {
+    try {
+      certificate = readCertificate(raw.AZURE_CLIENT_CERTIFICATE_PATH)
+    } catch (err) {
+      problems.push(`AZURE_CLIENT_CERTIFICATE_PATH ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'names a file that does not exist' : (err as Error).message}`)
+    }
+  }
+
+  const allowedTenantsList = list(env.AZURE_ALLOWED_TENANTS)
+  const badTenants = allowedTenantsList.filter(t => !GUID.test(t))
+  if (badTenants.length > 0) problems.push(`AZURE_ALLOWED_TENANTS must list tenant ids (GUIDs), space-separated (not: ${badTenants.join(', ')})`)
+  const tenant = devIdentityProvider ? DEV_TENANT_ID : (env.AZURE_TENANT_ID ?? 'unset')
+  const multiTenant = tenant === 'common' || tenant === 'organizations'
+  if (multiTenant && allowedTenantsList.length === 0) {
+    problems.push(`AZURE_ALLOWED_TENANTS is required when AZURE_TENANT_ID is "${tenant}": list the tenant ids whose users may sign in`)
+  }
+  const allowedTenants = multiTenant ? allowedTenantsList.map(t => t.toLowerCase()) : [tenant.toLowerCase()]
+
+  const scopes = list(env.MCP_SCOPES)
+  const badScopes = scopes.filter(s => !SCOPE_TOKEN.test(s))
+  if (badScopes.length > 0) problems.push(`MCP_SCOPES has characters not allowed in a scope: ${badScopes.join(', ')}`)
+
+  const port = env.PORT ?? env.WEBSITES_PORT ?? 8000
+  let baseUrl = (env.MCP_BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
+  if (raw.MCP_BASE_URL !== undefined && !bad('MCP_BASE_URL') && new URL(baseUrl).pathname !== '/') {
+    problems.push(`MCP_BASE_URL must be an origin without a path (got "${raw.MCP_BASE_URL}")`)
+  }
+  if (!bad('MCP_BASE_URL')) baseUrl = new URL(baseUrl).origin
+
+  let signingKeys: SigningKey[] | null = null
+  if (raw.TOKEN_SIGNING_KEY !== undefined) {
+    try {
+      signingKeys = parseSigningKeys(raw.TOKEN_SIGNING_KEY)
+    } catch (err) {
+      problems.push(`TOKEN_SIGNING_KEY ${(err as Error).message}`)
+    }
+  }
+  let encryptionKey: Buffer | null = null
+  if (raw.TOKEN_ENCRYPTION_KEY !== undefined) {
+    try {
+      encryptionKey = parseEncryptionKey(raw.TOKEN_ENCRYPTION_KEY)
+    } catch (err) {
+      problems.push(`TOKEN_ENCRYPTION_KEY ${(err as Error).message}`)
+    }
+  }
+  // Several instances sharing one Redis would each invent their own keys and reject each other's tokens.
+  if (raw.REDIS_URL !== undefined && !devIdentityProvider) {
+    for (const name of ['TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY'] as const) {
+      if (raw[name] === undefined) problems.push(`${name} is required when REDIS_URL is set: instances sharing a store must share keys (an ephemeral key is only allowed for a single instance)`)
+    }
+  }
+
+  let tls: Config['tls']
+  if ((raw.TLS_CERT_PATH === undefined) !== (raw.TLS_KEY_PATH === undefined)) {
+    problems.push('TLS_CERT_PATH and TLS_KEY_PATH go together: set both or neither')
+  } else if (raw.TLS_CERT_PATH !== undefined && raw.TLS_KEY_PATH !== undefined) {
+    try {
+      tls = { cert: readFileSync(raw.TLS_CERT_PATH), key: readFileSync(raw.TLS_KEY_PATH) }
+    } catch (err) {
+      problems.push(`TLS_CERT_PATH/TLS_KEY_PATH cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+  }
+
+  const allowedRedirectUris = list(env.ALLOWED_REDIRECT_URIS)
+  for (const uri of allowedRedirectUris) {
+    if (!URL.canParse(uri)) problems.push(`ALLOWED_REDIRECT_URIS has an entry that is not an absolute URL: ${uri}`)
+  }
+  const allowedOrigins = list(env.MCP_ALLOWED_ORIGINS)
+  for (const origin of allowedOrigins) {
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) problems.push(`MCP_ALLOWED_ORIGINS entries must be origins like https://app.example.com (not: ${origin})`)
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const authorityHost = devIdentityProvider
+    ? `${baseUrl}/dev-idp`
+    : (env.AZURE_AUTHORITY_HOST ?? 'https://login.microsoftonline.com').replace(/\/+$/, '')
+  const clientId = devIdentityProvider ? DEV_CLIENT_ID : env.AZURE_CLIENT_ID as string
+  const identifierUri = (env.AZURE_IDENTIFIER_URI ?? `api://${clientId}`).replace(/\/+$/, '')
+  const graphScopes = list(env.AZURE_GRAPH_SCOPES)
+
+  const config: Config = {
+    version: packageVersion,
+    baseUrl,
+    issuer: baseUrl,
+    resource: `${baseUrl}/mcp`,
+    redirectUri: `${baseUrl}/auth/callback`,
+    scopes,
+    allowedOrigins,
+    allowedRedirectUris,
+    clientIdMetadataDocuments: env.CLIENT_ID_METADATA_DOCUMENTS,
+    clientRegistrationTtl: env.CLIENT_REGISTRATION_TTL,
+    accessTokenTtl: env.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    consentTtl: env.CONSENT_TTL,
+    clockToleranceSeconds: env.CLOCK_TOLERANCE,
+    graphBaseUrl: env.GRAPH_BASE_URL.replace(/\/+$/, ''),
+    signingKeys,
+    encryptionKey,
+    devIdentityProvider,
+    entra: {
+      authorityHost,
+      tenant,
+      clientId,
+      clientSecret: devIdentityProvider ? DEV_CLIENT_SECRET : env.AZURE_CLIENT_SECRET,
+      certificate,
+      identifierUri,
+      multiTenant,
+      allowedTenants,
+      acceptV1Tokens: env.AZURE_ACCEPT_V1_TOKENS,
+      authorizeUrl: `${authorityHost}/${tenant}/oauth2/v2.0/authorize`,
+      tokenUrl: `${authorityHost}/${tenant}/oauth2/v2.0/token`,
+      jwksUrl: `${authorityHost}/${tenant}/discovery/v2.0/keys`,
+      metadataUrl: `${authorityHost}/${tenant}/v2.0/.well-known/openid-configuration`,
+      issuerFor: (tid: string) => `${authorityHost}/${tid}/v2.0`,
+      upstreamScopes: [...scopes.map(s => `${identifierUri}/${s}`), 'openid', 'profile', 'offline_access', ...graphScopes],
+      graphScopes
+    },
+    redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
+    memoryStoreMaxEntries: env.MEMORY_STORE_MAX_ENTRIES,
+    port,
+    host: env.HOST,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    tls,
+    bodyLimit: env.BODY_LIMIT,
+    logLevel: env.LOG_LEVEL,
+    rateLimit: {
+      enabled: env.RATE_LIMIT_ENABLED,
+      failOpen: env.RATE_LIMIT_FAIL_OPEN,
+      register: rate(env.RATE_LIMIT_REGISTER),
+      authorize: rate(env.RATE_LIMIT_AUTHORIZE),
+      token: rate(env.RATE_LIMIT_TOKEN),
+      revoke: rate(env.RATE_LIMIT_REVOKE),
+      mcp: rate(env.RATE_LIMIT_MCP)
+    },
+    audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN }
+  }
+  Object.freeze(config.entra)
+  Object.freeze(config.rateLimit)
+  return Object.freeze(config)
+}
+
+/** The non-secret view served at /auth/info and logged at start. */
+export function publicConfig (config: Config, storeKind: string) {
+  return {
+    version: config.version,
+    issuer: config.issuer,
+    resource: config.resource,
+    redirect_uri: config.redirectUri,
+    scopes: config.scopes,
+    store: storeKind,
+    development_identity_provider: config.devIdentityProvider,
+    entra: {
+      authority_host: config.entra.authorityHost,
+      tenant: config.entra.tenant,
+      client_id: config.entra.clientId,
+      identifier_uri: config.entra.identifierUri,
+      client_credential: config.entra.certificate !== undefined ? 'certificate' : 'secret',
+      allowed_tenants: config.entra.allowedTenants,
+      authorize_endpoint: config.entra.authorizeUrl,
+      token_endpoint: config.entra.tokenUrl,
+      jwks_uri: config.entra.jwksUrl,
+      upstream_scopes: config.entra.upstreamScopes
+    },
+    endpoints: {
+      authorization_server_metadata: `${config.baseUrl}/.well-known/oauth-authorization-server`,
+      protected_resource_metadata: `${config.baseUrl}/.well-known/oauth-protected-resource/mcp`,
+      jwks_uri: `${config.baseUrl}/.well-known/jwks.json`,
+      mcp: config.resource
+    }
+  }
+}

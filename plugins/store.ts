@@ -1,0 +1,73 @@
+import fp from 'fastify-plugin'
+import { setTimeout } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { MemoryStore } from './stores/memory-store.ts'
+import { RedisStore } from './stores/redis-store.ts'
+import type { Store } from './stores/store.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: Store
+    /** The shared ioredis client, or null with the in-memory store. */
+    redis: Redis | null
+  }
+}
+
+/**
+ * Connection settings that keep the service answering while Redis is away:
+ * bounded connect and command times, no offline queue (a command fails at once
+ * instead of waiting), and reconnection forever in the background.
+ *
+ * The client is built here rather than by @fastify/redis because that plugin
+ * holds registration until Redis answers, and the service must start (and
+ * report 503 on readiness) with Redis down.
+ */
+const STARTUP_WAIT_MS = 2000
+
+export function createRedisClient (url: string): Redis {
+  return new Redis(url, {
+    connectTimeout: 2000,
+    commandTimeout: 1500,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
+    lazyConnect: false
+  })
+}
+
+export default fp(async function store (fastify) {
+  const { config } = fastify
+  if (config.redisUrl === undefined) {
+    fastify.decorate('redis', null)
+    fastify.decorate('store', new MemoryStore({ maxEntries: config.memoryStoreMaxEntries }))
+  } else {
+    const client = createRedisClient(config.redisUrl)
+    let lastWarning = 0
+    client.on('error', (err: NodeJS.ErrnoException) => {
+      // ioredis repeats the error on every reconnect attempt: say it once every 30 s.
+      if (Date.now() - lastWarning < 30000) return
+      lastWarning = Date.now()
+      fastify.log.warn({ err: { code: err.code, message: err.message } }, 'redis connection problem; retrying in the background')
+    })
+    client.on('ready', () => {
+      if (lastWarning !== 0) fastify.log.info('redis connection restored')
+      lastWarning = 0
+    })
+    fastify.decorate('redis', client)
+    fastify.decorate('store', new RedisStore(client, config.redisKeyPrefix))
+    // Give the first connection a bounded moment so a healthy start is ready at once;
+    // an unreachable Redis does not stop the start (readiness reports it instead).
+    let onReady = () => {}
+    const connected = await Promise.race([
+      new Promise<boolean>(resolve => { onReady = () => resolve(true); client.once('ready', onReady) }),
+      setTimeout(STARTUP_WAIT_MS, false, { ref: false })
+    ])
+    client.off('ready', onReady)
+    if (!connected) fastify.log.warn(`redis not reachable within ${STARTUP_WAIT_MS} ms; starting anyway and retrying in the background`)
+  }
+  fastify.readinessChecks.set('store', async () => {
+    await fastify.store.ping()
+    return { ok: true, detail: fastify.store.kind }
+  })
+  fastify.addHook('onClose', async () => { await fastify.store.close() })
+}, { name: 'store', dependencies: ['config', 'readiness'] })

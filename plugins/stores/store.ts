@@ -1,0 +1,37 @@
+import createError from '@fastify/error'
+
+/**
+ * The state every instance must see: registered clients, authorize transactions,
+ * codes, grants, refresh tokens, revocations, consents, rate-limit counters.
+ * Values are strings; callers serialise. TTLs are seconds.
+ */
+export interface Store {
+  readonly kind: 'redis' | 'memory'
+  get (key: string): Promise<string | null>
+  getMany (keys: string[]): Promise<Array<string | null>>
+  /** ttlSeconds 0 or absent: no expiry. */
+  set (key: string, value: string, ttlSeconds?: number): Promise<void>
+  /** Reads and deletes in one atomic step: of many concurrent takes of one key, one gets the value. */
+  take (key: string): Promise<string | null>
+  delete (key: string): Promise<void>
+  /** Adds one and returns the new count; the TTL starts with the first increment. */
+  incr (key: string, ttlSeconds: number): Promise<number>
+  ping (): Promise<void>
+  close (): Promise<void>
+}
+
+export const StoreUnavailableError = createError('FST_STORE_UNAVAILABLE', 'The state store is unavailable; retry shortly', 503)
+
+export async function getJson<T> (store: Store, key: string): Promise<T | null> {
+  const value = await store.get(key)
+  return value === null ? null : JSON.parse(value) as T
+}
+
+export async function takeJson<T> (store: Store, key: string): Promise<T | null> {
+  const value = await store.take(key)
+  return value === null ? null : JSON.parse(value) as T
+}
+
+export async function setJson (store: Store, key: string, value: unknown, ttlSeconds?: number): Promise<void> {
+  await store.set(key, JSON.stringify(value), ttlSeconds)
+}
