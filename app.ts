@@ -69,6 +69,11 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(store)
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
+  // rate limit: plugins/rate-limit.ts
+  // token signing and verification: plugins/signing-keys.ts, plugins/jwt-verify.ts, routes/well-known-resource.ts
+  // development identity provider (only when config.devIdentityProvider): dev-idp/plugin.ts
+  // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
+  // mcp: mcp/transport.ts
 
   await fastify.register(healthRoutes)
 }
