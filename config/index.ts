@@ -76,6 +76,10 @@ export interface Config {
     token: RateRule
     revoke: RateRule
     mcp: RateRule
+    /** Ceiling per client IP on /mcp, whatever (unverified) user the bearer token names. */
+    mcpPerIp: RateRule
+    /** Ceiling per client IP on /token, checked before the body (and its client_id) is read. */
+    tokenPerIp: RateRule
   }
   audit: { redisStream?: string, streamMaxLen: number }
 }
@@ -257,6 +261,13 @@ export function loadConfig (source: Record<string, string | undefined> = process
     if (!URL.canParse(origin) || new URL(origin).origin !== origin) problems.push(`MCP_ALLOWED_ORIGINS entries must be origins like https://app.example.com (not: ${origin})`)
   }
 
+  for (const name of ['RATE_LIMIT_REGISTER', 'RATE_LIMIT_AUTHORIZE', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_MCP', 'RATE_LIMIT_MCP_PER_IP', 'RATE_LIMIT_TOKEN_PER_IP'] as const) {
+    if (!bad(name) && rate(env[name]).windowSeconds < 1) problems.push(`${name} must have a window of at least 1 second (max/windowSeconds, got "${env[name]}")`)
+  }
+  if (raw.AUDIT_REDIS_STREAM !== undefined && raw.REDIS_URL === undefined) {
+    problems.push('AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis')
+  }
+
   if (problems.length > 0) throw new ConfigError(problems)
 
   const authorityHost = devIdentityProvider
@@ -319,7 +330,9 @@ export function loadConfig (source: Record<string, string | undefined> = process
       authorize: rate(env.RATE_LIMIT_AUTHORIZE),
       token: rate(env.RATE_LIMIT_TOKEN),
       revoke: rate(env.RATE_LIMIT_REVOKE),
-      mcp: rate(env.RATE_LIMIT_MCP)
+      mcp: rate(env.RATE_LIMIT_MCP),
+      mcpPerIp: rate(env.RATE_LIMIT_MCP_PER_IP),
+      tokenPerIp: rate(env.RATE_LIMIT_TOKEN_PER_IP)
     },
     audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN }
   }

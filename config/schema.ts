@@ -59,6 +59,9 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_TOKEN: Rate('60/60'),
   RATE_LIMIT_REVOKE: Rate('60/60'),
   RATE_LIMIT_MCP: Rate('600/60'),
+  // Ceilings per client IP behind the per-user /mcp and per-client /token budgets (see docs/rate-limit-and-audit.md).
+  RATE_LIMIT_MCP_PER_IP: Rate('3000/60'),
+  RATE_LIMIT_TOKEN_PER_IP: Rate('300/60'),
   AUDIT_REDIS_STREAM: Type.Optional(Type.String({ minLength: 1 })),
   AUDIT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100000 })
 })
