@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { X509Certificate, createPrivateKey, createHash, type KeyObject } from 'node:crypto'
 import Value from 'typebox/value'
 import { EnvSchema, envNames, type Env } from './schema.ts'
@@ -95,10 +97,27 @@ export class ConfigError extends Error {
 
 // Values never echoed in an error message.
 const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY', 'REDIS_URL'])
+/** Names added later that look secret are not echoed either. */
+export const isSecretName = (name: string) => SECRET_NAMES.has(name) || /SECRET|PASSWORD|CREDENTIAL|_KEY$/.test(name)
+const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-const packageVersion: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url).pathname.replace(/\/dist\/package\.json$/, '/package.json'), 'utf8')).version
+/**
+ * The version of the nearest package.json above this file: `../package.json` when run from
+ * source, `../../package.json` from the compiled `dist/config/`.
+ */
+export function packageVersion (from: string = import.meta.url): string {
+  let dir = dirname(fileURLToPath(from))
+  for (;;) {
+    const candidate = join(dir, 'package.json')
+    if (existsSync(candidate)) return JSON.parse(readFileSync(candidate, 'utf8')).version ?? '0.0.0'
+    const parent = dirname(dir)
+    if (parent === dir) return '0.0.0'
+    dir = parent
+  }
+}
+const version = packageVersion()
 
 export const list = (value: string | undefined): string[] => (value ?? '').split(/[\s,]+/).filter(Boolean)
 const rate = (value: string): RateRule => {
@@ -124,7 +143,7 @@ function schemaProblems (raw: Record<string, string>, converted: unknown): strin
     const property = (EnvSchema.properties as Record<string, any>)[name]
     const expected = property?.description ?? (property?.anyOf !== undefined ? `one of: ${property.anyOf.map((s: any) => s.const ?? s.description).join(', ')}` : undefined)
     const detail = expected !== undefined ? `must be ${expected}` : error.message
-    const shown = SECRET_NAMES.has(name) ? '' : ` (got "${raw[name]}")`
+    const shown = isSecretName(name) ? '' : ` (got "${raw[name]}")`
     byName.set(name, `${name} ${detail}${shown}`)
   }
   return [...byName.values()]
@@ -158,9 +177,12 @@ export function loadConfig (source: Record<string, string | undefined> = process
   const raw = pickEnv(source)
   const problems: string[] = []
 
+  // App Service leaves `@Microsoft.KeyVault(...)` in place when it cannot resolve the reference.
+  const unresolved = new Set<string>()
   for (const [name, value] of Object.entries(raw)) {
-    if (value.startsWith('@Microsoft.KeyVault(')) {
+    if (KEY_VAULT_REFERENCE.test(value)) {
       problems.push(`${name} is an unresolved Key Vault reference: give the app's managed identity "get" access to the secret and check the reference in App Service > Configuration`)
+      unresolved.add(name)
       delete raw[name]
     }
   }
@@ -171,16 +193,17 @@ export function loadConfig (source: Record<string, string | undefined> = process
   const bad = (name: string) => problems.some(p => p.startsWith(`${name} `))
 
   const azureNames = ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH'] as const
-  const azurePresent = azureNames.filter(n => raw[n] !== undefined)
+  const azurePresent = azureNames.filter(n => raw[n] !== undefined || unresolved.has(n))
   const devIdentityProvider = env.DEV_IDENTITY_PROVIDER ?? azurePresent.length === 0
   if (devIdentityProvider && azurePresent.length > 0) {
     problems.push(`DEV_IDENTITY_PROVIDER=true cannot be combined with Azure settings (${azurePresent.join(', ')}): the development identity provider never runs next to a real tenant`)
   }
   if (!devIdentityProvider) {
     for (const name of ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'MCP_BASE_URL'] as const) {
-      if (raw[name] === undefined) problems.push(`${name} is required when Azure settings are present (or set DEV_IDENTITY_PROVIDER=true and no Azure settings for local development)`)
+      if (raw[name] === undefined && !unresolved.has(name)) problems.push(`${name} is required when Azure settings are present (or set DEV_IDENTITY_PROVIDER=true and no Azure settings for local development)`)
     }
-    if (raw.AZURE_CLIENT_SECRET === undefined && raw.AZURE_CLIENT_CERTIFICATE_PATH === undefined) {
+    if (raw.AZURE_CLIENT_SECRET === undefined && raw.AZURE_CLIENT_CERTIFICATE_PATH === undefined &&
+      !unresolved.has('AZURE_CLIENT_SECRET') && !unresolved.has('AZURE_CLIENT_CERTIFICATE_PATH')) {
       problems.push('AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH is required: the app registration must authenticate to Entra')
     }
     if (raw.AZURE_CLIENT_SECRET !== undefined && raw.AZURE_CLIENT_CERTIFICATE_PATH !== undefined) {
@@ -211,7 +234,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
   const badScopes = scopes.filter(s => !SCOPE_TOKEN.test(s))
   if (badScopes.length > 0) problems.push(`MCP_SCOPES has characters not allowed in a scope: ${badScopes.join(', ')}`)
 
-  const port = env.PORT ?? env.WEBSITES_PORT ?? 8000
+  const port = (bad('PORT') ? undefined : env.PORT) ?? (bad('WEBSITES_PORT') ? undefined : env.WEBSITES_PORT) ?? 8000
   let baseUrl = (env.MCP_BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
   if (raw.MCP_BASE_URL !== undefined && !bad('MCP_BASE_URL') && new URL(baseUrl).pathname !== '/') {
     problems.push(`MCP_BASE_URL must be an origin without a path (got "${raw.MCP_BASE_URL}")`)
@@ -237,7 +260,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
   // Several instances sharing one Redis would each invent their own keys and reject each other's tokens.
   if (raw.REDIS_URL !== undefined && !devIdentityProvider) {
     for (const name of ['TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY'] as const) {
-      if (raw[name] === undefined) problems.push(`${name} is required when REDIS_URL is set: instances sharing a store must share keys (an ephemeral key is only allowed for a single instance)`)
+      if (raw[name] === undefined && !unresolved.has(name)) problems.push(`${name} is required when REDIS_URL is set: instances sharing a store must share keys (an ephemeral key is only allowed for a single instance)`)
     }
   }
 
@@ -278,7 +301,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
   const graphScopes = list(env.AZURE_GRAPH_SCOPES)
 
   const config: Config = {
-    version: packageVersion,
+    version,
     baseUrl,
     issuer: baseUrl,
     resource: `${baseUrl}/mcp`,

@@ -23,6 +23,8 @@ export function redisEnv (extra: Record<string, string> = {}): Record<string, st
 export interface BuildOptions {
   /** Collect every log line (JSON strings) in `logs`. */
   logs?: string[]
+  /** Runs after app.ts is registered and before ready(): add test-only routes or hooks here. */
+  setup?: (fastify: FastifyInstance) => unknown
 }
 
 /** Builds the app exactly as server.ts does, with test settings, and closes it when the test ends. */
@@ -41,6 +43,7 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
   }
   const fastify = Fastify(options)
   await fastify.register(app, { config })
+  if (opts.setup !== undefined) await opts.setup(fastify)
   t.teardown(() => fastify.close())
   await fastify.ready()
   return fastify
