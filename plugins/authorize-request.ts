@@ -1,0 +1,137 @@
+import { isValidS256Challenge } from './pkce.ts'
+
+/** What /authorize needs to know of a client (a subset of the registry's ClientRecord). */
+export interface AuthorizeClient {
+  client_id: string
+  redirect_uris: string[]
+  grant_types?: string[]
+  response_types?: string[]
+  scope?: string
+}
+
+export interface AuthorizeSettings {
+  /** Scopes this service offers (MCP_SCOPES). */
+  scopes: readonly string[]
+  /** The canonical MCP resource URL. */
+  resource: string
+}
+
+export interface AuthorizeParams {
+  clientId: string
+  redirectUri: string
+  state?: string
+  codeChallenge: string
+  scopes: string[]
+  resource: string
+}
+
+/**
+ * The three outcomes of checking an authorize request:
+ * - `page`: the client or its redirect URI cannot be trusted, so the error is shown, never redirected;
+ * - `redirect`: the redirect URI is verified, the error goes back to the client (with state and iss);
+ * - `ok`: go on to consent.
+ */
+export type AuthorizeCheck =
+  | { outcome: 'page', status: number, error: string, description: string }
+  | { outcome: 'redirect', redirectUri: string, state?: string, error: string, description: string }
+  | { outcome: 'ok', params: AuthorizeParams }
+
+export const MAX_STATE_LENGTH = 2048
+
+export function parseScope (value: string | undefined): string[] {
+  return [...new Set((value ?? '').split(' ').filter(Boolean))]
+}
+
+/** Reads one query parameter; a parameter given twice is a malformed request (RFC 6749 §3.1). */
+function single (query: Record<string, unknown>, name: string): { value?: string, repeated: boolean } {
+  const raw = query[name]
+  if (raw === undefined) return { repeated: false }
+  if (typeof raw === 'string') return { value: raw, repeated: false }
+  return { repeated: true }
+}
+
+/**
+ * Default scopes when the request names none: the client's registered scope when it has one,
+ * otherwise every scope this service offers.
+ */
+export function defaultScopes (client: AuthorizeClient, offered: readonly string[]): string[] {
+  const registered = parseScope(client.scope).filter(s => offered.includes(s))
+  return registered.length > 0 ? registered : [...offered]
+}
+
+export function checkAuthorizeRequest (
+  query: Record<string, unknown>,
+  client: AuthorizeClient | null,
+  settings: AuthorizeSettings,
+  redirectUriMatches: (registered: string[], presented: string) => boolean
+): AuthorizeCheck {
+  const page = (status: number, error: string, description: string): AuthorizeCheck => ({ outcome: 'page', status, error, description })
+
+  const clientId = single(query, 'client_id')
+  if (clientId.repeated || clientId.value === undefined || clientId.value === '') return page(400, 'invalid_request', 'The request has no client_id (or more than one).')
+  if (client === null) return page(400, 'invalid_client', 'This application is not registered with this service.')
+
+  const redirect = single(query, 'redirect_uri')
+  if (redirect.repeated) return page(400, 'invalid_request', 'The request has more than one redirect_uri.')
+  let redirectUri: string
+  if (redirect.value === undefined) {
+    if (client.redirect_uris.length !== 1) return page(400, 'invalid_request', 'The request has no redirect_uri and the application registered several.')
+    redirectUri = client.redirect_uris[0]
+  } else {
+    if (!redirectUriMatches(client.redirect_uris, redirect.value)) {
+      return page(400, 'invalid_request', 'The redirect_uri does not match any redirect URI registered for this application.')
+    }
+    redirectUri = redirect.value
+  }
+
+  const stateParam = single(query, 'state')
+  const state = stateParam.repeated ? undefined : stateParam.value
+  const fail = (error: string, description: string): AuthorizeCheck => ({ outcome: 'redirect', redirectUri, state, error, description })
+  if (stateParam.repeated) return fail('invalid_request', 'The request has more than one state.')
+  if (state !== undefined && state.length > MAX_STATE_LENGTH) return fail('invalid_request', `state is longer than ${MAX_STATE_LENGTH} characters.`)
+
+  const responseType = single(query, 'response_type')
+  if (responseType.repeated || responseType.value === undefined) return fail('invalid_request', 'response_type is required (and only once).')
+  if (responseType.value !== 'code') return fail('unsupported_response_type', 'Only response_type=code is supported.')
+  if (client.response_types !== undefined && !client.response_types.includes('code')) return fail('unauthorized_client', 'This application did not register the "code" response type.')
+  if (client.grant_types !== undefined && !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'This application did not register the authorization_code grant.')
+
+  const challenge = single(query, 'code_challenge')
+  const method = single(query, 'code_challenge_method')
+  if (challenge.repeated || method.repeated) return fail('invalid_request', 'code_challenge and code_challenge_method may appear only once.')
+  if (challenge.value === undefined || challenge.value === '') return fail('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.')
+  if (method.value !== 'S256') return fail('invalid_request', 'Only the S256 code_challenge_method is supported (plain is refused).')
+  if (!isValidS256Challenge(challenge.value)) return fail('invalid_request', 'code_challenge must be 43 base64url characters (the S256 hash of the verifier).')
+
+  const resource = single(query, 'resource')
+  if (resource.repeated) return fail('invalid_target', `This service is one resource: ${settings.resource}`)
+  if (resource.value !== undefined && resource.value !== settings.resource) {
+    return fail('invalid_target', `Unknown resource; this service's resource is ${settings.resource}`)
+  }
+
+  const scope = single(query, 'scope')
+  if (scope.repeated) return fail('invalid_request', 'The request has more than one scope parameter.')
+  let scopes = parseScope(scope.value)
+  if (scopes.length === 0) {
+    scopes = defaultScopes(client, settings.scopes)
+  } else {
+    const unknown = scopes.filter(s => !settings.scopes.includes(s))
+    if (unknown.length > 0) return fail('invalid_scope', `Unknown scope: ${unknown.join(' ')} (offered: ${settings.scopes.join(' ')})`)
+    const registered = parseScope(client.scope)
+    if (registered.length > 0) {
+      const beyond = scopes.filter(s => !registered.includes(s))
+      if (beyond.length > 0) return fail('invalid_scope', `This application did not register the scope: ${beyond.join(' ')}`)
+    }
+  }
+
+  return { outcome: 'ok', params: { clientId: client.client_id, redirectUri, state, codeChallenge: challenge.value, scopes, resource: settings.resource } }
+}
+
+/** The redirect back to the client with an error or a code (RFC 6749 §4.1.2, RFC 9207 `iss`). */
+export function clientRedirect (redirectUri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(redirectUri)
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) url.searchParams.set(name, value)
+  }
+  return url.toString()
+}

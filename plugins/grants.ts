@@ -1,0 +1,74 @@
+import { createHash, randomBytes } from 'node:crypto'
+
+/** The user as Entra's verified id token describes them. */
+export interface GrantUser {
+  sub: string
+  oid?: string
+  tid?: string
+  name?: string
+  preferred_username?: string
+  email?: string
+}
+
+/** Entra's tokens for one grant; only ever stored sealed (AES-256-GCM, associated data = grant id). */
+export interface UpstreamTokens {
+  accessToken?: string
+  /** Epoch seconds. */
+  accessTokenExpiresAt?: number
+  refreshToken?: string
+  scope?: string
+  /** A Microsoft Graph token obtained with the refresh token, cached until it nears expiry. */
+  graph?: { accessToken: string, expiresAt: number, scope: string }
+}
+
+/** `grant:{sid}`: one sign-in of one user for one client. Every token of the grant refers to it. */
+export interface Grant {
+  sid: string
+  clientId: string
+  scopes: string[]
+  user: GrantUser
+  /** Sealed UpstreamTokens. */
+  upstream: string
+  /** Epoch seconds. */
+  createdAt: number
+}
+
+/** `code:{sha256(code)}`: a proxy authorization code, bound to client, redirect URI, challenge and grant. */
+export interface CodeRecord {
+  sid: string
+  clientId: string
+  redirectUri: string
+  codeChallenge: string
+  scopes: string[]
+  resource: string
+  /** Set on first redemption: the record stays a little longer so a replay can find the grant. */
+  used?: boolean
+}
+
+/** `rt:{sha256(token)}`: an opaque refresh token of a grant. */
+export interface RefreshRecord {
+  sid: string
+  clientId: string
+  scopes: string[]
+  /** Set once rotated: presenting it again revokes the grant. */
+  used?: boolean
+}
+
+export const CODE_TTL = 60
+/** How long a redeemed code is remembered, so that a replay still revokes its grant. */
+export const USED_CODE_TTL = 600
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url')
+export const randomToken = (bytes = 32) => randomBytes(bytes).toString('base64url')
+
+export const grantKey = (sid: string) => `grant:${sid}`
+export const codeKey = (code: string) => `code:${hashToken(code)}`
+export const codeUseKey = (code: string) => `code-use:${hashToken(code)}`
+export const refreshKey = (token: string) => `rt:${hashToken(token)}`
+export const refreshUseKey = (token: string) => `rt-use:${hashToken(token)}`
+
+const OPAQUE = /^[A-Za-z0-9_-]{20,200}$/
+/** Codes and refresh tokens this service makes are base64url; anything else is unknown without a lookup. */
+export function isOpaqueToken (value: unknown): value is string {
+  return typeof value === 'string' && OPAQUE.test(value)
+}
