@@ -7,6 +7,7 @@ import readiness from './plugins/readiness.ts'
 import store from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
+import rateLimit from './plugins/rate-limit.ts'
 import healthRoutes from './routes/health.ts'
 
 export interface AppOptions {
@@ -69,7 +70,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(store)
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
-  // rate limit: plugins/rate-limit.ts
+  await fastify.register(rateLimit)
   // token signing and verification: plugins/signing-keys.ts, plugins/jwt-verify.ts, routes/well-known-resource.ts
   // development identity provider (only when config.devIdentityProvider): dev-idp/plugin.ts
   // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*

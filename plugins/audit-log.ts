@@ -1,11 +1,13 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
+import { publicConfig } from '../config/index.ts'
 
-/** The stable catalogue of audit event names (design-notes §6). */
+/** The stable catalogue of audit event names (design-notes §6, plus `rate_limit.unavailable`). */
 export const AUDIT_EVENTS = [
   'client.registered', 'authorize.started', 'consent.granted', 'consent.denied',
   'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
-  'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded', 'config.loaded'
+  'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
+  'rate_limit.unavailable', 'config.loaded'
 ] as const
 export type AuditEvent = typeof AUDIT_EVENTS[number]
 
@@ -25,30 +27,102 @@ declare module 'fastify' {
 }
 
 /**
+ * `() => boolean` that says yes at most once per `intervalMs`: for warnings that would
+ * otherwise repeat on every request (Redis away). `now` is injectable for tests.
+ */
+export function createThrottle (intervalMs: number, now: () => number = Date.now): () => boolean {
+  let last = -Infinity
+  return () => {
+    const t = now()
+    if (t - last < intervalMs) return false
+    last = t
+    return true
+  }
+}
+
+// Field names whose values are secrets. A caller passing one by mistake gets it masked, in the
+// log line and in the stream alike (the logger's redaction only reaches nested paths).
+const SECRET_FIELD = /^(?:access_token|refresh_token|id_token|token|code|code_verifier|client_secret|client_assertion|assertion|password|secret|authorization|cookie)$/i
+
+/** A copy of audit fields with any secret-named field masked, at any depth. */
+export function maskSecrets (value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || depth > 5) return value
+  if (Array.isArray(value)) return value.map(v => maskSecrets(v, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_FIELD.test(k) && v !== undefined && v !== null ? '[Redacted]' : maskSecrets(v, depth + 1)
+  }
+  return out
+}
+
+/** The line for one event: event name, request context, the caller's fields, outcome. */
+export function auditLine (event: AuditEvent, fields: AuditFields = {}, request?: FastifyRequest): Record<string, unknown> {
+  const line: Record<string, unknown> = { event }
+  if (request !== undefined) {
+    line.request_id = request.id
+    line.ip = request.ip
+    const identity = (request as any).identity as { oid?: string, tid?: string, clientId?: string } | undefined
+    if (identity !== undefined) {
+      line.oid = identity.oid
+      line.tid = identity.tid
+      line.client_id = identity.clientId
+    }
+  }
+  Object.assign(line, maskSecrets(fields))
+  line.outcome ??= 'success'
+  return line
+}
+
+/**
  * `fastify.audit(event, fields, request)` writes one JSON line with `audit: true`.
  * With a request it adds the request id, the client IP and, when a caller was
  * authenticated, its subject and client id. Callers pass identifiers only:
- * never a token, code, verifier or secret.
+ * never a token, code, verifier or secret (secret-named fields are masked anyway).
+ *
+ * With AUDIT_REDIS_STREAM set, each event is also appended to that Redis stream
+ * (`XADD <stream> MAXLEN ~ AUDIT_STREAM_MAXLEN * event <name> line <json>`), fire and
+ * forget: a Redis problem never delays or fails the request; it is logged once a minute.
+ * `config.loaded` is emitted once, when the app is ready.
  */
 export default fp(async function auditLog (fastify) {
+  const { config } = fastify
   // Audit lines are written at info even when LOG_LEVEL is quieter.
   const parentLevel = fastify.log.level
   const logger = fastify.log.child({ audit: true }, { level: parentLevel === 'silent' ? 'silent' : 'info' })
 
-  fastify.decorate('audit', function audit (event: AuditEvent, fields: AuditFields = {}, request?: FastifyRequest) {
-    const line: Record<string, unknown> = { event }
-    if (request !== undefined) {
-      line.request_id = request.id
-      line.ip = request.ip
-      const identity = (request as any).identity as { oid?: string, tid?: string, clientId?: string } | undefined
-      if (identity !== undefined) {
-        line.oid = identity.oid
-        line.tid = identity.tid
-        line.client_id = identity.clientId
+  const streamName = config.audit.redisStream
+  const redis = streamName !== undefined ? fastify.redis : null
+  const maxLen = String(config.audit.streamMaxLen)
+  const streamWarning = createThrottle(60000)
+  let dropped = 0
+
+  function append (line: Record<string, unknown>) {
+    if (redis === null || streamName === undefined) return
+    const json = JSON.stringify({ time: new Date().toISOString(), ...line })
+    redis.xadd(streamName, 'MAXLEN', '~', maxLen, '*', 'event', line.event as string, 'line', json).catch((err: NodeJS.ErrnoException) => {
+      dropped++
+      if (streamWarning()) {
+        fastify.log.warn({ err: { code: err.code, message: err.message }, stream: streamName, dropped }, 'audit stream unavailable; events are only in the log meanwhile')
       }
-    }
-    Object.assign(line, fields)
-    line.outcome ??= 'success'
+    })
+  }
+
+  fastify.decorate('audit', function audit (event: AuditEvent, fields: AuditFields = {}, request?: FastifyRequest) {
+    const line = auditLine(event, fields, request)
     logger.info(line, event)
+    append(line)
   })
-}, { name: 'audit-log', dependencies: ['config'] })
+
+  fastify.addHook('onReady', async () => {
+    const { enabled, failOpen, ...rules } = config.rateLimit
+    fastify.audit('config.loaded', {
+      config: publicConfig(config, fastify.store.kind),
+      rate_limit: {
+        enabled,
+        fail_open: failOpen,
+        rules: Object.fromEntries(Object.entries(rules).map(([name, r]) => [name, `${r.max}/${r.windowSeconds}`]))
+      },
+      audit_stream: streamName !== undefined ? { name: streamName, max_len: config.audit.streamMaxLen } : null
+    })
+  })
+}, { name: 'audit-log', dependencies: ['config', 'store'] })
