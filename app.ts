@@ -9,9 +9,14 @@ import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import healthRoutes from './routes/health.ts'
+import clientRegistry, { type ClientRegistryOptions } from './plugins/client-registry.ts'
+import authorizationServerMetadata from './routes/oauth/metadata.ts'
+import registerRoute from './routes/oauth/register.ts'
 
 export interface AppOptions {
   config: Config
+  /** Test seams for client ID metadata document fetches (resolver, address policy, CA, timeout). */
+  clientRegistry?: ClientRegistryOptions
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -74,6 +79,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // token signing and verification: plugins/signing-keys.ts, plugins/jwt-verify.ts, routes/well-known-resource.ts
   // development identity provider (only when config.devIdentityProvider): dev-idp/plugin.ts
   // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
+  await fastify.register(clientRegistry, opts.clientRegistry ?? {})
+  await fastify.register(authorizationServerMetadata)
+  await fastify.register(registerRoute)
   // mcp: mcp/transport.ts
 
   await fastify.register(healthRoutes)
