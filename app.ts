@@ -9,6 +9,9 @@ import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import healthRoutes from './routes/health.ts'
+import signingKeys from './plugins/signing-keys.ts'
+import jwtVerify from './plugins/jwt-verify.ts'
+import wellKnownResource from './routes/well-known-resource.ts'
 import clientRegistry, { type ClientRegistryOptions } from './plugins/client-registry.ts'
 import authorizationServerMetadata from './routes/oauth/metadata.ts'
 import registerRoute from './routes/oauth/register.ts'
@@ -76,7 +79,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
   await fastify.register(rateLimit)
-  // token signing and verification: plugins/signing-keys.ts, plugins/jwt-verify.ts, routes/well-known-resource.ts
+  await fastify.register(signingKeys)
+  await fastify.register(jwtVerify)
+  await fastify.register(wellKnownResource)
   // development identity provider (only when config.devIdentityProvider): dev-idp/plugin.ts
   // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
