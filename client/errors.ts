@@ -1,0 +1,116 @@
+/** Exit codes of the CLI (documented in docs/client.md). */
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  auth: 3,
+  unreachable: 4
+} as const
+
+export type ErrorKind =
+  | 'usage'
+  | 'not_logged_in'
+  | 'signin_cancelled'
+  | 'signin_timeout'
+  | 'signin_failed'
+  | 'session_expired'
+  | 'scope_refused'
+  | 'server_unreachable'
+  | 'server_error'
+  | 'tool_error'
+  | 'agent_error'
+  | 'no_api_key'
+
+const EXIT_FOR: Record<ErrorKind, number> = {
+  usage: EXIT.usage,
+  not_logged_in: EXIT.auth,
+  signin_cancelled: EXIT.auth,
+  signin_timeout: EXIT.auth,
+  signin_failed: EXIT.auth,
+  session_expired: EXIT.auth,
+  scope_refused: EXIT.auth,
+  server_unreachable: EXIT.unreachable,
+  server_error: EXIT.error,
+  tool_error: EXIT.error,
+  agent_error: EXIT.error,
+  no_api_key: EXIT.usage
+}
+
+/** An error the CLI reports as one readable line (never a stack trace). */
+export class CliError extends Error {
+  readonly kind: ErrorKind
+  readonly exitCode: number
+  constructor (kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'CliError'
+    this.kind = kind
+    this.exitCode = EXIT_FOR[kind]
+  }
+}
+
+/**
+ * Raised from inside the SDK's auth flow when the server asked for more scopes (HTTP 403
+ * insufficient_scope); the command catches it, signs in again for those scopes and retries once.
+ */
+export class StepUpRequired extends Error {
+  readonly scope: string
+  constructor (scope: string) {
+    super(`The server asks for more permissions: ${scope}`)
+    this.name = 'StepUpRequired'
+    this.scope = scope
+  }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'])
+
+function * causes (err: unknown): Generator<unknown> {
+  const seen = new Set<unknown>()
+  let current: unknown = err
+  while (current !== undefined && current !== null && !seen.has(current)) {
+    seen.add(current)
+    yield current
+    current = (current as { cause?: unknown }).cause
+  }
+}
+
+/** Finds a network failure (connection refused, DNS, TLS) anywhere in an error's cause chain. */
+export function networkErrorCode (err: unknown): string | undefined {
+  let fetchFailed = false
+  for (const e of causes(err)) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code
+    // AggregateError (happy eyeballs: several addresses tried) keeps the per-address errors in `errors`.
+    for (const inner of (e as { errors?: unknown[] }).errors ?? []) {
+      const innerCode = (inner as { code?: unknown }).code
+      if (typeof innerCode === 'string' && NETWORK_CODES.has(innerCode)) return innerCode
+    }
+    if (e instanceof TypeError && e.message === 'fetch failed') fetchFailed = true
+  }
+  return fetchFailed ? 'fetch failed' : undefined
+}
+
+/** Turns any error into a CliError that names its cause in one line. */
+export function toCliError (err: unknown, server: string): CliError {
+  if (err instanceof CliError) return err
+  if (err instanceof StepUpRequired) {
+    return new CliError('scope_refused', `The server requires scopes that were not granted: ${err.scope}`)
+  }
+  const net = networkErrorCode(err)
+  if (net !== undefined) {
+    return new CliError('server_unreachable', `Cannot reach the server at ${server} (${net}). Is it running, and is --server right?`, { cause: err })
+  }
+  const name = (err as { name?: string })?.name
+  const message = err instanceof Error ? err.message : String(err)
+  if (name === 'UnauthorizedError') {
+    return new CliError('session_expired', `The server refused the sign-in for ${server}; run \`login\` again.`, { cause: err })
+  }
+  // OAuth errors from the SDK (InvalidScopeError, AccessDeniedError, …) carry an RFC 6749 code.
+  const errorCode = (err as { errorCode?: unknown })?.errorCode
+  if (typeof errorCode === 'string') {
+    if (errorCode === 'invalid_scope') return new CliError('scope_refused', `The server refused the requested scopes: ${message}`, { cause: err })
+    if (errorCode === 'access_denied') return new CliError('signin_cancelled', `Sign-in was cancelled or denied: ${message}`, { cause: err })
+    if (errorCode === 'invalid_grant') return new CliError('session_expired', `The sign-in for ${server} has expired or was revoked; run \`login\` again.`, { cause: err })
+    return new CliError('signin_failed', `The authorization server answered ${errorCode}: ${message}`, { cause: err })
+  }
+  return new CliError('server_error', message.split('\n')[0] ?? 'unknown error', { cause: err })
+}

@@ -1,0 +1,134 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { CliError } from './errors.ts'
+
+export const CALLBACK_PATH = '/callback'
+export const DEFAULT_SIGNIN_TIMEOUT_MS = 5 * 60 * 1000
+
+export interface CallbackExpectation {
+  /** The `state` sent with the authorization request; a callback with another state is ignored. */
+  state: string
+  /** The authorization server's issuer; when given, a callback's `iss` must equal it (RFC 9207). */
+  issuer?: string
+  /** The server promised `iss` on every authorization response (authorization_response_iss_parameter_supported). */
+  issRequired?: boolean
+}
+
+export interface LoopbackListener {
+  /** `http://127.0.0.1:{port}/callback` */
+  redirectUri: string
+  /** Resolves with the authorization code, or rejects (cancelled, error from the server, timeout). */
+  waitForCode: (expect: CallbackExpectation) => Promise<string>
+  close: () => Promise<void>
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+
+function page (res: ServerResponse, status: number, title: string, body: string) {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': 'no-store',
+    // The address bar holds the code: never send it on as a Referer.
+    'referrer-policy': 'no-referrer',
+    'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff'
+  })
+  res.end(`<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
+    '<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}</style></head>' +
+    `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p></body></html>`)
+}
+
+/**
+ * The redirect listener of a native app (RFC 8252 §7.3): HTTP on 127.0.0.1 with a port chosen by
+ * the system, one path, alive only for one sign-in, bounded by a timeout.
+ */
+export async function startLoopbackListener ({ timeoutMs = DEFAULT_SIGNIN_TIMEOUT_MS } = {}): Promise<LoopbackListener> {
+  let expectation: CallbackExpectation | undefined
+  let settle: { resolve: (code: string) => void, reject: (err: Error) => void } | undefined
+  // A callback that arrives before waitForCode() is called (a fast browser) is kept here.
+  let early: URLSearchParams | undefined
+
+  function handleParams (params: URLSearchParams, res: ServerResponse | undefined): boolean {
+    if (expectation === undefined || settle === undefined) {
+      early = params
+      if (res !== undefined) page(res, 200, 'Signing in…', 'You can close this window and return to the terminal.')
+      return true
+    }
+    if (params.get('state') !== expectation.state) {
+      // Not the answer to our request (a stale tab, or another program): ignore it and keep waiting.
+      if (res !== undefined) page(res, 400, 'Unknown sign-in', 'This sign-in response does not belong to the running command. Return to the terminal.')
+      return false
+    }
+    const iss = params.get('iss')
+    if (expectation.issuer !== undefined && ((iss !== null && iss !== expectation.issuer) || (iss === null && expectation.issRequired === true))) {
+      if (res !== undefined) page(res, 400, 'Sign-in refused', 'The response came from an unexpected authorization server.')
+      settle.reject(new CliError('signin_failed', `The sign-in response came from an unexpected authorization server (iss ${iss ?? 'missing'}, expected ${expectation.issuer}).`))
+      return true
+    }
+    const error = params.get('error')
+    if (error !== null) {
+      const description = params.get('error_description') ?? ''
+      const detail = description !== '' ? `${error}: ${description}` : error
+      if (res !== undefined) page(res, 200, 'Sign-in not completed', `${detail}. You can close this window.`)
+      if (error === 'access_denied') {
+        settle.reject(new CliError('signin_cancelled', `Sign-in was cancelled or consent was denied (${detail}).`))
+      } else if (error === 'invalid_scope') {
+        settle.reject(new CliError('scope_refused', `The server refused the requested scopes (${detail}).`))
+      } else {
+        settle.reject(new CliError('signin_failed', `Sign-in failed (${detail}).`))
+      }
+      return true
+    }
+    const code = params.get('code')
+    if (code === null || code === '') {
+      if (res !== undefined) page(res, 400, 'Sign-in failed', 'The response carried no authorization code.')
+      settle.reject(new CliError('signin_failed', 'The sign-in response carried no authorization code.'))
+      return true
+    }
+    if (res !== undefined) page(res, 200, 'Signed in', 'You are signed in. You can close this window and return to the terminal.')
+    settle.resolve(code)
+    return true
+  }
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    if (req.method !== 'GET' || url.pathname !== CALLBACK_PATH) {
+      page(res, 404, 'Not found', 'Nothing here.')
+      return
+    }
+    handleParams(url.searchParams, res)
+  })
+  server.keepAliveTimeout = 1000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  let timer: NodeJS.Timeout | undefined
+
+  return {
+    redirectUri: `http://127.0.0.1:${port}${CALLBACK_PATH}`,
+    waitForCode (expect) {
+      expectation = expect
+      return new Promise<string>((resolve, reject) => {
+        const done = (fn: () => void) => { clearTimeout(timer); settle = undefined; fn() }
+        settle = { resolve: code => done(() => resolve(code)), reject: err => done(() => reject(err)) }
+        timer = setTimeout(() => {
+          settle?.reject(new CliError('signin_timeout', `Sign-in timed out: no answer from the browser within ${Math.round(timeoutMs / 1000)} seconds. Run the command again.`))
+        }, timeoutMs)
+        if (early !== undefined) {
+          const params = early
+          early = undefined
+          handleParams(params, undefined)
+        }
+      })
+    },
+    async close () {
+      clearTimeout(timer)
+      await new Promise<void>(resolve => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    }
+  }
+}
