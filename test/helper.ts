@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
-import app, { serverOptions } from '../app.ts'
+import app, { serverOptions, type AppOptions } from '../app.ts'
 import { loadConfig } from '../config/index.ts'
 
 export const REDIS_URL = 'redis://127.0.0.1:6379'
@@ -23,8 +23,10 @@ export function redisEnv (extra: Record<string, string> = {}): Record<string, st
 export interface BuildOptions {
   /** Collect every log line (JSON strings) in `logs`. */
   logs?: string[]
-  /** Runs after app.ts is registered and before ready(): add test-only routes or hooks here. */
+  /** Runs inside app.ts's context, after it, before ready(): test-only routes, or a handle on its decorators. */
   setup?: (fastify: FastifyInstance) => unknown
+  /** Extra options for app.ts (its test seams), besides the config. */
+  app?: Omit<AppOptions, 'config'>
 }
 
 /** Builds the app exactly as server.ts does, with test settings, and closes it when the test ends. */
@@ -42,8 +44,13 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     options.logger = { ...(options.logger as object), level: env.LOG_LEVEL ?? 'debug', stream }
   }
   const fastify = Fastify(options)
-  await fastify.register(app, { config })
-  if (opts.setup !== undefined) await opts.setup(fastify)
+  // app.ts is an encapsulated plugin; `setup` runs inside its context (after it), so test-only
+  // routes see its decorators (store, config, ...) and its error handler.
+  const setup = opts.setup
+  await fastify.register(async function testedApp (instance, appOpts: AppOptions) {
+    await app(instance, appOpts)
+    if (setup !== undefined) await setup(instance)
+  }, { ...opts.app, config })
   t.teardown(() => fastify.close())
   await fastify.ready()
   return fastify

@@ -1,0 +1,228 @@
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { MemoryStore } from '../../plugins/stores/memory-store.ts'
+import { RedisStore } from '../../plugins/stores/redis-store.ts'
+import { getJson, setJson, takeJson, type Store } from '../../plugins/stores/store.ts'
+import { createRedisClient } from '../../plugins/store.ts'
+import { build, freePort, redisEnv, requireRedis, REDIS_URL } from '../helper.ts'
+
+interface Subject {
+  store: Store
+  /** Lets `seconds` pass for every key of this store. */
+  elapse: (seconds: number) => Promise<void>
+}
+
+/** The behaviour every Store implementation promises; run against memory and a real Redis. */
+function contract (name: string, make: (t: Test) => Promise<Subject>) {
+  t.test(`${name} store contract`, async t => {
+    t.test('get of a missing key is null; set then get returns the value; set overwrites', async t => {
+      const { store } = await make(t)
+      t.equal(await store.get('missing'), null)
+      await store.set('k', 'v1')
+      t.equal(await store.get('k'), 'v1')
+      await store.set('k', 'v2')
+      t.equal(await store.get('k'), 'v2')
+    })
+
+    t.test('a value set with a TTL is there until the TTL passes, then gone', async t => {
+      const { store, elapse } = await make(t)
+      await store.set('short', 'x', 10)
+      await elapse(9)
+      t.equal(await store.get('short'), 'x', 'still there after 9 of 10 s')
+      await elapse(2)
+      t.equal(await store.get('short'), null, 'gone after 11 s')
+      t.equal(await store.take('short'), null, 'take of an expired key is null')
+    })
+
+    t.test('a value set without a TTL (or TTL 0) does not expire; setting again replaces the TTL', async t => {
+      const { store, elapse } = await make(t)
+      await store.set('forever', 'a')
+      await store.set('zero', 'b', 0)
+      await store.set('replaced', 'c', 5)
+      await store.set('replaced', 'd')
+      await elapse(100000)
+      t.equal(await store.get('forever'), 'a')
+      t.equal(await store.get('zero'), 'b')
+      t.equal(await store.get('replaced'), 'd')
+    })
+
+    t.test('take returns the value once and deletes it', async t => {
+      const { store } = await make(t)
+      await store.set('once', 'code', 60)
+      t.equal(await store.take('once'), 'code')
+      t.equal(await store.take('once'), null)
+      t.equal(await store.get('once'), null)
+      t.equal(await store.take('never-set'), null)
+    })
+
+    t.test('100 parallel takes of one key: exactly one wins', async t => {
+      const { store } = await make(t)
+      for (let round = 0; round < 3; round++) {
+        await store.set('contended', `value-${round}`, 60)
+        const results = await Promise.all(Array.from({ length: 100 }, () => store.take('contended')))
+        const winners = results.filter(r => r !== null)
+        t.equal(winners.length, 1, `round ${round}: one winner`)
+        t.equal(winners[0], `value-${round}`)
+      }
+    })
+
+    t.test('delete removes a key; deleting a missing key is fine', async t => {
+      const { store } = await make(t)
+      await store.set('d', 'x', 60)
+      await store.delete('d')
+      t.equal(await store.get('d'), null)
+      await store.delete('d')
+    })
+
+    t.test('incr counts from 1; the TTL starts with the first increment and is not extended', async t => {
+      const { store, elapse } = await make(t)
+      t.equal(await store.incr('counter', 10), 1)
+      t.equal(await store.incr('counter', 10), 2)
+      await elapse(6)
+      t.equal(await store.incr('counter', 10), 3, 'same window')
+      await elapse(5)
+      t.equal(await store.get('counter'), null, 'window over 11 s after the first increment')
+      t.equal(await store.incr('counter', 10), 1, 'a new window starts')
+    })
+
+    t.test('100 parallel increments give 1..100', async t => {
+      const { store } = await make(t)
+      const counts = await Promise.all(Array.from({ length: 100 }, () => store.incr('parallel', 60)))
+      t.same([...counts].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1))
+    })
+
+    t.test('getMany returns values in order, null for missing and expired keys', async t => {
+      const { store, elapse } = await make(t)
+      t.same(await store.getMany([]), [])
+      await store.set('m1', 'one')
+      await store.set('m2', 'two', 5)
+      await store.set('m3', 'three', 60)
+      t.same(await store.getMany(['m1', 'nope', 'm2', 'm3']), ['one', null, 'two', 'three'])
+      await elapse(10)
+      t.same(await store.getMany(['m1', 'nope', 'm2', 'm3']), ['one', null, null, 'three'])
+    })
+
+    t.test('JSON helpers round-trip values', async t => {
+      const { store } = await make(t)
+      await setJson(store, 'j', { a: 1, b: ['x'] }, 60)
+      t.same(await getJson(store, 'j'), { a: 1, b: ['x'] })
+      t.same(await takeJson(store, 'j'), { a: 1, b: ['x'] })
+      t.equal(await getJson(store, 'j'), null)
+      t.equal(await takeJson(store, 'j'), null)
+    })
+
+    t.test('ping answers', async t => {
+      const { store } = await make(t)
+      await t.resolves(store.ping())
+    })
+  })
+}
+
+contract('memory', async t => {
+  let clock = 1_700_000_000_000
+  const store = new MemoryStore({ now: () => clock })
+  t.teardown(() => store.close())
+  return { store, elapse: async seconds => { clock += seconds * 1000 } }
+})
+
+contract('redis', async t => {
+  await requireRedis()
+  const prefix = redisEnv().REDIS_KEY_PREFIX
+  const client = createRedisClient(REDIS_URL)
+  await new Promise(resolve => client.once('ready', resolve))
+  const store = new RedisStore(client, prefix)
+  t.teardown(async () => {
+    const keys = await client.keys(`${prefix}*`)
+    if (keys.length > 0) await client.del(...keys)
+    await store.close()
+  })
+  // Time passes for Redis by shortening each key's remaining TTL (PEXPIRE precision, no sleeping for seconds).
+  const elapse = async (seconds: number) => {
+    for (const key of await client.keys(`${prefix}*`)) {
+      const left = await client.pttl(key)
+      if (left < 0) continue
+      if (left - seconds * 1000 > 0) {
+        await client.pexpire(key, left - seconds * 1000)
+      } else {
+        await client.pexpire(key, 1)
+        while (await client.exists(key) === 1) await sleep(2)
+      }
+    }
+  }
+  return { store, elapse }
+})
+
+t.test('redis store: keys carry the prefix and TTLs are real Redis TTLs', async t => {
+  await requireRedis()
+  const prefix = redisEnv().REDIS_KEY_PREFIX
+  const client = createRedisClient(REDIS_URL)
+  await new Promise(resolve => client.once('ready', resolve))
+  const store = new RedisStore(client, prefix)
+  t.teardown(async () => {
+    await client.del(`${prefix}k`, `${prefix}n`)
+    await store.close()
+  })
+  await store.set('k', 'v', 30)
+  t.equal(await client.get(`${prefix}k`), 'v')
+  const ttl = await client.pttl(`${prefix}k`)
+  t.ok(ttl > 29000 && ttl <= 30000, `PTTL ${ttl}`)
+  await store.incr('n', 40)
+  const incrTtl = await client.pttl(`${prefix}n`)
+  t.ok(incrTtl > 39000 && incrTtl <= 40000, `PTTL ${incrTtl}`)
+})
+
+t.test('redis store: an unreachable server fails fast with a 503 StoreUnavailableError', async t => {
+  const client = createRedisClient(`redis://127.0.0.1:${await freePort()}`)
+  const store = new RedisStore(client)
+  t.teardown(() => store.close())
+  for (const op of [() => store.get('k'), () => store.set('k', 'v', 1), () => store.take('k'), () => store.incr('k', 1), () => store.getMany(['k']), () => store.ping()]) {
+    const started = Date.now()
+    await t.rejects(op() as Promise<unknown>, { code: 'FST_STORE_UNAVAILABLE', statusCode: 503 })
+    t.ok(Date.now() - started < 500, 'no wait for a connection')
+  }
+})
+
+t.test('memory store is bounded: past maxEntries, expired entries go first, then the oldest', async t => {
+  let clock = 0
+  const store = new MemoryStore({ maxEntries: 100, now: () => clock })
+  t.teardown(() => store.close())
+  for (let i = 0; i < 150; i++) await store.set(`k${i}`, String(i))
+  t.equal(store.size, 100)
+  t.equal(await store.get('k0'), null, 'the oldest was dropped')
+  t.equal(await store.get('k49'), null)
+  t.equal(await store.get('k50'), '50')
+  t.equal(await store.get('k149'), '149')
+
+  const fresh = new MemoryStore({ maxEntries: 100, now: () => clock })
+  t.teardown(() => fresh.close())
+  for (let i = 0; i < 50; i++) await fresh.set(`short${i}`, 'x', 1)
+  for (let i = 0; i < 50; i++) await fresh.set(`long${i}`, 'y')
+  clock += 2000
+  for (let i = 0; i < 10; i++) await fresh.set(`new${i}`, 'z')
+  t.equal(fresh.size, 60, 'expired entries were swept instead of evicting live ones')
+  t.equal(await fresh.get('long0'), 'y')
+  t.equal(await fresh.get('new9'), 'z')
+
+  const counters = new MemoryStore({ maxEntries: 100, now: () => clock })
+  t.teardown(() => counters.close())
+  for (let i = 0; i < 1000; i++) await counters.incr(`rl:${i}`, 60)
+  t.equal(counters.size, 100, 'counters are bounded too')
+})
+
+t.test('the store plugin picks Redis when REDIS_URL is set, memory otherwise', async t => {
+  let memory: FastifyInstance | undefined
+  await build(t, {}, { setup: app => { memory = app } })
+  t.equal(memory?.store.kind, 'memory')
+  t.equal(memory?.redis, null)
+
+  await requireRedis()
+  const env = redisEnv()
+  let redis: FastifyInstance | undefined
+  await build(t, env, { setup: app => { redis = app } })
+  t.equal(redis?.store.kind, 'redis')
+  t.ok(redis?.redis !== null)
+  await redis?.store.set('plugin-check', 'ok', 10)
+  t.equal(await redis?.redis?.get(`${env.REDIS_KEY_PREFIX}plugin-check`), 'ok')
+  await redis?.store.delete('plugin-check')
+})
