@@ -9,6 +9,7 @@ import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import healthRoutes from './routes/health.ts'
+import devIdentityProvider from './dev-idp/plugin.ts'
 import signingKeys from './plugins/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
 import wellKnownResource from './routes/well-known-resource.ts'
@@ -82,7 +83,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(signingKeys)
   await fastify.register(jwtVerify)
   await fastify.register(wellKnownResource)
-  // development identity provider (only when config.devIdentityProvider): dev-idp/plugin.ts
+  if (opts.config.devIdentityProvider) await fastify.register(devIdentityProvider)
   // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)
