@@ -139,6 +139,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
       if (typeof clientId !== 'string' || clientId.length === 0) return { client: null, reason: 'client_id is missing' }
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return { client: null, reason: 'client_id is too long' }
       if (/^https:\/\//i.test(clientId)) return await lookupMetadataDocument(clientId)
+      if (/^http:\/\//i.test(clientId)) return { client: null, reason: 'a client ID metadata document URL must use https' }
       const client = await getJson<ClientRecord>(store, `client:${clientId}`)
       return client === null ? { client: null, reason: 'no client is registered with this client_id' } : { client }
     },

@@ -1,0 +1,63 @@
+import t from 'tap'
+import { build } from '../../helper.ts'
+
+const BASE = 'https://mcp.example.com'
+
+t.test('GET /.well-known/oauth-authorization-server describes this authorization server (RFC 8414)', async t => {
+  const app = await build(t, { MCP_BASE_URL: BASE, MCP_SCOPES: 'tools.read tools.write' })
+  const res = await app.inject('/.well-known/oauth-authorization-server')
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /application\/json/)
+  t.same(res.json(), {
+    issuer: BASE,
+    authorization_endpoint: `${BASE}/authorize`,
+    token_endpoint: `${BASE}/token`,
+    registration_endpoint: `${BASE}/register`,
+    revocation_endpoint: `${BASE}/revoke`,
+    jwks_uri: `${BASE}/.well-known/jwks.json`,
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    grant_types_supported: ['authorization_code', 'refresh_token'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
+    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
+    scopes_supported: ['tools.read', 'tools.write'],
+    client_id_metadata_document_supported: true,
+    authorization_response_iss_parameter_supported: true
+  })
+  t.match(res.headers['cache-control'], /max-age=\d+/)
+  const cors = await app.inject({ url: '/.well-known/oauth-authorization-server', headers: { origin: 'https://inspector.example' } })
+  t.equal(cors.headers['access-control-allow-origin'], 'https://inspector.example', 'browser-based clients may read it')
+})
+
+t.test('GET /.well-known/openid-configuration serves the same document', async t => {
+  const app = await build(t, { MCP_BASE_URL: BASE })
+  const oauth = await app.inject('/.well-known/oauth-authorization-server')
+  const oidc = await app.inject('/.well-known/openid-configuration')
+  t.equal(oidc.statusCode, 200)
+  t.same(oidc.json(), oauth.json())
+})
+
+t.test('the issuer equals the base URL the metadata is served from', async t => {
+  const app = await build(t, { MCP_BASE_URL: BASE })
+  const doc = (await app.inject('/.well-known/oauth-authorization-server')).json()
+  t.equal(`${doc.issuer}/.well-known/oauth-authorization-server`, `${BASE}/.well-known/oauth-authorization-server`)
+  t.notOk(doc.issuer.endsWith('/'), 'no trailing slash')
+})
+
+t.test('client_id_metadata_document_supported is absent when metadata documents are disabled', async t => {
+  const app = await build(t, { MCP_BASE_URL: BASE, CLIENT_ID_METADATA_DOCUMENTS: 'false' })
+  const doc = (await app.inject('/.well-known/oauth-authorization-server')).json()
+  t.notOk('client_id_metadata_document_supported' in doc)
+})
+
+t.test('behind a trusted proxy the URLs still come from MCP_BASE_URL, not from forwarded headers', async t => {
+  const app = await build(t, { MCP_BASE_URL: BASE, TRUST_PROXY: 'true' })
+  const res = await app.inject({
+    url: '/.well-known/oauth-authorization-server',
+    headers: { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' }
+  })
+  t.equal(res.json().issuer, BASE)
+  t.equal(res.json().token_endpoint, `${BASE}/token`)
+  t.notMatch(res.body, /evil\.example/)
+})
