@@ -16,11 +16,14 @@ import wellKnownResource from './routes/well-known-resource.ts'
 import clientRegistry, { type ClientRegistryOptions } from './plugins/client-registry.ts'
 import authorizationServerMetadata from './routes/oauth/metadata.ts'
 import registerRoute from './routes/oauth/register.ts'
+import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 
 export interface AppOptions {
   config: Config
   /** Test seams for client ID metadata document fetches (resolver, address policy, CA, timeout). */
   clientRegistry?: ClientRegistryOptions
+  /** Test seam: tools served instead of / besides the files in mcp/tools. */
+  mcp?: McpPluginOptions
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -88,7 +91,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)
   await fastify.register(registerRoute)
-  // mcp: mcp/transport.ts
+  await fastify.register(mcp, opts.mcp ?? {})
 
   await fastify.register(healthRoutes)
 }

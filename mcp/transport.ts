@@ -1,0 +1,251 @@
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { OAuthError } from '../plugins/errors.ts'
+import type { Identity } from '../plugins/identity.ts'
+import { missingScopes, stepUpScopes } from '../plugins/token-rules.ts'
+import { loadTools, ToolError, ToolRegistry, type AnyTool, type GraphResponse, type ToolContext } from './registry.ts'
+import { ServerPool, serveMcpRequest, toCallToolResult, type RequestScope } from './server.ts'
+import { checkJsonRpcBody, jsonRpcError, toolCalls, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from './jsonrpc.ts'
+
+export interface McpPluginOptions {
+  /** Tools to serve instead of the files in mcp/tools (tests). */
+  tools?: AnyTool[]
+  /** Tools served in addition to the files in mcp/tools (tests, embedding). */
+  extraTools?: AnyTool[]
+  /** The upstream token service for Graph (tests; default: `fastify.upstreamTokens` of the oauth proxy). */
+  upstreamTokens?: UpstreamTokens
+}
+
+export interface McpTools {
+  list: () => AnyTool[]
+  get: (name: string) => AnyTool | undefined
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mcpTools: McpTools
+  }
+}
+
+// The oauth proxy's upstream token service (contract in docs/architecture.md).
+export interface UpstreamTokens {
+  forGrant: (sid: string) => Promise<{ accessToken: string }>
+  onBehalfOf: (assertion: string, scopes?: string[]) => Promise<{ accessToken: string }>
+}
+
+const GRAPH_TIMEOUT_MS = 10_000
+
+/** Errors Fastify raises before a handler runs, as JSON-RPC answers. */
+const FASTIFY_ERRORS: Record<string, [number, number, string]> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, PARSE_ERROR, 'Parse error: the body is not valid JSON'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, INVALID_REQUEST, 'Invalid Request: the body is empty'],
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, INVALID_REQUEST, 'Invalid Request: the body is larger than this endpoint accepts'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, INVALID_REQUEST, 'Invalid Request: Content-Length does not match the body'],
+  FST_ERR_STORE_UNAVAILABLE: [503, SERVER_ERROR, 'Temporarily unavailable; retry shortly']
+}
+
+/**
+ * MCP over Streamable HTTP at `/mcp` with the official SDK: stateless, JSON responses, servers
+ * pooled between requests (see mcp/server.ts). Before the SDK sees a request: Origin allowlist,
+ * rate limit (family `mcp`), bearer authentication, JSON-RPC shape checks, and the scopes of
+ * every `tools/call` (HTTP 403 `insufficient_scope` so clients can step up).
+ */
+export default fp(async function mcp (fastify, opts: McpPluginOptions) {
+  const { config } = fastify
+  const registry = new ToolRegistry()
+  for (const tool of opts.tools ?? await loadTools()) registry.add(tool)
+  for (const tool of opts.extraTools ?? []) registry.add(tool)
+
+  const offered = new Set(config.scopes)
+  for (const tool of registry.list()) {
+    const unknown = tool.scopes.filter(s => !offered.has(s))
+    if (unknown.length > 0) fastify.log.warn({ tool: tool.name, scopes: unknown }, 'tool needs scopes MCP_SCOPES does not offer: only app roles can call it')
+  }
+
+  const pool = new ServerPool(registry, {
+    name: 'entra-mcp-gateway',
+    version: config.version,
+    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool lists the OAuth scopes it needs in _meta.'
+  })
+  fastify.decorate('mcpTools', { list: () => registry.list(), get: (name: string) => registry.get(name) })
+
+  const allowedOrigins = new Set([...config.allowedOrigins, new URL(config.baseUrl).origin])
+
+  /** DNS-rebinding protection: a browser's Origin must be allowlisted; non-browser clients send none. */
+  async function checkOrigin (request: FastifyRequest, reply: FastifyReply) {
+    const origin = request.headers.origin
+    if (origin === undefined || allowedOrigins.has(origin)) return
+    request.log.info({ origin }, 'mcp request from an origin not allowed')
+    return await reply.code(403).send(jsonRpcError(SERVER_ERROR, 'Forbidden: Origin not allowed'))
+  }
+
+  async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+    return await fastify.authenticate(request, reply)
+  }
+
+  function toolScope (request: FastifyRequest, identity: Identity): RequestScope {
+    const frozenIdentity = Object.freeze({ ...identity, scopes: [...identity.scopes], roles: [...identity.roles] })
+    const tokenReport = request.tokenReport !== undefined ? Object.freeze({ ...request.tokenReport }) : undefined
+    const rateKey = `${identity.tid ?? '-'}:${identity.oid ?? identity.sub}`
+
+    async function graphToken (): Promise<string> {
+      const upstream = opts.upstreamTokens ?? (fastify as unknown as { upstreamTokens?: UpstreamTokens }).upstreamTokens
+      if (upstream === undefined) throw new ToolError('Microsoft Graph is not available on this server (no upstream token service).')
+      try {
+        if (identity.kind === 'entra') {
+          // The caller's own Entra token is the assertion for the on-behalf-of flow. It is read from
+          // the request here, in the server, and never handed to a tool.
+          const assertion = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+          if (assertion === undefined) throw new ToolError('No bearer token to exchange for Microsoft Graph.')
+          return (await upstream.onBehalfOf(assertion, config.entra.graphScopes)).accessToken
+        }
+        if (identity.grantId === undefined) throw new ToolError('This token is not tied to a sign-in grant, so it cannot reach Microsoft Graph. Sign in through this server\'s OAuth flow.')
+        return (await upstream.forGrant(identity.grantId)).accessToken
+      } catch (err) {
+        if (err instanceof ToolError) throw err
+        throw upstreamError(err)
+      }
+    }
+
+    const baseContext = {
+      identity: frozenIdentity,
+      tokenReport,
+      log: request.log,
+      async graph (path: string, init: { signal?: AbortSignal } = {}): Promise<GraphResponse> {
+        const token = await graphToken()
+        const signals = [AbortSignal.timeout(GRAPH_TIMEOUT_MS), ...(init.signal !== undefined ? [init.signal] : [])]
+        const res = await fetch(`${config.graphBaseUrl}${path.startsWith('/') ? path : `/${path}`}`, {
+          headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+          signal: AbortSignal.any(signals)
+        })
+        const text = await res.text()
+        let body: unknown = text
+        try { body = JSON.parse(text) } catch {}
+        return { status: res.status, body }
+      }
+    }
+
+    return {
+      async callTool (tool: AnyTool, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
+        const started = performance.now()
+        const done = (outcome: 'success' | 'failure' | 'denied', extra: Record<string, unknown> = {}) => {
+          fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
+        }
+        if (tool.rateLimit !== undefined) {
+          const limit = await fastify.consumeRateLimit(`tool:${tool.name}`, rateKey, tool.rateLimit)
+          if (!limit.allowed) {
+            done('denied', { reason: limit.unavailable === true ? 'rate_limit_unavailable' : 'rate_limited' })
+            const text = limit.unavailable === true
+              ? `Rate limiting is unavailable, so ${tool.name} cannot run right now. Retry in ${limit.resetSeconds} s.`
+              : `Rate limit for ${tool.name} reached (${tool.rateLimit.max} calls per ${tool.rateLimit.windowSeconds} s). Retry in ${limit.resetSeconds} s.`
+            return { isError: true, content: [{ type: 'text', text }] }
+          }
+        }
+        const ctx: ToolContext = { ...baseContext, signal }
+        try {
+          const result = toCallToolResult(tool, await tool.handler(args as never, ctx))
+          done(result.isError === true ? 'failure' : 'success')
+          return result
+        } catch (err) {
+          let message: string
+          if (err instanceof ToolError) {
+            message = err.message
+          } else {
+            request.log.error({ err, tool: tool.name }, 'tool failed')
+            message = `The tool ${tool.name} failed unexpectedly (request id ${request.id}).`
+          }
+          done('failure', { reason: err instanceof ToolError ? 'tool_error' : 'exception' })
+          return { isError: true, content: [{ type: 'text', text: message }] }
+        }
+      }
+    }
+  }
+
+  await fastify.register(async function mcpRoutes (app) {
+    // The MCP area answers in JSON-RPC, including for errors raised before a handler runs.
+    app.setErrorHandler(function (err: FastifyError | OAuthError, request, reply) {
+      if (err instanceof OAuthError) {
+        if (err.headers !== undefined) reply.headers(err.headers)
+        return reply.code(err.statusCode).send(jsonRpcError(SERVER_ERROR, err.message))
+      }
+      const known = FASTIFY_ERRORS[(err as FastifyError).code]
+      if (known !== undefined) return reply.code(known[0]).send(jsonRpcError(known[1], known[2]))
+      const status = (err as FastifyError).statusCode ?? 500
+      if (status >= 400 && status < 500) return reply.code(status).send(jsonRpcError(SERVER_ERROR, err.message))
+      request.log.error({ err }, 'mcp request failed')
+      return reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error'))
+    })
+
+    app.route({
+      method: 'POST',
+      url: '/mcp',
+      bodyLimit: config.bodyLimit,
+      config: { rateLimitFamily: 'mcp' },
+      onRequest: [checkOrigin, authenticate],
+      handler: async function mcpPost (request: FastifyRequest, reply) {
+        const identity = request.identity
+        if (identity === undefined) throw new Error('authenticate left no identity')
+        const body = request.body
+        const invalid = checkJsonRpcBody(body)
+        if (invalid !== undefined) return await reply.code(invalid.status).send(invalid.body)
+
+        for (const call of toolCalls(body)) {
+          const tool = registry.get(call.name)
+          if (tool === undefined) continue // the SDK answers unknown tools
+          const missing = missingScopes(identity, tool.scopes)
+          if (missing.length === 0) continue
+          const description = `The tool ${tool.name} needs the scope${missing.length > 1 ? 's' : ''} ${missing.join(' ')}`
+          fastify.audit('scope.denied', { outcome: 'denied', tool: tool.name, required: tool.scopes, missing }, request)
+          reply.header('www-authenticate', fastify.bearerChallenge({ error: 'insufficient_scope', description, scope: stepUpScopes(identity, tool.scopes) }))
+          return await reply.code(403).send(jsonRpcError(SERVER_ERROR, `Forbidden: ${description}`, call.id, { required_scopes: tool.scopes, missing_scopes: missing }))
+        }
+
+        // Headers set so far (security headers, rate-limit, request id) go onto the raw response,
+        // since the SDK writes it directly.
+        for (const [name, value] of Object.entries(reply.getHeaders())) {
+          if (value !== undefined) reply.raw.setHeader(name, value as string | string[])
+        }
+        reply.hijack()
+        try {
+          await serveMcpRequest(pool, toolScope(request, identity), request.raw, reply.raw, body, { maxRequestBodySize: config.bodyLimit })
+        } catch (err) {
+          request.log.error({ err }, 'mcp transport failed')
+          if (!reply.raw.headersSent) {
+            reply.raw.writeHead(500, { 'content-type': 'application/json' })
+            reply.raw.end(JSON.stringify(jsonRpcError(INTERNAL_ERROR, 'Internal error')))
+          } else if (!reply.raw.writableEnded) {
+            reply.raw.end()
+          }
+        }
+      }
+    })
+
+    // Stateless: no server-to-client stream (GET) and no session to end (DELETE).
+    app.route({
+      method: ['GET', 'DELETE'],
+      url: '/mcp',
+      config: { rateLimitFamily: 'mcp' },
+      onRequest: [checkOrigin, authenticate],
+      handler: async function mcpNotAllowed (request, reply) {
+        return await reply.code(405).header('allow', 'POST').send(jsonRpcError(SERVER_ERROR, `Method not allowed: this server is stateless; use POST (got ${request.method})`))
+      }
+    })
+  })
+
+  fastify.addHook('onClose', async () => pool.clear())
+}, { name: 'mcp', dependencies: ['config', 'audit-log', 'rate-limit', 'jwt-verify'] })
+
+/** Turns a failure of the upstream token service into a message the caller can act on. */
+export function upstreamError (err: unknown): ToolError {
+  const e = err as { code?: string, error?: string, message?: string, statusCode?: number }
+  const text = `${e.code ?? ''} ${e.error ?? ''} ${e.message ?? ''}`
+  if (/consent|interaction_required|AADSTS65001|invalid_scope|graph/i.test(text)) {
+    return new ToolError('The sign-in grant has no consent for Microsoft Graph (User.Read). Sign in again and accept the Microsoft Graph permission, or ask an administrator to grant it.')
+  }
+  if (/invalid_grant|expired|revoked|not found|AADSTS700082|AADSTS50173/i.test(text)) {
+    return new ToolError('The sign-in grant behind this token is no longer valid. Sign in again.')
+  }
+  return new ToolError('Could not get a Microsoft Graph token for this user right now. Try again later.')
+}

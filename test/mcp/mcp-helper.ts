@@ -1,0 +1,66 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { parseSigningKeys } from '../../config/keys.ts'
+import { createTokenSigner, type AccessTokenClaims } from '../../plugins/signing-keys.ts'
+
+/** One RSA key per test process: the app is given it as TOKEN_SIGNING_KEY and tests mint with it. */
+export const SIGNING_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+
+export const TENANT = '11111111-2222-3333-4444-555555555555'
+
+/**
+ * Mints an access token exactly as the app's `tokenSigner` would (same key, issuer, audience),
+ * for a service listening at `baseUrl`. Self-issued tokens, so tests need no OAuth flow.
+ */
+export function mintToken (baseUrl: string, scope: string, claims: Partial<AccessTokenClaims> = {}): string {
+  const signer = createTokenSigner(parseSigningKeys(SIGNING_KEY_PEM), { issuer: baseUrl, audience: `${baseUrl}/mcp`, ttlSeconds: 900, source: 'configured' })
+  return signer.issueAccessToken({
+    sub: 'user-1',
+    oid: 'aaaaaaaa-0000-0000-0000-000000000001',
+    tid: TENANT,
+    name: 'Ada Lovelace',
+    preferred_username: 'ada@contoso.example',
+    client_id: 'test-client',
+    sid: `grant-${randomUUID()}`,
+    scope,
+    ...claims
+  }).accessToken
+}
+
+/** An SDK client connected to `{baseUrl}/mcp` with a bearer token. Closed when the test ends. */
+export async function connectClient (t: { teardown: (fn: () => unknown) => void }, baseUrl: string, token: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'mcp-test', version: '1.0.0' })
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${token}`, ...headers } }
+  })
+  await client.connect(transport)
+  t.teardown(() => client.close())
+  return client
+}
+
+export const MCP_HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2025-06-18'
+}
+
+/** A raw POST to /mcp (for what the SDK client would never send). */
+export async function post (baseUrl: string, body: string | object, headers: Record<string, string> = {}) {
+  const res = await fetch(`${baseUrl}/mcp`, {
+    method: 'POST',
+    headers: { ...MCP_HEADERS, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body)
+  })
+  const text = await res.text()
+  let json: any
+  try { json = JSON.parse(text) } catch {}
+  return { status: res.status, headers: res.headers, text, json }
+}
+
+export const callTool = (id: number | string, name: string, args: object = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } })
+
+/** The audit lines of one event from collected log lines. */
+export function auditLines (logs: string[], event: string): Array<Record<string, any>> {
+  return logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
+}
