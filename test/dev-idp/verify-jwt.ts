@@ -1,4 +1,6 @@
-import { createPublicKey, verify, type JsonWebKey } from 'node:crypto'
+import { createPublicKey, verify, type webcrypto } from 'node:crypto'
+
+type JsonWebKey = webcrypto.JsonWebKey & { kid?: string }
 
 // A small RS256 JWT verifier for these tests (node:crypto only), so they check signatures
 // against the JWKS the provider publishes without depending on the code under test.
