@@ -1,6 +1,6 @@
 // Entra-issued tokens against a real local JWKS server: the attack battery (status AND category),
 // rotation, outage, multi-tenant allowlist, v1 tokens.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import {
@@ -12,7 +12,7 @@ const A = makeRsaKey('entra-key-a')
 const B = makeRsaKey('entra-key-b')
 const STRANGER = makeRsaKey('entra-key-a') // same kid as A, another key
 
-type T = Parameters<Parameters<typeof t.test>[1]>[0]
+type T = Test
 
 function assertRejected (t: T, res: LightMyRequestResponse, category: string, logs?: string[]) {
   t.equal(res.statusCode, 401, `401 for ${category}`)

@@ -1,6 +1,6 @@
 // The Entra key-set cache against a real local JWKS server, with a fake clock:
 // one fetch per set, rotation, removal, throttled refetch, outage with stale keys, bounded fetches.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { RemoteKeySet } from '../../plugins/jwks-cache.ts'
 import { makeRsaKey, startJwksServer, TENANT } from '../fixtures/jwks-server.ts'
 
@@ -13,7 +13,7 @@ function fakeClock (start = 1_700_000_000_000) {
   return clock
 }
 
-async function setup (t: Parameters<Parameters<typeof t.test>[1]>[0], opts: { timeoutMs?: number } = {}) {
+async function setup (t: Test, opts: { timeoutMs?: number } = {}) {
   const server = await startJwksServer(t, [A])
   const clock = fakeClock()
   const problems: string[] = []
