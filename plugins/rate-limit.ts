@@ -42,7 +42,8 @@ interface Bucket {
   keyKind: 'user' | 'ip' | 'client' | 'ip_ceiling'
 }
 
-type Outcome = RateLimitResult & { bucket: Bucket }
+/** `uncounted`: the counters could not be reached and the request was let through (fail-open). */
+type Outcome = RateLimitResult & { bucket: Bucket, uncounted?: true }
 
 const RETRY_WHEN_UNAVAILABLE = 5
 
@@ -150,7 +151,7 @@ export default fp(async function rateLimit (fastify) {
         fastify.audit('rate_limit.unavailable', { outcome: 'failure', reason: 'store_unavailable', policy }, request)
       }
       return settings.failOpen
-        ? { allowed: true, limit: bucket.rule.max, remaining: bucket.rule.max, resetSeconds: bucket.rule.windowSeconds, bucket }
+        ? { allowed: true, uncounted: true, limit: bucket.rule.max, remaining: bucket.rule.max, resetSeconds: bucket.rule.windowSeconds, bucket }
         : { allowed: false, unavailable: true, limit: bucket.rule.max, remaining: 0, resetSeconds: RETRY_WHEN_UNAVAILABLE, bucket }
     }
   }
@@ -191,7 +192,9 @@ export default fp(async function rateLimit (fastify) {
 
   async function check (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[], claims: UnverifiedClaims | null) {
     const outcomes = await Promise.all(buckets.map(b => hit(b, request)))
-    const shown = decisive(outcomes)
+    const counted = outcomes.filter(o => o.uncounted !== true)
+    if (counted.length === 0) return undefined // fail-open with no counter reachable: no headers to tell
+    const shown = decisive(counted)
     if (shown.unavailable !== true) {
       reply.header('ratelimit-limit', String(shown.limit))
       reply.header('ratelimit-remaining', String(shown.remaining))
@@ -215,7 +218,7 @@ export default fp(async function rateLimit (fastify) {
 
   fastify.decorate('consumeRateLimit', async function consumeRateLimit (family: string, key: string, rule: RateRule): Promise<RateLimitResult> {
     if (!settings.enabled) return { allowed: true, limit: rule.max, remaining: rule.max, resetSeconds: rule.windowSeconds }
-    const { bucket: _bucket, ...result } = await hit({ name: `${consumerKey(family)}:${consumerKey(key)}`, rule, keyKind: 'user' })
+    const { bucket: _bucket, uncounted: _uncounted, ...result } = await hit({ name: `${consumerKey(family)}:${consumerKey(key)}`, rule, keyKind: 'user' })
     return result
   })
 
