@@ -16,6 +16,12 @@ import wellKnownResource from './routes/well-known-resource.ts'
 import clientRegistry, { type ClientRegistryOptions } from './plugins/client-registry.ts'
 import authorizationServerMetadata from './routes/oauth/metadata.ts'
 import registerRoute from './routes/oauth/register.ts'
+import oauthProxy from './plugins/oauth-proxy.ts'
+import authorizeRoute from './routes/oauth/authorize.ts'
+import consentRoute from './routes/oauth/consent.ts'
+import callbackRoute from './routes/oauth/callback.ts'
+import tokenRoute from './routes/oauth/token.ts'
+import revokeRoute from './routes/oauth/revoke.ts'
 import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 
 export interface AppOptions {
@@ -91,6 +97,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)
   await fastify.register(registerRoute)
+  await fastify.register(oauthProxy)
+  await fastify.register(authorizeRoute)
+  await fastify.register(consentRoute)
+  await fastify.register(callbackRoute)
+  await fastify.register(tokenRoute)
+  await fastify.register(revokeRoute)
   await fastify.register(mcp, opts.mcp ?? {})
 
   await fastify.register(healthRoutes)

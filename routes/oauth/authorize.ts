@@ -1,0 +1,78 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { checkAuthorizeRequest, clientRedirect } from '../../plugins/authorize-request.ts'
+import { redirectUriMatches } from '../../plugins/redirect-uris.ts'
+import { newCsrfToken } from '../../plugins/consent-session.ts'
+import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/transactions.ts'
+import { pageHeaders, renderConsentPage, sendErrorPage } from './consent-page.ts'
+
+// Every parameter is read by hand (checkAuthorizeRequest): a bad one is answered on a page or at
+// the client's verified redirect URI, never with a JSON validation error.
+const Query = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+
+export const CONSENT_PATH = '/authorize/consent'
+
+/**
+ * GET /authorize: checks the client, its redirect URI, response_type, PKCE S256, resource and scopes,
+ * stores the transaction (`tx:{id}`, 600 s) and shows the consent page, or goes straight to Entra
+ * when this browser already approved these scopes for this client.
+ */
+const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { config } = fastify
+
+  fastify.get('/authorize', {
+    config: { rateLimitFamily: 'authorize' },
+    schema: { querystring: Query }
+  }, async (request, reply) => {
+    const query = request.query
+    const clientId = typeof query.client_id === 'string' && query.client_id !== '' ? query.client_id : undefined
+    const client = clientId === undefined ? null : await fastify.clients.get(clientId)
+    const check = checkAuthorizeRequest(query, client, config, redirectUriMatches)
+
+    if (check.outcome === 'page') {
+      fastify.audit('authorize.started', { outcome: 'failure', reason: check.error, client_id: clientId }, request)
+      return sendErrorPage(reply, check.status, check.error, check.description)
+    }
+    if (check.outcome === 'redirect') {
+      fastify.audit('authorize.started', { outcome: 'failure', reason: check.error, client_id: clientId }, request)
+      return reply.header('cache-control', 'no-store').redirect(clientRedirect(check.redirectUri, {
+        error: check.error, error_description: check.description, state: check.state, iss: config.issuer
+      }), 302)
+    }
+
+    const { params } = check
+    const now = Math.floor(Date.now() / 1000)
+    const tx: AuthorizeTransaction = {
+      id: newTransactionId(),
+      clientId: params.clientId,
+      redirectUri: params.redirectUri,
+      state: params.state,
+      codeChallenge: params.codeChallenge,
+      scopes: params.scopes,
+      resource: params.resource,
+      csrf: newCsrfToken(),
+      createdAt: now
+    }
+    const remembered = await fastify.oauthProxy.consentRemembered(request, tx.clientId, tx.scopes)
+    fastify.audit('authorize.started', { client_id: tx.clientId, scopes: tx.scopes, consent_remembered: remembered }, request)
+
+    if (remembered) {
+      const upstreamUrl = await fastify.oauthProxy.startUpstream(tx)
+      return reply.header('cache-control', 'no-store').redirect(upstreamUrl, 302)
+    }
+    await saveTransaction(fastify.store, tx, now)
+    return pageHeaders(reply).code(200).send(renderConsentPage({
+      transactionId: tx.id,
+      csrfToken: tx.csrf,
+      clientId: tx.clientId,
+      clientName: client?.client_name,
+      redirectUri: tx.redirectUri,
+      metadataDocument: client?.source === 'metadata_document',
+      scopes: tx.scopes,
+      serviceName: 'Entra MCP Gateway',
+      action: CONSENT_PATH
+    }))
+  })
+}
+
+export default authorize

@@ -1,0 +1,94 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { clientRedirect } from '../../plugins/authorize-request.ts'
+import { takeTransaction } from '../../plugins/transactions.ts'
+import { IdTokenError, UpstreamError, readableDescription } from '../../plugins/upstream-entra.ts'
+import { sendErrorPage } from './consent-page.ts'
+
+const Query = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+
+/**
+ * What the client is told when Entra refused or failed: an error code the client knows
+ * (RFC 6749 §4.1.2.1) and a readable description naming Entra's AADSTS code.
+ */
+export function mapUpstreamError (error: string, description: string): { error: string, description: string } {
+  const text = `Microsoft Entra ID: ${description}`
+  switch (error) {
+    case 'access_denied':
+    case 'consent_required':
+    case 'interaction_required':
+    case 'login_required':
+      return { error: 'access_denied', description: text }
+    case 'temporarily_unavailable':
+      return { error: 'temporarily_unavailable', description: text }
+    default:
+      return { error: 'server_error', description: `${text} (${error})` }
+  }
+}
+
+/**
+ * GET /auth/callback: Entra's answer. The state (the transaction id) is taken atomically, so a
+ * replayed callback finds nothing and gets an error page. The code is redeemed with the upstream
+ * PKCE verifier, the id token verified, the grant stored with Entra's tokens sealed, and the
+ * browser sent to the client with a one-time proxy code, the client's state and `iss`.
+ */
+const callback: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { config } = fastify
+
+  fastify.get('/auth/callback', {
+    config: { rateLimitFamily: 'authorize' },
+    schema: { querystring: Query }
+  }, async (request, reply) => {
+    const q = request.query
+    const str = (name: string) => typeof q[name] === 'string' ? q[name] as string : undefined
+    const state = str('state')
+    const tx = state === undefined ? null : await takeTransaction(fastify.store, state)
+    if (tx === null || tx.upstream === undefined) {
+      fastify.audit('login.failed', { outcome: 'failure', reason: 'unknown_state' }, request)
+      return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in response is unknown, expired or was already used.')
+    }
+    reply.header('cache-control', 'no-store')
+    const back = (params: Record<string, string | undefined>) =>
+      reply.redirect(clientRedirect(tx.redirectUri, { ...params, state: tx.state, iss: config.issuer }), 302)
+    const fail = (reason: string, error: string, description: string, extra: Record<string, unknown> = {}) => {
+      fastify.audit('login.failed', { outcome: 'failure', reason, client_id: tx.clientId, ...extra }, request)
+      return back({ error, error_description: description })
+    }
+
+    const upstreamError = str('error')
+    if (upstreamError !== undefined) {
+      const description = readableDescription(str('error_description'))
+      const mapped = mapUpstreamError(upstreamError, description)
+      const aadsts = /\b(AADSTS\d+)\b/.exec(description)?.[1]
+      return fail('upstream_error', mapped.error, mapped.description, { upstream_error: upstreamError, aadsts })
+    }
+    const code = str('code')
+    if (code === undefined || code === '') return fail('no_code', 'server_error', 'Microsoft Entra ID answered without an authorization code')
+
+    let tokens
+    try {
+      tokens = await fastify.entra.redeemCode(code, tx.upstream.verifier)
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err
+      request.log.warn({ upstream_error: err.error, aadsts: err.aadsts }, 'Entra refused the code redemption')
+      const mapped = mapUpstreamError(err.transient ? 'temporarily_unavailable' : err.error, err.message)
+      return fail('code_redemption', mapped.error, mapped.description, { upstream_error: err.error, aadsts: err.aadsts })
+    }
+    if (tokens.id_token === undefined) return fail('no_id_token', 'server_error', 'Microsoft Entra ID returned no id token (is the openid scope granted?)')
+
+    let user
+    try {
+      user = await fastify.entra.verifyIdToken(tokens.id_token, tx.upstream.nonce)
+    } catch (err) {
+      if (!(err instanceof IdTokenError)) throw err
+      request.log.warn({ reason: err.reason }, 'Entra id token refused')
+      return fail(`id_token_${err.reason}`, 'access_denied', err.message)
+    }
+
+    const { grant, code: proxyCode } = await fastify.oauthProxy.createGrant({ tx, user, tokens })
+    fastify.audit('login.succeeded', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: grant.scopes }, request)
+    return back({ code: proxyCode })
+  })
+}
+
+export default callback

@@ -1,0 +1,98 @@
+import type { FastifyReply } from 'fastify'
+import { describeScope } from '../../plugins/consent-session.ts'
+import { isLoopbackHost } from '../../plugins/redirect-uris.ts'
+
+// Server-rendered pages of the authorize flow: the consent page and the error page shown when an
+// error cannot be sent to a verified redirect URI. No scripts; inline styles only.
+
+/**
+ * Its own CSP: nothing loads but inline styles; no framing (clickjacking); no <base>.
+ * Deliberately no `form-action`: Chrome applies it to every redirect after the form POST
+ * (consent -> Entra -> callback -> the client's redirect URI), which would block the sign-in.
+ */
+export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+
+export function escapeHtml (value: string): string {
+  return value.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] as string))
+}
+
+const STYLE = `
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;color:#1b1f24;margin:0}
+main{max-width:34rem;margin:3rem auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:1.3rem;margin-top:0}code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px;word-break:break-all}
+ul{padding-left:1.2rem}li{margin:.4rem 0}.warn{background:#fff4ce;border-left:4px solid #c9a400;padding:.6rem .8rem}
+.buttons{display:flex;gap:.8rem;margin-top:1.5rem}button{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #8a8f98;background:#fff;cursor:pointer}
+button.primary{background:#0f6cbd;color:#fff;border-color:#0f6cbd}.muted{color:#5b616b;font-size:.9rem}
+`
+
+function layout (title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<body><main>${body}</main></body></html>`
+}
+
+export interface ConsentPageInput {
+  transactionId: string
+  csrfToken: string
+  clientId: string
+  clientName?: string
+  /** Where the client receives the result. */
+  redirectUri: string
+  /** Set when the client identifies itself with a client ID metadata document (its URL is the client id). */
+  metadataDocument: boolean
+  scopes: readonly string[]
+  serviceName: string
+  /** Path the form posts to. */
+  action: string
+}
+
+export function renderConsentPage (input: ConsentPageInput): string {
+  const redirect = new URL(input.redirectUri)
+  const loopback = redirect.protocol === 'http:' && isLoopbackHost(redirect.hostname)
+  const name = input.clientName !== undefined && input.clientName !== '' ? input.clientName : input.clientId
+  const scopes = input.scopes.map(s => `<li><strong>${escapeHtml(describeScope(s))}</strong> <span class="muted">(<code>${escapeHtml(s)}</code>)</span></li>`).join('')
+  const warning = loopback
+    ? `<p class="warn" id="loopback-warning">This application receives the answer on <strong>this computer</strong> (<code>${escapeHtml(redirect.host)}</code>, plain http). Approve only if you started it yourself just now.</p>`
+    : ''
+  const body = `
+<h1>Allow <span id="client-name">${escapeHtml(name)}</span> to use ${escapeHtml(input.serviceName)}?</h1>
+<p>The application <strong>${escapeHtml(name)}</strong> asks to act on your behalf.</p>
+<p class="muted">Client ID${input.metadataDocument ? ' (metadata document)' : ''}: <code id="client-id">${escapeHtml(input.clientId)}</code><br>
+It will receive the result at <code id="redirect-host">${escapeHtml(redirect.host)}</code>.</p>
+${warning}
+<p>It asks for:</p>
+<ul id="scopes">${scopes}</ul>
+<p class="muted">After you approve, you sign in with your organisation account (Microsoft Entra ID). If you did not start this, choose Deny.</p>
+<form method="post" action="${escapeHtml(input.action)}">
+<input type="hidden" name="transaction" value="${escapeHtml(input.transactionId)}">
+<input type="hidden" name="csrf_token" value="${escapeHtml(input.csrfToken)}">
+<div class="buttons">
+<button type="submit" name="decision" value="approve" class="primary" id="approve">Approve</button>
+<button type="submit" name="decision" value="deny" id="deny">Deny</button>
+</div>
+</form>`
+  return layout(`Allow ${name}?`, body)
+}
+
+export function renderErrorPage (error: string, description: string): string {
+  return layout('Sign-in problem', `
+<h1>This sign-in cannot continue</h1>
+<p id="error-description">${escapeHtml(description)}</p>
+<p class="muted">Error code: <code id="error-code">${escapeHtml(error)}</code>. Start again from the application you were signing in to.</p>`)
+}
+
+/** Headers of every page of the flow: own CSP, no caching, no referrer, no framing. */
+export function pageHeaders (reply: FastifyReply): FastifyReply {
+  return reply
+    .header('content-type', 'text/html; charset=utf-8')
+    .header('content-security-policy', PAGE_CSP)
+    .header('cache-control', 'no-store')
+    .header('pragma', 'no-cache')
+    .header('referrer-policy', 'no-referrer')
+    .header('x-frame-options', 'DENY')
+}
+
+export function sendErrorPage (reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
+  return pageHeaders(reply).code(status).send(renderErrorPage(error, description))
+}

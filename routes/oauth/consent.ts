@@ -1,0 +1,61 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import formbody from '@fastify/formbody'
+import Type from 'typebox'
+import { clientRedirect } from '../../plugins/authorize-request.ts'
+import { csrfMatches } from '../../plugins/consent-session.ts'
+import { readTransaction, takeTransaction } from '../../plugins/transactions.ts'
+import { sendErrorPage } from './consent-page.ts'
+import { CONSENT_PATH } from './authorize.ts'
+
+const Body = Type.Object({
+  transaction: Type.Optional(Type.String({ maxLength: 200 })),
+  csrf_token: Type.Optional(Type.String({ maxLength: 200 })),
+  decision: Type.Optional(Type.String({ maxLength: 20 }))
+})
+
+/**
+ * POST /authorize/consent: the consent form. The CSRF token is bound to the transaction (a token
+ * of another transaction does not fit). Approve: remembered for this browser's consent session,
+ * then on to Entra. Deny: `access_denied` back to the client. Either way the transaction is taken
+ * atomically, so a form submitted twice acts once.
+ */
+const consent: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { config } = fastify
+  if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
+
+  fastify.post(CONSENT_PATH, {
+    config: { rateLimitFamily: 'authorize' },
+    bodyLimit: 8192,
+    schema: { body: Body }
+  }, async (request, reply) => {
+    const { transaction, csrf_token: csrfToken, decision } = request.body
+    const tx = transaction === undefined ? null : await readTransaction(fastify.store, transaction)
+    if (tx === null) {
+      return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request has expired or was already answered.')
+    }
+    if (!csrfMatches(tx.csrf, csrfToken)) {
+      request.log.warn({ client_id: tx.clientId }, 'consent form with a missing or wrong CSRF token')
+      return sendErrorPage(reply, 403, 'invalid_request', 'The consent form could not be verified (missing or wrong CSRF token).')
+    }
+    if (decision !== 'approve' && decision !== 'deny') {
+      return sendErrorPage(reply, 400, 'invalid_request', 'Choose Approve or Deny.')
+    }
+    const taken = await takeTransaction(fastify.store, tx.id)
+    if (taken === null || taken.upstream !== undefined || !csrfMatches(taken.csrf, csrfToken)) {
+      return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request was already answered.')
+    }
+    reply.header('cache-control', 'no-store')
+
+    if (decision === 'deny') {
+      fastify.audit('consent.denied', { outcome: 'denied', client_id: taken.clientId, scopes: taken.scopes }, request)
+      return reply.redirect(clientRedirect(taken.redirectUri, {
+        error: 'access_denied', error_description: 'The user denied the request', state: taken.state, iss: config.issuer
+      }), 303)
+    }
+    await fastify.oauthProxy.rememberConsent(request, reply, taken.clientId, taken.scopes)
+    fastify.audit('consent.granted', { client_id: taken.clientId, scopes: taken.scopes }, request)
+    return reply.redirect(await fastify.oauthProxy.startUpstream(taken), 303)
+  })
+}
+
+export default consent

@@ -1,0 +1,67 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import formbody from '@fastify/formbody'
+import Type from 'typebox'
+import { createDecoder } from 'fast-jwt'
+import { OAuthError } from '../../plugins/errors.ts'
+import { getJson } from '../../plugins/stores/store.ts'
+import { isOpaqueToken, refreshKey, type RefreshRecord } from '../../plugins/grants.ts'
+
+const Body = Type.Object({
+  token: Type.Optional(Type.String({ maxLength: 16384 })),
+  token_type_hint: Type.Optional(Type.String({ maxLength: 100 })),
+  client_id: Type.Optional(Type.String({ maxLength: 2000 })),
+  client_secret: Type.Optional(Type.String({ maxLength: 500 }))
+})
+
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/
+
+/**
+ * POST /revoke (RFC 7009): a refresh token revokes its whole grant (every access token and refresh
+ * token of it); an access token (a JWT this service signed) is refused until it expires. The token
+ * must belong to the authenticated client. Unknown, foreign or already invalid tokens: 200 as well.
+ */
+const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
+  const { store, oauthProxy } = fastify
+  if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
+  const decode = createDecoder()
+
+  fastify.addHook('onSend', async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+  })
+
+  fastify.post('/revoke', {
+    config: { rateLimitFamily: 'revoke' },
+    bodyLimit: 32768,
+    schema: { body: Body }
+  }, async (request, reply) => {
+    const body = request.body ?? {}
+    const client = await oauthProxy.authenticateClient(request, body)
+    const token = body.token
+    if (token === undefined || token === '') throw new OAuthError(400, 'invalid_request', 'token is required')
+
+    if (JWT_SHAPE.test(token)) {
+      // Only tokens this service signed and that still verify (expired ones are dead already).
+      let verified
+      try {
+        verified = await fastify.verifyAccessToken(token)
+      } catch {
+        verified = undefined
+      }
+      if (verified?.identity.kind === 'self' && verified.identity.clientId === client.client_id) {
+        const { jti, exp } = decode(token) as { jti?: string, exp?: number }
+        if (typeof jti === 'string' && typeof exp === 'number') {
+          await fastify.revokeAccessToken(jti, exp)
+          fastify.audit('token.revoked', { token_type: 'access_token', reason: 'revoked_by_client', client_id: client.client_id, oid: verified.identity.oid, tid: verified.identity.tid }, request)
+        }
+      }
+    } else if (isOpaqueToken(token)) {
+      const record = await getJson<RefreshRecord>(store, refreshKey(token))
+      if (record !== null && record.clientId === client.client_id) {
+        await oauthProxy.revokeGrant(record.sid, 'revoked_by_client', request)
+      }
+    }
+    return reply.code(200).send({})
+  })
+}
+
+export default revoke
