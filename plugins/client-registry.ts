@@ -94,7 +94,9 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
       })
     } catch (err) {
       if (err instanceof SafeFetchError) return failed(err.message)
-      throw err
+      // Not expected: still an answer about the client, never a 500 for someone else's document.
+      fastify.log.warn({ err, client_id: url }, 'client ID metadata document fetch failed unexpectedly')
+      return failed('the document could not be fetched')
     }
     if (response.status >= 300 && response.status < 400) return failed(`the server answered a redirect (HTTP ${response.status}); redirects are not followed`)
     if (response.status !== 200) return failed(`the server answered HTTP ${response.status}`)
