@@ -3,7 +3,7 @@ import type { MessageParam, Tool, ToolResultBlockParam } from '@anthropic-ai/sdk
 import { AgentError, executeToolCall, SYSTEM_PROMPT, type AgentResult, type AgentRun, type ToolCallRecord } from './loop.ts'
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com'
-export const ANTHROPIC_DEFAULT_MODEL = 'claude-sonnet-4-5'
+export const ANTHROPIC_DEFAULT_MODEL = 'claude-sonnet-4-6'
 const MAX_TOKENS = 2048
 
 export interface AnthropicOptions {

@@ -3,7 +3,7 @@ import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/reso
 import { AgentError, executeToolCall, SYSTEM_PROMPT, type AgentResult, type AgentRun, type ToolCallRecord } from './loop.ts'
 
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1'
-export const OPENAI_DEFAULT_MODEL = 'gpt-4.1-mini'
+export const OPENAI_DEFAULT_MODEL = 'gpt-5.4-mini'
 
 export interface OpenAIOptions {
   apiKey: string
