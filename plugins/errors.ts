@@ -15,12 +15,13 @@ export class OAuthError extends Error {
   }
 }
 
+// Keyed by error code: Fastify's own, and StoreUnavailableError's (plugins/stores/store.ts).
 const byFastifyCode: Record<string, [number, string, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'invalid_request', 'The request body is larger than this endpoint accepts'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'invalid_request', 'Unsupported Content-Type for this endpoint'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_request', 'The JSON body is empty'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_request', 'The body is not valid JSON'],
-  FST_ERR_STORE_UNAVAILABLE: [503, 'temporarily_unavailable', 'The state store is unavailable; retry shortly']
+  FST_STORE_UNAVAILABLE: [503, 'temporarily_unavailable', 'The state store is unavailable; retry shortly']
 }
 
 /**
