@@ -167,3 +167,33 @@ t.test('the cache lifetime follows Cache-Control within bounds (Redis)', async t
     t.ok(ttl > seconds - 10 && ttl <= seconds, `${path} cached for ${ttl} s (expected ${seconds})`)
   }
 })
+
+t.test('through GET /authorize: a metadata-document client gets the consent page; one resolving to 169.254.169.254 an error page', async t => {
+  const server = await startMetadataServer(t)
+  const url = server.url('/client.json')
+  server.route('/client.json', json(documentFor(url)))
+  let answer = '127.0.0.1'
+  const { app } = await buildWithRegistry(t, {}, { resolve: async () => to(answer)(), isAllowedAddress: (a) => a === '127.0.0.1', ca: server.ca })
+  const authorize = (clientId: string) => app.inject({
+    url: '/authorize',
+    query: {
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: 'http://127.0.0.1:49152/callback',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+      state: 'xyz'
+    }
+  })
+  const ok = await authorize(url)
+  t.equal(ok.statusCode, 200, 'consent page')
+  t.match(ok.body, /Example MCP Client/)
+
+  answer = '169.254.169.254'
+  const blockedUrl = server.url('/other-client.json')
+  server.route('/other-client.json', json(documentFor(blockedUrl)))
+  const blocked = await authorize(blockedUrl)
+  t.ok(blocked.statusCode >= 400 && blocked.statusCode < 500, `refused on a page (${blocked.statusCode})`)
+  t.notOk(blocked.headers.location, 'never redirected')
+  t.notOk(server.requests.includes('/other-client.json'), 'the metadata address was never contacted')
+})
