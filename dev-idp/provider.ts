@@ -2,6 +2,7 @@ import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Cert
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import Provider, { errors, type Configuration, type KoaContextWithOIDC, type Account, type ClientMetadata, type JWK } from 'oidc-provider'
 import { DEFAULT_USERS, findUser, type DevUser } from './users.ts'
+import { memoryAdapter } from './memory-adapter.ts'
 import { DEV_IDP_CSP, errorPage, loggedOutPage, logoutPage, signInPage } from './views.ts'
 
 // An OpenID provider built on `oidc-provider`, shaped like Microsoft Entra ID (v2.0 endpoints) for one tenant:
@@ -225,6 +226,7 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
   }
 
   const configuration: Configuration = {
+    adapter: memoryAdapter(),
     clients,
     jwks: { keys: [{ ...privateJwk, kid, use: 'sig', alg: 'RS256' }] },
     cookies: {
@@ -307,6 +309,9 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
     },
     features: {
       devInteractions: { enabled: false },
+      // Not offered by this stand-in (Entra has no DPoP; the proxy never uses PAR).
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
       userinfo: { enabled: true },
       revocation: { enabled: false },
       introspection: { enabled: false },
