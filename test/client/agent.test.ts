@@ -14,7 +14,7 @@ const SIGNING_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateK
  * A listening service and a credentials cache holding a token the service issued (its own signer:
  * a real token, checked by the real /mcp), so the agent tests need no browser sign-in.
  */
-async function signedInService (t: Parameters<Parameters<typeof test>[1]>[0], scope = 'tools.read') {
+async function signedInService (t: { teardown: (fn: () => unknown) => void }, scope = 'tools.read') {
   const logs: string[] = []
   const { app, baseUrl } = await buildListening(t, { TOKEN_SIGNING_KEY: SIGNING_KEY }, { logs })
   // The service's signer with the service's key: the token /mcp would get from /token.
