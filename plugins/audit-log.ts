@@ -120,7 +120,8 @@ export default fp(async function auditLog (fastify) {
       rate_limit: {
         enabled,
         fail_open: failOpen,
-        rules: Object.fromEntries(Object.entries(rules).map(([name, r]) => [name, `${r.max}/${r.windowSeconds}`]))
+        // named as the variables that set them (a field called `token` would be masked as a secret)
+        rules: Object.fromEntries(Object.entries(rules).map(([name, r]) => [`RATE_LIMIT_${name.replace(/[A-Z]/g, c => `_${c}`).toUpperCase()}`, `${r.max}/${r.windowSeconds}`]))
       },
       audit_stream: streamName !== undefined ? { name: streamName, max_len: config.audit.streamMaxLen } : null
     })

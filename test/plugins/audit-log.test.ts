@@ -1,0 +1,146 @@
+import t from 'tap'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
+import { buildWithRoutes, auditLines } from './rate-limit-fixtures.ts'
+import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
+
+const AZURE = {
+  AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+  AZURE_CLIENT_ID: '0b8f3a4e-1111-2222-3333-444455556666',
+  AZURE_CLIENT_SECRET: 'azure-client-secret-value-never-logged',
+  MCP_BASE_URL: 'https://mcp.example.com',
+  TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64')
+}
+
+t.test('config.loaded is audited once at startup with the public configuration and no secret', async t => {
+  const logs: string[] = []
+  await buildWithRoutes(t, { ...AZURE, LOG_LEVEL: 'warn', RATE_LIMIT_MCP: '100/60' }, logs)
+  const lines = auditLines(logs, 'config.loaded')
+  t.equal(lines.length, 1, 'once')
+  const line = lines[0]
+  t.equal(line.level, 30, 'written at info even when LOG_LEVEL is warn')
+  t.equal(line.outcome, 'success')
+  t.equal(line.config.issuer, 'https://mcp.example.com')
+  t.equal(line.config.resource, 'https://mcp.example.com/mcp')
+  t.equal(line.config.entra.client_id, AZURE.AZURE_CLIENT_ID)
+  t.equal(line.config.entra.client_credential, 'secret')
+  t.equal(line.config.store, 'memory')
+  t.same(line.rate_limit, {
+    enabled: true,
+    fail_open: true,
+    rules: { RATE_LIMIT_REGISTER: '20/3600', RATE_LIMIT_AUTHORIZE: '60/60', RATE_LIMIT_TOKEN: '60/60', RATE_LIMIT_REVOKE: '60/60', RATE_LIMIT_MCP: '100/60', RATE_LIMIT_MCP_PER_IP: '3000/60', RATE_LIMIT_TOKEN_PER_IP: '300/60' }
+  })
+  t.equal(line.audit_stream, null)
+  const all = logs.join('\n')
+  t.notMatch(all, AZURE.AZURE_CLIENT_SECRET)
+  t.notMatch(all, AZURE.TOKEN_ENCRYPTION_KEY)
+})
+
+t.test('fastify.audit writes one JSON line with the event, request context, fields and outcome', async t => {
+  const logs: string[] = []
+  const app = await buildWithRoutes(t, { LOG_LEVEL: 'error' }, logs, scope => {
+    scope.post('/t/audit', async (request) => {
+      scope.audit('client.registered', { client_id: 'c1', client_name: 'Test client' }, request)
+      scope.audit('token.rejected', { outcome: 'failure', reason: 'expired' }, request)
+      return { ok: true }
+    })
+  })
+  await app.inject({ method: 'POST', url: '/t/audit', remoteAddress: '198.51.100.4', headers: { 'x-request-id': 'trace-42' } })
+  const [registered, rejected] = auditLines(logs).filter(l => l.event !== 'config.loaded')
+  t.match(registered, { audit: true, level: 30, event: 'client.registered', msg: 'client.registered', request_id: 'trace-42', ip: '198.51.100.4', client_id: 'c1', client_name: 'Test client', outcome: 'success' })
+  t.type(registered.time, 'number')
+  t.match(rejected, { event: 'token.rejected', outcome: 'failure', reason: 'expired', request_id: 'trace-42' })
+})
+
+t.test('fastify.audit adds the verified caller (oid, tid, client id) from request.identity', async t => {
+  const logs: string[] = []
+  const app = await buildWithRoutes(t, {}, logs, scope => {
+    scope.post('/t/audit-identity', async (request) => {
+      (request as any).identity = { kind: 'self', sub: 's', oid: 'oid-1', tid: 'tid-1', clientId: 'client-9', scopes: [], roles: [], expiresAt: 0 }
+      scope.audit('tool.called', { tool: 'whoami', duration_ms: 1.5 }, request)
+      return { ok: true }
+    })
+  })
+  await app.inject({ method: 'POST', url: '/t/audit-identity' })
+  t.match(auditLines(logs, 'tool.called')[0], { oid: 'oid-1', tid: 'tid-1', client_id: 'client-9', tool: 'whoami', outcome: 'success' })
+})
+
+t.test('secret-named fields passed by mistake are masked', async t => {
+  const logs: string[] = []
+  const app = await buildWithRoutes(t, {}, logs, scope => {
+    scope.post('/t/audit-secret', async (request) => {
+      scope.audit('token.issued', { client_id: 'c1', access_token: 'eyJsecret.value.sig', refresh_token: 'rt-secret-value', code_verifier: 'verifier-secret-value', extra: { client_secret: 'cs-secret-value' } }, request)
+      return { ok: true }
+    })
+  })
+  await app.inject({ method: 'POST', url: '/t/audit-secret' })
+  const line = auditLines(logs, 'token.issued')[0]
+  t.equal(line.access_token, '[Redacted]')
+  t.equal(line.refresh_token, '[Redacted]')
+  t.equal(line.code_verifier, '[Redacted]')
+  t.equal(line.extra.client_secret, '[Redacted]')
+  t.notMatch(logs.join('\n'), /secret-value|eyJsecret/)
+})
+
+t.test('the catalogue names are stable', async t => {
+  t.same([...AUDIT_EVENTS], [
+    'client.registered', 'authorize.started', 'consent.granted', 'consent.denied',
+    'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
+    'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
+    'rate_limit.unavailable', 'config.loaded'
+  ])
+})
+
+t.test('AUDIT_REDIS_STREAM: events are appended to the stream, bounded by MAXLEN ~ N', async t => {
+  await requireRedis()
+  const stream = `test:audit:${randomUUID()}`
+  const client = new Redis(REDIS_URL)
+  t.teardown(async () => { await client.del(stream); client.disconnect() })
+  const app = await buildWithRoutes(t, redisEnv({ AUDIT_REDIS_STREAM: stream, AUDIT_STREAM_MAXLEN: '100', RATE_LIMIT_REGISTER: '1/60' }), undefined, scope => {
+    scope.post('/t/audit-many', async (request) => {
+      for (let i = 0; i < 1000; i++) scope.audit('tool.called', { tool: 'bulk', n: i }, request)
+      return { ok: true }
+    })
+  })
+
+  const [first] = await client.xrange(stream, '-', '+', 'COUNT', 1)
+  const fields = Object.fromEntries([first[1].slice(0, 2), first[1].slice(2, 4)])
+  t.equal(fields.event, 'config.loaded', 'config.loaded is in the stream')
+  const loaded = JSON.parse(fields.line)
+  t.equal(loaded.event, 'config.loaded')
+  t.type(loaded.time, 'string')
+  t.same(loaded.audit_stream, { name: stream, max_len: 100 })
+  t.equal(loaded.config.store, 'redis')
+
+  await app.inject({ method: 'POST', url: '/t/register', remoteAddress: '198.51.100.8' })
+  await app.inject({ method: 'POST', url: '/t/register', remoteAddress: '198.51.100.8' })
+  const res = await app.inject({ method: 'POST', url: '/t/audit-many' })
+  t.equal(res.statusCode, 200)
+  // XADD is fire and forget; PING on the same connection answers after the queued XADDs.
+  await app.inner.redis?.ping()
+
+  const exceeded = (await client.xrange(stream, '-', '+')).map(([, f]) => JSON.parse(f[3])).filter(l => l.event === 'rate_limit.exceeded')
+  const length = await client.xlen(stream)
+  t.ok(length >= 100 && length <= 200, `stream trimmed to about 100 entries (has ${length}) after 1003 events`)
+  const [, last] = (await client.xrevrange(stream, '+', '-', 'COUNT', 1))[0]
+  t.equal(last[1], 'tool.called')
+  t.match(JSON.parse(last[3]), { event: 'tool.called', tool: 'bulk', n: 999, outcome: 'success' })
+  t.equal(exceeded.length, 0, 'older entries (the 429 audit) were trimmed away')
+})
+
+t.test('an unreachable audit stream never fails a request and is reported once', async t => {
+  const logs: string[] = []
+  const app = await buildWithRoutes(t, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, AUDIT_REDIS_STREAM: 'audit', LOG_LEVEL: 'warn' }, logs, scope => {
+    scope.post('/t/audit-down', async (request) => {
+      scope.audit('client.registered', { client_id: 'c1' }, request)
+      return { ok: true }
+    })
+  })
+  for (let i = 0; i < 3; i++) t.equal((await app.inject({ method: 'POST', url: '/t/audit-down' })).statusCode, 200)
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(auditLines(logs, 'client.registered').length, 3, 'still in the log')
+  const warnings = logs.map(l => JSON.parse(l)).filter(l => /audit stream unavailable/.test(l.msg))
+  t.equal(warnings.length, 1, 'one warning')
+  t.equal(warnings[0].stream, 'audit')
+})
