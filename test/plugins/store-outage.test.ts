@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
@@ -37,8 +37,6 @@ async function stopRedis (child: ChildProcess) {
   child.kill('SIGKILL')
   await exited
 }
-
-type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 
 /** The app with a test-only route that needs the store. */
 async function app (t: Test, port: number) {
