@@ -164,6 +164,10 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   }
 
   await fastify.register(async function mcpRoutes (app) {
+    // JSON only (415 for anything else, text/plain included); __proto__ / constructor keys refused.
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
+
     // The MCP area answers in JSON-RPC, including for errors raised before a handler runs.
     app.setErrorHandler(function (err: FastifyError | OAuthError, request, reply) {
       if (err instanceof OAuthError) {

@@ -1,0 +1,194 @@
+import t from 'tap'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
+import { buildListening } from '../helper.ts'
+import { SIGNING_KEY_PEM, auditLines, callTool, connectClient, mintToken, post } from './mcp-helper.ts'
+
+const ALLOWED_ORIGIN = 'https://inspector.example'
+const logs: string[] = []
+const { baseUrl } = await buildListening(t, {
+  TOKEN_SIGNING_KEY: SIGNING_KEY_PEM,
+  MCP_ALLOWED_ORIGINS: ALLOWED_ORIGIN,
+  LOG_LEVEL: 'info'
+}, { logs })
+const readToken = mintToken(baseUrl, 'tools.read')
+const auth = { authorization: `Bearer ${readToken}` }
+
+async function healthy (t: { equal: (a: unknown, b: unknown, m?: string) => unknown, same: (a: unknown, b: unknown, m?: string) => unknown }) {
+  const res = await fetch(`${baseUrl}/health`)
+  t.equal(res.status, 200, 'the process is healthy')
+  const ping = await post(baseUrl, { jsonrpc: '2.0', id: 'after', method: 'ping' }, auth)
+  t.same(ping.json, { jsonrpc: '2.0', id: 'after', result: {} }, 'and still answers MCP')
+}
+
+t.test('without a token: 401 with a challenge pointing at the resource metadata', async t => {
+  const client = new Client({ name: 'anonymous', version: '1.0.0' })
+  const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`))
+  const err = await client.connect(transport).then(() => undefined, (e: unknown) => e)
+  t.ok(err instanceof StreamableHTTPError, 'the SDK client fails to connect')
+  t.equal((err as StreamableHTTPError).code, 401)
+
+  const res = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' })
+  t.equal(res.status, 401)
+  const challenge = res.headers.get('www-authenticate') ?? ''
+  t.match(challenge, /^Bearer /)
+  t.match(challenge, `resource_metadata="${baseUrl}/.well-known/oauth-protected-resource/mcp"`)
+
+  const bad = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, { authorization: 'Bearer not.a.jwt' })
+  t.equal(bad.status, 401)
+  t.match(bad.headers.get('www-authenticate'), /error="invalid_token"/)
+})
+
+t.test('tools/call without the tool\'s scope: HTTP 403 insufficient_scope with granted + needed, then success with a stepped-up token', async t => {
+  const client = await connectClient(t, baseUrl, readToken)
+  const err = await client.callTool({ name: 'graph_me', arguments: {} }).then(() => undefined, (e: unknown) => e)
+  t.ok(err instanceof StreamableHTTPError, 'the SDK client sees an HTTP error')
+  t.equal((err as StreamableHTTPError).code, 403)
+
+  const res = await post(baseUrl, callTool(7, 'graph_me'), auth)
+  t.equal(res.status, 403)
+  const challenge = res.headers.get('www-authenticate') ?? ''
+  t.match(challenge, /error="insufficient_scope"/)
+  t.match(challenge, /scope="tools\.read graph\.read"/)
+  t.match(challenge, `resource_metadata="${baseUrl}/.well-known/oauth-protected-resource/mcp"`)
+  // What the SDK's own step-up logic reads from that header.
+  const parsed = extractWWWAuthenticateParams(new Response(null, { status: 403, headers: { 'www-authenticate': challenge } }))
+  t.equal(parsed.error, 'insufficient_scope')
+  t.equal(parsed.scope, 'tools.read graph.read')
+  t.equal(parsed.resourceMetadataUrl?.href, `${baseUrl}/.well-known/oauth-protected-resource/mcp`)
+  t.match(res.json, { jsonrpc: '2.0', id: 7, error: { code: -32000, data: { required_scopes: ['graph.read'], missing_scopes: ['graph.read'] } } })
+
+  const denied = auditLines(logs, 'scope.denied').filter(l => l.tool === 'graph_me')
+  t.ok(denied.length >= 1, 'scope.denied audited')
+  t.match(denied[0], { outcome: 'denied', missing: ['graph.read'], client_id: 'test-client' })
+
+  // A batch hiding the call is refused the same way.
+  const batch = await post(baseUrl, [{ jsonrpc: '2.0', id: 1, method: 'ping' }, callTool(2, 'graph_me')], auth)
+  t.equal(batch.status, 403)
+
+  // Stepped up: a token with the scope reaches the tool (which then needs a grant to reach Graph).
+  const stepped = await connectClient(t, baseUrl, mintToken(baseUrl, 'tools.read graph.read'))
+  const result = await stepped.callTool({ name: 'graph_me', arguments: {} })
+  t.equal(result.isError, true, 'past the scope check: no upstream token service in this app yet, or no Graph consent')
+  t.notMatch((result.content as any)[0].text, /scope/)
+  const whoami = await stepped.callTool({ name: 'whoami', arguments: {} })
+  t.same((whoami.structuredContent as any).scopes, ['tools.read', 'graph.read'])
+})
+
+t.test('an app role of the same name satisfies a tool scope', async t => {
+  // Self-issued tokens carry scopes only; the rule itself is shared with jwt-verify's requireScopes.
+  const { missingScopes } = await import('../../plugins/token-rules.ts')
+  t.same(missingScopes({ scopes: [], roles: ['tools.read'] }, ['tools.read']), [])
+  t.same(missingScopes({ scopes: ['tools.read'], roles: [] }, ['graph.read']), ['graph.read'])
+})
+
+t.test('JSON-RPC junk gets the right JSON-RPC error and the process stays healthy', async t => {
+  const notJson = await post(baseUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', auth)
+  t.equal(notJson.status, 400)
+  t.match(notJson.json, { jsonrpc: '2.0', id: null, error: { code: -32700 } })
+
+  const wrongVersion = await post(baseUrl, { jsonrpc: '1.0', id: 3, method: 'ping' }, auth)
+  t.equal(wrongVersion.status, 400)
+  t.match(wrongVersion.json, { jsonrpc: '2.0', id: 3, error: { code: -32600, message: /jsonrpc must be "2.0"/ } })
+
+  const noMethod = await post(baseUrl, { jsonrpc: '2.0', id: 4 }, auth)
+  t.match(noMethod.json, { id: 4, error: { code: -32600 } })
+
+  const scalar = await post(baseUrl, '42', auth)
+  t.match(scalar.json, { id: null, error: { code: -32600 } })
+
+  const empty = await post(baseUrl, '[]', auth)
+  t.match(empty.json, { error: { code: -32600, message: /empty batch/ } })
+
+  const hugeBatch = await post(baseUrl, Array.from({ length: 10_000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })), auth)
+  t.equal(hugeBatch.status, 400)
+  t.match(hugeBatch.json, { jsonrpc: '2.0', id: null, error: { code: -32600, message: /at most 100/ } })
+
+  const unknown = await post(baseUrl, { jsonrpc: '2.0', id: 5, method: 'no/such/method', params: {} }, auth)
+  t.equal(unknown.status, 200)
+  t.match(unknown.json, { jsonrpc: '2.0', id: 5, error: { code: -32601 } })
+
+  const unknownTool = await post(baseUrl, callTool(6, 'no_such_tool'), auth)
+  t.equal(unknownTool.status, 200)
+  t.match(unknownTool.json, { id: 6, result: { isError: true, content: [{ text: /Tool no_such_tool not found/ }] } })
+
+  const hugeParams = await post(baseUrl, callTool(8, 'whoami', { blob: 'x'.repeat(2 * 1024 * 1024) }), auth)
+  t.equal(hugeParams.status, 413)
+  t.match(hugeParams.json, { jsonrpc: '2.0', id: null, error: { code: -32600, message: /larger than/ } })
+
+  const manyElements = await post(baseUrl, callTool(9, 'whoami', { list: Array.from({ length: 12_000 }, () => 0) }), auth)
+  t.equal(manyElements.status, 200)
+  t.match(manyElements.json, { id: 9, result: { isError: true, content: [{ text: /more than the maximum of 10000 elements/ }] } }, 'argument element count is bounded too')
+
+  const poisoned = await post(baseUrl, '{"jsonrpc":"2.0","id":12,"method":"ping","params":{"__proto__":{"admin":true}}}', auth)
+  t.equal(poisoned.status, 400)
+  t.match(poisoned.json, { jsonrpc: '2.0', error: { code: -32700 } }, 'prototype poisoning is refused by the parser')
+
+  const badParams = await post(baseUrl, { jsonrpc: '2.0', id: 10, method: 'tools/call', params: 'whoami' }, auth)
+  t.match(badParams.json, { id: 10, error: { code: -32600 } })
+
+  const wrongType = await post(baseUrl, { jsonrpc: '2.0', id: 11, method: 'ping' }, { ...auth, 'content-type': 'text/plain' })
+  t.equal(wrongType.status, 415)
+  t.match(wrongType.json, { jsonrpc: '2.0', error: { code: -32000 } })
+
+  const notification = await post(baseUrl, { jsonrpc: '2.0', method: 'notifications/initialized' }, auth)
+  t.equal(notification.status, 202, 'notifications are accepted without a body')
+
+  await healthy(t)
+})
+
+t.test('MCP-Protocol-Version and Accept are validated by the SDK transport', async t => {
+  const bad = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, { ...auth, 'mcp-protocol-version': '1999-01-01' })
+  t.equal(bad.status, 400)
+  t.match(bad.json, { error: { code: -32000, message: /Unsupported protocol version/ } })
+
+  const accept = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, { ...auth, accept: 'text/html' })
+  t.equal(accept.status, 406)
+})
+
+t.test('a request from a browser Origin not on the allowlist is refused before anything else', async t => {
+  const evil = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, { ...auth, origin: 'https://evil.example' })
+  t.equal(evil.status, 403)
+  t.match(evil.json, { jsonrpc: '2.0', error: { code: -32000, message: /Origin not allowed/ } })
+
+  const evilNoToken = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, { origin: 'http://127.0.0.1.evil.example' })
+  t.equal(evilNoToken.status, 403, 'refused before the bearer check')
+
+  const nullOrigin = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, { ...auth, origin: 'null' })
+  t.equal(nullOrigin.status, 403)
+
+  const listed = await connectClient(t, baseUrl, readToken, { origin: ALLOWED_ORIGIN })
+  t.same(await listed.ping(), {}, 'an allowlisted origin is served')
+  const own = await post(baseUrl, { jsonrpc: '2.0', id: 2, method: 'ping' }, { ...auth, origin: baseUrl })
+  t.equal(own.status, 200, 'the service\'s own origin is served')
+})
+
+t.test('GET and DELETE answer 405 with Allow: POST (stateless)', async t => {
+  for (const method of ['GET', 'DELETE']) {
+    const res = await fetch(`${baseUrl}/mcp`, { method, headers: { ...auth, accept: 'text/event-stream' } })
+    t.equal(res.status, 405, method)
+    t.equal(res.headers.get('allow'), 'POST')
+    t.match(await res.json(), { jsonrpc: '2.0', error: { code: -32000 } })
+  }
+})
+
+t.test('responses carry the service headers and no session id', async t => {
+  const res = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }, { ...auth, 'x-request-id': 'req-abc-123' })
+  t.equal(res.status, 200)
+  t.equal(res.headers.get('content-type'), 'application/json')
+  t.equal(res.headers.get('x-request-id'), 'req-abc-123')
+  t.equal(res.headers.get('mcp-session-id'), null)
+  t.equal(res.headers.get('x-content-type-options'), 'nosniff')
+  t.ok(res.headers.get('ratelimit-limit'), 'rate-limit headers')
+  t.match(res.json, { id: 1, result: { serverInfo: { name: 'entra-mcp-gateway' }, capabilities: { tools: {} } } })
+})
+
+t.test('many concurrent calls from different callers each get their own identity', async t => {
+  const tokens = Array.from({ length: 30 }, (_, i) => mintToken(baseUrl, 'tools.read', { oid: `aaaaaaaa-0000-0000-0000-${String(i).padStart(12, '0')}` }))
+  const results = await Promise.all(tokens.map((token, i) => post(baseUrl, callTool(i, 'whoami'), { authorization: `Bearer ${token}` })))
+  results.forEach((res, i) => {
+    t.equal(res.json.id, i)
+    t.equal(res.json.result.structuredContent.oid, `aaaaaaaa-0000-0000-0000-${String(i).padStart(12, '0')}`)
+  })
+})
