@@ -15,11 +15,10 @@ const { baseUrl } = await buildListening(t, {
 const readToken = mintToken(baseUrl, 'tools.read')
 const auth = { authorization: `Bearer ${readToken}` }
 
-async function healthy (t: { equal: (a: unknown, b: unknown, m?: string) => unknown, same: (a: unknown, b: unknown, m?: string) => unknown }) {
+async function healthy () {
   const res = await fetch(`${baseUrl}/health`)
-  t.equal(res.status, 200, 'the process is healthy')
   const ping = await post(baseUrl, { jsonrpc: '2.0', id: 'after', method: 'ping' }, auth)
-  t.same(ping.json, { jsonrpc: '2.0', id: 'after', result: {} }, 'and still answers MCP')
+  return { health: res.status, ping: ping.json }
 }
 
 t.test('without a token: 401 with a challenge pointing at the resource metadata', async t => {
@@ -135,7 +134,7 @@ t.test('JSON-RPC junk gets the right JSON-RPC error and the process stays health
   const notification = await post(baseUrl, { jsonrpc: '2.0', method: 'notifications/initialized' }, auth)
   t.equal(notification.status, 202, 'notifications are accepted without a body')
 
-  await healthy(t)
+  t.same(await healthy(), { health: 200, ping: { jsonrpc: '2.0', id: 'after', result: {} } }, 'the process is healthy and still answers MCP')
 })
 
 t.test('MCP-Protocol-Version and Accept are validated by the SDK transport', async t => {
