@@ -1,0 +1,153 @@
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { build } from '../../helper.ts'
+import { pkcePair } from '../../fixtures/browserless.ts'
+
+const BASE = 'http://localhost:8000'
+const REDIRECT = 'http://127.0.0.1:53682/callback'
+
+async function setup (t: Parameters<typeof build>[0], env: Record<string, string> = {}, metadata: Record<string, unknown> = {}) {
+  const logs: string[] = []
+  let inner: FastifyInstance | undefined
+  const app = await build(t, { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info', ...env }, { logs, setup: i => { inner = i } })
+  const reg = await app.inject({
+    method: 'POST',
+    url: '/register',
+    payload: { redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], client_name: 'Test <App>', ...metadata }
+  })
+  if (reg.statusCode !== 201) throw new Error(reg.body)
+  const client = reg.json() as { client_id: string }
+  const { challenge } = await pkcePair()
+  const query = (params: Record<string, string | undefined> = {}) => {
+    const q = new URLSearchParams()
+    const all: Record<string, string | undefined> = {
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 'st-1',
+      scope: 'tools.read',
+      resource: `${BASE}/mcp`,
+      ...params
+    }
+    for (const [k, v] of Object.entries(all)) if (v !== undefined) q.set(k, v)
+    return `/authorize?${q}`
+  }
+  const audits = (event: string) => logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
+  return { app, inner: inner as FastifyInstance, client, query, audits, logs }
+}
+
+function redirected (res: { statusCode: number, headers: Record<string, unknown> }) {
+  const location = String(res.headers.location)
+  return { url: new URL(location), params: new URL(location).searchParams }
+}
+
+t.test('a valid request shows the consent page naming the client, its redirect host and the scopes', async t => {
+  const { app, inner, client, query, audits } = await setup(t)
+  const res = await app.inject(query({ scope: 'tools.read graph.read' }))
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /text\/html/)
+  const csp = String(res.headers['content-security-policy'])
+  t.match(csp, /frame-ancestors 'none'/)
+  t.notMatch(csp, /form-action/, 'no form-action: it would block the redirect chain after the POST in Chrome')
+  t.notMatch(csp, /script-src/, 'no scripts allowed (default-src none)')
+  t.equal(res.headers['cache-control'], 'no-store')
+  t.equal(res.headers['x-frame-options'], 'DENY')
+  t.match(res.body, 'Test &lt;App&gt;', 'client name escaped')
+  t.notMatch(res.body, 'Test <App>')
+  t.match(res.body, client.client_id)
+  t.match(res.body, '127.0.0.1:53682')
+  t.match(res.body, /id="loopback-warning"/, 'loopback http redirect gets a warning')
+  t.match(res.body, /Microsoft Graph/, 'scopes have human descriptions')
+  t.match(res.body, /<code>graph\.read<\/code>/)
+  t.match(res.body, /name="decision" value="approve"/)
+  t.match(res.body, /name="decision" value="deny"/)
+  t.match(res.body, /name="csrf_token" value="[\w-]{32}"/)
+  const txId = /name="transaction" value="([\w-]+)"/.exec(res.body)?.[1]
+  t.ok(txId)
+  const stored = JSON.parse(await inner.store.get(`tx:${txId}`) as string)
+  t.match(stored, { clientId: client.client_id, redirectUri: REDIRECT, state: 'st-1', scopes: ['tools.read', 'graph.read'], resource: `${BASE}/mcp` })
+  t.equal(stored.upstream, undefined, 'no upstream leg before consent')
+  t.equal(audits('authorize.started').length, 1)
+  t.match(audits('authorize.started')[0], { client_id: client.client_id, outcome: 'success' })
+})
+
+t.test('an https redirect URI gets no loopback warning', async t => {
+  const { app, query } = await setup(t, {}, { redirect_uris: ['https://app.example.com/cb'] })
+  const res = await app.inject(query({ redirect_uri: 'https://app.example.com/cb' }))
+  t.equal(res.statusCode, 200)
+  t.notMatch(res.body, /id="loopback-warning"/)
+  t.match(res.body, 'app.example.com')
+})
+
+t.test('errors about the client or its redirect URI are shown on a page, never redirected', async t => {
+  const { app, query } = await setup(t)
+  const cases: Array<[string, Record<string, string | undefined>, string]> = [
+    ['unregistered client', { client_id: 'no-such-client' }, 'invalid_client'],
+    ['missing client_id', { client_id: undefined }, 'invalid_request'],
+    ['redirect URI mismatch', { redirect_uri: 'https://evil.example.com/callback' }, 'invalid_request'],
+    ['redirect URI with another path', { redirect_uri: 'http://127.0.0.1:53682/callback/x' }, 'invalid_request']
+  ]
+  for (const [name, params, error] of cases) {
+    const res = await app.inject(query(params))
+    t.equal(res.statusCode, 400, name)
+    t.equal(res.headers.location, undefined, `${name}: no redirect`)
+    t.match(res.headers['content-type'], /text\/html/, name)
+    t.match(res.body, `<code id="error-code">${error}</code>`, name)
+  }
+})
+
+t.test('a loopback redirect URI on another port matches (RFC 8252)', async t => {
+  const { app, query } = await setup(t)
+  const res = await app.inject(query({ redirect_uri: 'http://127.0.0.1:40000/callback' }))
+  t.equal(res.statusCode, 200)
+})
+
+t.test('errors after the redirect URI is verified go to the client with error, state and iss', async t => {
+  const { app, query, audits } = await setup(t)
+  const cases: Array<[string, Record<string, string | undefined>, string]> = [
+    ['PKCE missing', { code_challenge: undefined, code_challenge_method: undefined }, 'invalid_request'],
+    ['PKCE plain', { code_challenge_method: 'plain' }, 'invalid_request'],
+    ['PKCE method missing (defaults to plain)', { code_challenge_method: undefined }, 'invalid_request'],
+    ['resource mismatch', { resource: 'https://other.example.com/mcp' }, 'invalid_target'],
+    ['unknown scope', { scope: 'tools.read admin.everything' }, 'invalid_scope'],
+    ['implicit flow', { response_type: 'token' }, 'unsupported_response_type']
+  ]
+  for (const [name, params, error] of cases) {
+    const res = await app.inject(query(params))
+    t.equal(res.statusCode, 302, name)
+    const { url, params: p } = redirected(res)
+    t.equal(`${url.origin}${url.pathname}`, REDIRECT, name)
+    t.equal(p.get('error'), error, name)
+    t.equal(p.get('state'), 'st-1', name)
+    t.equal(p.get('iss'), BASE, name)
+    t.ok((p.get('error_description') ?? '').length > 0, name)
+  }
+  t.equal(audits('authorize.started').filter(a => a.outcome === 'failure').length, cases.length)
+})
+
+t.test('no scope asked: the client registered scope, else every offered scope', async t => {
+  const { app, query } = await setup(t)
+  const res = await app.inject(query({ scope: undefined }))
+  for (const scope of ['tools.read', 'tools.write', 'graph.read']) t.match(res.body, `<code>${scope}</code>`)
+  const narrow = await setup(t, {}, { scope: 'tools.read' })
+  const res2 = await narrow.app.inject(narrow.query({ scope: undefined }))
+  t.match(res2.body, '<code>tools.read</code>')
+  t.notMatch(res2.body, '<code>tools.write</code>')
+  const beyond = await narrow.app.inject(narrow.query({ scope: 'tools.write' }))
+  t.equal(redirected(beyond).params.get('error'), 'invalid_scope', 'beyond the registered scope')
+})
+
+t.test('repeated or malformed parameters never cause a 500', async t => {
+  const { app, client, query } = await setup(t)
+  const twice = await app.inject(query() + '&scope=tools.write')
+  t.equal(twice.statusCode, 302)
+  t.equal(redirected(twice).params.get('error'), 'invalid_request')
+  const twoClients = await app.inject(`/authorize?client_id=${client.client_id}&client_id=x`)
+  t.equal(twoClients.statusCode, 400)
+  const garbage = await app.inject('/authorize?%%%=%ZZ&client_id=%E0%A4%A')
+  t.ok(garbage.statusCode < 500, `status ${garbage.statusCode}`)
+  const long = await app.inject(query({ state: 'x'.repeat(3000) }))
+  t.equal(redirected(long).params.get('error'), 'invalid_request')
+})
