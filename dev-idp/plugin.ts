@@ -68,6 +68,7 @@ export default fp(async function devIdentityProvider (fastify: FastifyInstance) 
       url: `${DEV_IDP_PREFIX}/*`,
       handler: async (request, reply) => {
         reply.hijack()
+        reply.raw.setHeader('x-request-id', request.id)
         await idp.handle(request.raw, reply.raw)
       }
     })

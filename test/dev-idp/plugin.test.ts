@@ -1,9 +1,13 @@
 import t from 'tap'
+import Fastify from 'fastify'
 import { verifyJwt, decodeJwt } from './verify-jwt.ts'
 import { buildListening, build } from '../helper.ts'
 import { Browserless, pkcePair } from '../fixtures/browserless.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from '../../config/dev-identity.ts'
 import { DEFAULT_USERS } from '../../dev-idp/users.ts'
+import devIdentityProvider, { devIdpRefusal } from '../../dev-idp/plugin.ts'
+import configPlugin from '../../config/plugin.ts'
+import { loadConfig } from '../../config/index.ts'
 
 const authority = (baseUrl: string) => `${baseUrl}/dev-idp/${DEV_TENANT_ID}`
 
@@ -123,4 +127,63 @@ t.test('the plugin is absent when Azure settings are configured', async t => {
   })
   const res = await app.inject(`/dev-idp/${DEV_TENANT_ID}/v2.0/.well-known/openid-configuration`)
   t.equal(res.statusCode, 404)
+})
+
+t.test('a loud warning says the provider is for development only', async t => {
+  const logs: string[] = []
+  await build(t, { LOG_LEVEL: 'warn' }, { logs })
+  const line = logs.map(l => JSON.parse(l)).find(l => /DEVELOPMENT IDENTITY PROVIDER/.test(l.msg))
+  t.ok(line, 'warning logged')
+  t.equal(line.level, 40)
+  t.match(line.msg, /development only/i)
+  t.notMatch(JSON.stringify(logs), DEV_CLIENT_SECRET)
+})
+
+t.test('the plugin itself refuses to run next to Azure settings', async t => {
+  const dev = loadConfig({ LOG_LEVEL: 'silent' })
+  t.equal(devIdpRefusal(dev), undefined)
+  const azure = loadConfig({
+    LOG_LEVEL: 'silent',
+    AZURE_TENANT_ID: '11111111-2222-3333-4444-555555555555',
+    AZURE_CLIENT_ID: '11111111-2222-3333-4444-555555555556',
+    AZURE_CLIENT_SECRET: 'x',
+    MCP_BASE_URL: 'https://mcp.example.com'
+  })
+  t.match(devIdpRefusal(azure), /not enabled/)
+  // A configuration forced into dev mode while naming a real tenant (config refuses it already; the plugin checks again).
+  const forged = Object.freeze({ ...azure, devIdentityProvider: true })
+  t.match(devIdpRefusal(forged), /Azure settings are present/)
+  const fastify = Fastify({ logger: false })
+  t.teardown(() => fastify.close())
+  await t.rejects(async () => {
+    await fastify.register(configPlugin, { config: forged })
+    await fastify.register(devIdentityProvider)
+    await fastify.ready()
+  }, /Refusing to start the development identity provider/)
+})
+
+t.test('the mounted sign-in page: CSP of its own, no scripts, cancel gives access_denied', async t => {
+  const { baseUrl } = await buildListening(t)
+  const redirectUri = `${baseUrl}/auth/callback`
+  const { challenge } = await pkcePair()
+  const url = new URL(`${authority(baseUrl)}/oauth2/v2.0/authorize`)
+  url.search = new URLSearchParams({
+    client_id: DEV_CLIENT_ID, response_type: 'code', redirect_uri: redirectUri, scope: 'openid profile', state: 'st', code_challenge: challenge, code_challenge_method: 'S256'
+  }).toString()
+  const browser = new Browserless()
+  const page = await browser.navigate(url.href)
+  t.equal(page.status, 200)
+  t.match(page.headers.get('content-type'), /text\/html/)
+  const csp = page.headers.get('content-security-policy') ?? ''
+  t.match(csp, /default-src 'none'/)
+  t.match(csp, /frame-ancestors 'none'/)
+  t.notMatch(csp, /script-src/)
+  t.notMatch(page.body, /<script/i)
+  t.ok(page.headers.get('x-request-id'))
+  t.ok(browser.jar.cookies.every(c => !c.secure), 'cookies work over http on 127.0.0.1')
+  const denied = await browser.submit(page, { name: 'action', value: 'cancel' }, { stopAt: u => u.startsWith(redirectUri) })
+  const back = new URL(denied.stoppedAt as string)
+  t.equal(back.searchParams.get('error'), 'access_denied')
+  t.match(back.searchParams.get('error_description'), /^AADSTS65004/)
+  t.equal(back.searchParams.get('state'), 'st')
 })
