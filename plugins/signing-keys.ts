@@ -55,8 +55,8 @@ export function createTokenSigner (keys: SigningKey[], opts: { issuer: string, a
     key: active.privatePem,
     algorithm: 'RS256',
     kid: active.kid,
-    header: { alg: 'RS256', typ: 'at+jwt' },
-    noTimestamp: true
+    // iat comes from the payload (fast-jwt keeps a given iat; noTimestamp would drop it).
+    header: { alg: 'RS256', typ: 'at+jwt' }
   })
   const jwks = { keys: keys.map(k => ({ ...k.publicJwk })) }
   return {
