@@ -80,3 +80,33 @@ export async function fullFlow (baseUrl: string, client: TestClient, browser = n
   })
   return { request, callback, code, tokens, browser }
 }
+
+/** Status of an MCP tools/list call with this access token (200 accepted, 401 refused). */
+export async function mcpStatus (baseUrl: string, accessToken: string): Promise<number> {
+  const res = await fetch(`${baseUrl}/mcp`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
+  })
+  await res.arrayBuffer()
+  return res.status
+}
+
+export function claimsOf (jwt: string): Record<string, any> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'))
+}
+
+export async function revokeRequest (baseUrl: string, form: Record<string, string | undefined>, headers: Record<string, string> = {}) {
+  const body = new URLSearchParams()
+  for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v)
+  const res = await fetch(`${baseUrl}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body })
+  const text = await res.text()
+  let parsed: unknown
+  try { parsed = JSON.parse(text) } catch { parsed = text }
+  return { status: res.status, body: parsed as any, headers: res.headers }
+}
+
+/** Audit lines of one event from collected logs. */
+export function auditsOf (logs: string[], event: string): Array<Record<string, any>> {
+  return logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
+}

@@ -1,0 +1,186 @@
+import t from 'tap'
+import { buildListening } from '../../helper.ts'
+import { Browserless } from '../../fixtures/browserless.ts'
+import {
+  REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, signIn, tokenRequest
+} from './oauth-flow.ts'
+
+const ENV = { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }
+
+async function codeFor (baseUrl: string, client: { client_id: string, redirect_uris: string[] }, browser = new Browserless()) {
+  const request = await authorizeRequest(baseUrl, client)
+  const params = await signIn(browser, request.url)
+  return { code: params.get('code') as string, verifier: request.verifier }
+}
+
+t.test('authorization_code: tokens issued once, no-store, the proxy JWT accepted at /mcp', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, ENV, { logs })
+  const client = await registerClient(baseUrl)
+  const { tokens } = await fullFlow(baseUrl, client)
+  t.equal(tokens.status, 200)
+  t.equal(tokens.headers.get('cache-control'), 'no-store')
+  t.equal(tokens.headers.get('pragma'), 'no-cache')
+  t.match(tokens.body, { token_type: 'Bearer', expires_in: 900, scope: 'tools.read tools.write', refresh_token: /^[\w-]{43}$/ })
+  const claims = claimsOf(tokens.body.access_token)
+  t.match(claims, { iss: baseUrl, aud: `${baseUrl}/mcp`, client_id: client.client_id, scope: 'tools.read tools.write', name: 'Ada Lovelace', oid: /^[0-9a-f-]{36}$/, tid: /^[0-9a-f-]{36}$/, sid: /^[\w-]+$/ })
+  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 200)
+  t.equal(auditsOf(logs, 'token.issued').length, 1)
+  t.match(auditsOf(logs, 'token.issued')[0], { client_id: client.client_id, oid: claims.oid, tid: claims.tid, grant_type: 'authorization_code' })
+  const all = logs.join('\n')
+  t.notMatch(all, tokens.body.access_token, 'no access token in any log line')
+  t.notMatch(all, tokens.body.refresh_token, 'no refresh token in any log line')
+})
+
+t.test('code replay: the second redemption fails and revokes every token of the grant', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, ENV, { logs })
+  const client = await registerClient(baseUrl)
+  const { code, request, tokens } = await fullFlow(baseUrl, client)
+  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 200)
+  const replay = await tokenRequest(baseUrl, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier, client_id: client.client_id })
+  t.equal(replay.status, 400)
+  t.equal(replay.body.error, 'invalid_grant')
+  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 401, 'the first access token stops working')
+  const refresh = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(refresh.body.error, 'invalid_grant', 'the refresh token of the grant too')
+  t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'code_replay', token_type: 'grant', client_id: client.client_id }])
+})
+
+t.test('concurrent redemptions of one code: exactly one succeeds', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl)
+  const { code, verifier } = await codeFor(baseUrl, client)
+  const answers = await Promise.all(Array.from({ length: 5 }, () => tokenRequest(baseUrl, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id })))
+  t.equal(answers.filter(a => a.status === 200).length, 1)
+  t.ok(answers.filter(a => a.status !== 200).every(a => a.body.error === 'invalid_grant'))
+})
+
+t.test('PKCE, redirect URI, client and resource are bound to the code', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl)
+  const other = await registerClient(baseUrl)
+  const { code, verifier } = await codeFor(baseUrl, client)
+  const base = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id }
+  const cases: Array<[string, Record<string, string | undefined>, number, string]> = [
+    ['wrong verifier', { code_verifier: 'w'.repeat(43) }, 400, 'invalid_grant'],
+    ['verifier missing', { code_verifier: undefined }, 400, 'invalid_request'],
+    ['verifier equal to the challenge (plain)', { code_verifier: (await authorizeRequest(baseUrl, client)).challenge }, 400, 'invalid_grant'],
+    ['redirect URI mismatch', { redirect_uri: 'http://127.0.0.1:53682/other' }, 400, 'invalid_grant'],
+    ['another client', { client_id: other.client_id }, 400, 'invalid_grant'],
+    ['unknown client', { client_id: 'nobody' }, 401, 'invalid_client'],
+    ['resource mismatch', { resource: 'https://elsewhere.example.com/mcp' }, 400, 'invalid_target'],
+    ['code missing', { code: undefined }, 400, 'invalid_request'],
+    ['unknown code', { code: 'A'.repeat(43) }, 400, 'invalid_grant'],
+    ['grant type missing', { grant_type: undefined }, 400, 'invalid_request'],
+    ['unsupported grant type', { grant_type: 'password' }, 400, 'unsupported_grant_type']
+  ]
+  for (const [name, change, status, error] of cases) {
+    const res = await tokenRequest(baseUrl, { ...base, ...change })
+    t.equal(res.status, status, name)
+    t.equal(res.body.error, error, name)
+    t.equal(res.headers.get('cache-control'), 'no-store', `${name}: no-store on errors too`)
+  }
+  const ok = await tokenRequest(baseUrl, base)
+  t.equal(ok.status, 200, 'failed attempts did not burn the code for its client')
+})
+
+t.test('refresh: rotated on every use; reusing an old one revokes the grant', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, ENV, { logs })
+  const client = await registerClient(baseUrl)
+  const { tokens } = await fullFlow(baseUrl, client)
+  const first = tokens.body
+  const second = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.client_id })
+  t.equal(second.status, 200)
+  t.not(second.body.refresh_token, first.refresh_token, 'rotated')
+  t.equal(second.headers.get('cache-control'), 'no-store')
+  t.equal(claimsOf(second.body.access_token).sid, claimsOf(first.access_token).sid, 'same grant')
+  const narrowed = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: second.body.refresh_token, client_id: client.client_id, scope: 'tools.read' })
+  t.equal(narrowed.status, 200)
+  t.equal(narrowed.body.scope, 'tools.read')
+  t.equal(claimsOf(narrowed.body.access_token).scope, 'tools.read')
+  const widened = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read graph.read' })
+  t.equal(widened.body.error, 'invalid_scope')
+  const full = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id })
+  t.equal(full.body.scope, 'tools.read tools.write', 'the narrowed refresh token still carries the whole grant')
+  t.equal(await mcpStatus(baseUrl, full.body.access_token), 200)
+
+  const reuse = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.client_id })
+  t.equal(reuse.status, 400)
+  t.equal(reuse.body.error, 'invalid_grant')
+  t.equal(await mcpStatus(baseUrl, full.body.access_token), 401, 'access tokens of the grant refused')
+  const latest = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: full.body.refresh_token, client_id: client.client_id })
+  t.equal(latest.body.error, 'invalid_grant', 'the newest refresh token is dead too')
+  t.equal(auditsOf(logs, 'token.refresh_reused').length, 1)
+  t.equal(auditsOf(logs, 'token.refreshed').length, 3)
+  t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'refresh_reused' }])
+})
+
+t.test('refresh tokens are bound to their client; clients without the refresh grant get none', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl)
+  const other = await registerClient(baseUrl)
+  const { tokens } = await fullFlow(baseUrl, client)
+  const stolen = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: other.client_id })
+  t.equal(stolen.body.error, 'invalid_grant')
+  const still = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(still.status, 200, 'the owner can still use it')
+  const codeOnly = await registerClient(baseUrl, { grant_types: ['authorization_code'] })
+  const flow = await fullFlow(baseUrl, codeOnly)
+  t.equal(flow.tokens.status, 200)
+  t.equal(flow.tokens.body.refresh_token, undefined)
+  const refused = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: codeOnly.client_id })
+  t.equal(refused.body.error, 'unauthorized_client')
+})
+
+t.test('confidential clients: client_secret_basic and client_secret_post; wrong or missing secret is invalid_client', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const basicClient = await registerClient(baseUrl, { token_endpoint_auth_method: 'client_secret_basic' })
+  const postClient = await registerClient(baseUrl, { token_endpoint_auth_method: 'client_secret_post' })
+  t.type(basicClient.client_secret, 'string')
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
+
+  const a = await codeFor(baseUrl, basicClient)
+  const form = { grant_type: 'authorization_code', code: a.code, redirect_uri: REDIRECT_URI, code_verifier: a.verifier }
+  const wrong = await tokenRequest(baseUrl, form, { authorization: basic(basicClient.client_id, 'not-the-secret') })
+  t.equal(wrong.status, 401)
+  t.equal(wrong.body.error, 'invalid_client')
+  t.match(wrong.headers.get('www-authenticate'), /^Basic realm=/)
+  const missing = await tokenRequest(baseUrl, { ...form, client_id: basicClient.client_id })
+  t.equal(missing.status, 401)
+  const both = await tokenRequest(baseUrl, { ...form, client_secret: basicClient.client_secret }, { authorization: basic(basicClient.client_id, basicClient.client_secret as string) })
+  t.equal(both.body.error, 'invalid_request', 'two authentication methods at once')
+  const malformed = await tokenRequest(baseUrl, form, { authorization: 'Basic !!!' })
+  t.equal(malformed.body.error, 'invalid_client')
+  const ok = await tokenRequest(baseUrl, form, { authorization: basic(basicClient.client_id, basicClient.client_secret as string) })
+  t.equal(ok.status, 200, 'client_secret_basic')
+
+  const b = await codeFor(baseUrl, postClient)
+  const viaPost = await tokenRequest(baseUrl, { grant_type: 'authorization_code', code: b.code, redirect_uri: REDIRECT_URI, code_verifier: b.verifier, client_id: postClient.client_id, client_secret: postClient.client_secret })
+  t.equal(viaPost.status, 200, 'client_secret_post')
+})
+
+t.test('oversized, malformed and repeated bodies answer RFC 6749 errors, never 500', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const post = async (body: string, type = 'application/x-www-form-urlencoded') => {
+    const res = await fetch(`${baseUrl}/token`, { method: 'POST', headers: { 'content-type': type }, body })
+    return { status: res.status, body: await res.json() as any, headers: res.headers }
+  }
+  const big = await post('grant_type=authorization_code&code=' + 'a'.repeat(40000))
+  t.equal(big.status, 413)
+  t.equal(big.body.error, 'invalid_request')
+  const repeated = await post('grant_type=refresh_token&grant_type=authorization_code')
+  t.equal(repeated.status, 400)
+  t.equal(repeated.body.error, 'invalid_request')
+  const garbage = await post('%%%&&&===&grant_type=%ZZ')
+  t.equal(garbage.status, 400)
+  const json = await post('{"grant_type":', 'application/json')
+  t.equal(json.status, 400)
+  t.equal(json.body.error, 'invalid_request')
+  const xml = await post('<x/>', 'application/xml')
+  t.equal(xml.status, 415)
+  const longVerifier = await post(`grant_type=authorization_code&code=${'a'.repeat(43)}&code_verifier=${'v'.repeat(300)}&client_id=x`)
+  t.equal(longVerifier.status, 400)
+  t.equal(longVerifier.body.error, 'invalid_request')
+})
