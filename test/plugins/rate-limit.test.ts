@@ -1,6 +1,8 @@
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { buildWithRoutes, selfMadeToken, auditLines } from './rate-limit-fixtures.ts'
+import { buildListening } from '../helper.ts'
+import { SIGNING_KEY_PEM, mintToken, post, callTool } from '../mcp/mcp-helper.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
 const ALICE = 'aaaaaaaa-0000-0000-0000-000000000001'
@@ -247,4 +249,29 @@ t.test('a route naming an unknown family is refused at startup', async t => {
   await t.rejects(buildWithRoutes(t, {}, undefined, scope => {
     scope.get('/t/typo', { config: { rateLimitFamily: 'mpc' as any } }, async () => ({}))
   }), /Unknown rateLimitFamily "mpc"/)
+})
+
+t.test('end to end on /mcp with verified tokens: per-user budgets, checked before the verifier', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_MCP: '2/60' }, { logs })
+  const alice = mintToken(baseUrl, 'tools.read', { oid: ALICE, tid: TID })
+  const bob = mintToken(baseUrl, 'tools.read', { oid: BOB, tid: TID })
+  const whoami = (token: string) => post(baseUrl, callTool(1, 'whoami'), { authorization: `Bearer ${token}` })
+
+  t.equal((await whoami(alice)).status, 200)
+  t.equal((await whoami(alice)).status, 200)
+  const third = await whoami(alice)
+  t.equal(third.status, 429, 'Alice is over her budget')
+  t.same(third.json, { jsonrpc: '2.0', error: { code: -32000, message: third.json.error.message }, id: null })
+  t.equal(third.headers.get('ratelimit-limit'), '2')
+  t.equal((await whoami(bob)).status, 200, 'Bob from the same IP is not')
+
+  // A token signed by someone else: under the limit it reaches the verifier and is refused there;
+  // naming Alice, it is counted on her budget first (and cannot make her budget larger).
+  const forgedCarol = `Bearer ${selfMadeToken({ tid: TID, oid: 'cccccccc-0000-0000-0000-000000000003', client_id: 'test-client', iss: baseUrl, aud: `${baseUrl}/mcp` })}`
+  const carol = await post(baseUrl, callTool(2, 'whoami'), { authorization: forgedCarol })
+  t.equal(carol.status, 401, 'forged token refused by the verifier')
+  t.ok(logs.some(l => /"event":"token.rejected"/.test(l)))
+  const forgedAlice = `Bearer ${selfMadeToken({ tid: TID, oid: ALICE, client_id: 'test-client' })}`
+  t.equal((await post(baseUrl, callTool(3, 'whoami'), { authorization: forgedAlice })).status, 429, 'refused at onRequest, no verification spent')
 })
