@@ -50,16 +50,13 @@ t.test('an https client_id is fetched, validated and cached as a metadata-docume
   t.same(server.requests, ['/oauth/client.json'], 'the second lookup is served from the cache')
   const key = `cimd:${createHash('sha256').update(url).digest('hex')}`
   t.ok(await inner.store.get(key), 'cached at cimd:{sha256(url)}')
-})
 
-t.test('concurrent lookups of one document share one fetch', async t => {
-  const server = await startMetadataServer(t)
-  const url = server.url('/client.json')
-  server.route('/client.json', json(documentFor(url)))
-  const { inner } = await buildWithRegistry(t, {}, reachable(server))
-  const results = await Promise.all(Array.from({ length: 5 }, () => inner.clients.get(url)))
-  t.ok(results.every(r => r?.client_id === url))
-  t.equal(server.requests.length, 1)
+  // Concurrent lookups of one (uncached) document share one fetch.
+  const other = server.url('/other.json')
+  server.route('/other.json', json(documentFor(other)))
+  const results = await Promise.all(Array.from({ length: 5 }, () => inner.clients.get(other)))
+  t.ok(results.every(r => r?.client_id === other))
+  t.equal(server.requests.filter(p => p === '/other.json').length, 1, 'five lookups, one fetch')
 })
 
 t.test('metadata document URLs resolving to private, loopback or link-local addresses are refused without a request', async t => {
@@ -110,6 +107,17 @@ t.test('documents that break the rules are refused with a reason', async t => {
     t.match(result.reason, reason, `${path}: ${result.reason}`)
   }
   t.notOk(server.requests.includes('/elsewhere.json'), 'the redirect was not followed')
+
+  // Malformed document URLs are refused without a request.
+  const before = server.requests.length
+  for (const url of [
+    `https://client.cimd.test:${server.port}`, `https://client.cimd.test:${server.port}/`, `https://client.cimd.test:${server.port}/a/../wrong-id.json`,
+    `https://client.cimd.test:${server.port}/wrong-id.json#frag`, `https://u:p@client.cimd.test:${server.port}/wrong-id.json`
+  ]) {
+    t.equal(await inner.clients.get(url), null, url)
+  }
+  t.match(await inner.clients.lookup('http://client.example/client.json'), { client: null, reason: /https/ })
+  t.equal(server.requests.length, before, 'no request for a malformed URL')
 })
 
 t.test('a slow server is abandoned after the fetch timeout', async t => {
@@ -121,19 +129,6 @@ t.test('a slow server is abandoned after the fetch timeout', async t => {
   t.equal(result.client, null)
   t.match(result.reason, /within 200 ms/)
   t.ok(Date.now() - started < 3000)
-})
-
-t.test('malformed metadata document URLs are refused without a request', async t => {
-  const server = await startMetadataServer(t)
-  const { inner } = await buildWithRegistry(t, {}, reachable(server))
-  for (const url of [
-    `https://client.cimd.test:${server.port}`, `https://client.cimd.test:${server.port}/`, `https://client.cimd.test:${server.port}/a/../client.json`,
-    `https://client.cimd.test:${server.port}/client.json#frag`, `https://u:p@client.cimd.test:${server.port}/client.json`
-  ]) {
-    t.equal(await inner.clients.get(url), null, url)
-  }
-  t.match(await inner.clients.lookup('http://client.example/client.json'), { client: null, reason: /https/ })
-  t.same(server.requests, [])
 })
 
 t.test('with CLIENT_ID_METADATA_DOCUMENTS=false no document is fetched', async t => {
