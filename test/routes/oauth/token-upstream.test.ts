@@ -37,8 +37,13 @@ const certificate = makeCertificateFile(t)
 async function setup (t: Parameters<typeof build>[0], env: Record<string, string> = {}) {
   let inner: FastifyInstance | undefined
   const app = await build(t, {
-    AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: CLIENT, AZURE_CLIENT_SECRET: 's3cret value', AZURE_AUTHORITY_HOST: authority,
-    MCP_BASE_URL: 'http://127.0.0.1:9', RATE_LIMIT_ENABLED: 'false', ...env
+    AZURE_TENANT_ID: TENANT,
+    AZURE_CLIENT_ID: CLIENT,
+    AZURE_CLIENT_SECRET: 's3cret value',
+    AZURE_AUTHORITY_HOST: authority,
+    MCP_BASE_URL: 'http://127.0.0.1:9',
+    RATE_LIMIT_ENABLED: 'false',
+    ...env
   }, { setup: i => { inner = i } })
   const api = inner as FastifyInstance
   const grantFor = async (clientId: string, tokens: { refresh_token?: string, expires_in?: number } = {}) => {
