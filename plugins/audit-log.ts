@@ -61,7 +61,7 @@ export function auditLine (event: AuditEvent, fields: AuditFields = {}, request?
   if (request !== undefined) {
     line.request_id = request.id
     line.ip = request.ip
-    const identity = (request as any).identity as { oid?: string, tid?: string, clientId?: string } | undefined
+    const identity = request.identity
     if (identity !== undefined) {
       line.oid = identity.oid
       line.tid = identity.tid
