@@ -1,6 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { auth, discoverOAuthServerInfo, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
+import { auth, discoverOAuthServerInfo, extractWWWAuthenticateParams, registerClient } from '@modelcontextprotocol/sdk/client/auth.js'
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { AuthorizationServerMetadata } from '@modelcontextprotocol/sdk/shared/auth.js'
 import type { Tool } from '@modelcontextprotocol/sdk/types.js'
@@ -54,6 +54,34 @@ function authorizationServer (entry: ServerEntry | undefined): ServerMetadata | 
 }
 
 /**
+ * Registers the CLI (RFC 7591) for every scope the server offers, not only the ones asked for now.
+ * The SDK's auth() would register with the scope of the first sign-in, and a server that holds
+ * clients to their registered scopes would then refuse every later step-up. A cached registration
+ * that does not cover the scopes wanted now is replaced.
+ */
+async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, scope: string | undefined): Promise<void> {
+  const client = provider.currentEntry?.client
+  const registered = client !== undefined && 'scope' in client && typeof client.scope === 'string' ? client.scope : undefined
+  const covered = registered === undefined || splitScopes(scope).every(s => splitScopes(registered).includes(s))
+  if (client !== undefined && covered) return
+  const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
+  await provider.saveDiscoveryState({
+    authorizationServerUrl: String(info.authorizationServerUrl),
+    resourceMetadata: info.resourceMetadata,
+    authorizationServerMetadata: info.authorizationServerMetadata
+  })
+  const offered = unionScopes(info.resourceMetadata?.scopes_supported?.join(' '), registered, scope)
+  const registration = await registerClient(info.authorizationServerUrl, {
+    metadata: info.authorizationServerMetadata,
+    clientMetadata: provider.clientMetadata,
+    scope: offered !== '' ? offered : undefined,
+    fetchFn: ctx.fetch
+  })
+  // Stamped with the authorization server, as auth() does, so it is never shown to another one.
+  await provider.saveClientInformation({ ...registration, issuer: String(info.authorizationServerUrl) })
+}
+
+/**
  * The interactive sign-in (authorization code + PKCE S256 through the SDK's auth()): a loopback
  * listener on 127.0.0.1 with a port of the system's choosing, discovery and dynamic registration
  * when nothing is cached, then the browser, bounded by the sign-in timeout.
@@ -67,6 +95,7 @@ export async function signIn (ctx: Context, { scope }: { scope?: string } = {}):
       now: ctx.now,
       signIn: { redirectUri: listener.redirectUri, open: (url) => { authorizationUrl = url } }
     })
+    await ensureRegistration(ctx, provider, scope)
     const result = await auth(provider, { serverUrl: ctx.server, scope, fetchFn: ctx.fetch })
     if (result !== 'REDIRECT' || authorizationUrl === undefined) {
       throw new CliError('signin_failed', 'The server did not start a browser sign-in.')
