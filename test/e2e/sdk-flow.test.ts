@@ -1,0 +1,106 @@
+// End to end with the official MCP SDK client: auth() from @modelcontextprotocol/sdk/client/auth.js
+// with a headless OAuthClientProvider, against a listening server and the development identity provider.
+import t from 'tap'
+import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
+import { buildListening } from '../helper.ts'
+import { Browserless } from '../fixtures/browserless.ts'
+
+const REDIRECT = 'http://127.0.0.1:53999/callback'
+
+/** An OAuthClientProvider whose "browser" is a cookie-jar fetch that approves consent and signs in as a test user. */
+class HeadlessProvider implements OAuthClientProvider {
+  browser = new Browserless()
+  client?: OAuthClientInformationMixed
+  saved?: OAuthTokens
+  verifier = ''
+  authorizationCode?: string
+  returnedState?: string | null
+  expectedState = `sdk-${Math.random().toString(36).slice(2)}`
+  iss?: string | null
+  pagesSeen: string[] = []
+
+  get redirectUrl () { return REDIRECT }
+  get clientMetadata (): OAuthClientMetadata {
+    return { client_name: 'SDK headless test', redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'none' }
+  }
+
+  state () { return this.expectedState }
+  clientInformation () { return this.client }
+  saveClientInformation (info: OAuthClientInformationMixed) { this.client = info }
+  tokens () { return this.saved }
+  saveTokens (tokens: OAuthTokens) { this.saved = tokens }
+  saveCodeVerifier (verifier: string) { this.verifier = verifier }
+  codeVerifier () { return this.verifier }
+
+  async redirectToAuthorization (url: URL) {
+    const result = await this.browser.authorize(url.href, { user: 'Grace Hopper', stopAt: u => u.startsWith(REDIRECT) })
+    this.pagesSeen = result.chain
+    this.authorizationCode = result.params.get('code') ?? undefined
+    this.returnedState = result.params.get('state')
+    this.iss = result.params.get('iss')
+  }
+}
+
+async function listTools (mcpUrl: URL, provider: OAuthClientProvider) {
+  const client = new Client({ name: 'e2e', version: '1.0.0' })
+  const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider })
+  await client.connect(transport)
+  try {
+    return await client.listTools()
+  } finally {
+    await client.close()
+  }
+}
+
+t.test('401 -> discovery -> registration -> authorize -> consent -> sign-in -> callback -> token -> /mcp -> refresh -> revoke -> refused', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }, { logs })
+  const mcpUrl = new URL(`${baseUrl}/mcp`)
+
+  const unauthenticated = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })
+  t.equal(unauthenticated.status, 401)
+  const challenge = unauthenticated.headers.get('www-authenticate') ?? ''
+  const resourceMetadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1]
+  t.equal(resourceMetadataUrl, `${baseUrl}/.well-known/oauth-protected-resource/mcp`)
+
+  const provider = new HeadlessProvider()
+  const first = await auth(provider, { serverUrl: mcpUrl, resourceMetadataUrl: new URL(resourceMetadataUrl as string) })
+  t.equal(first, 'REDIRECT')
+  t.ok(provider.client?.client_id, 'dynamically registered')
+  t.ok(provider.pagesSeen.some(u => u.startsWith(`${baseUrl}/authorize?`)), 'authorize')
+  t.ok(provider.pagesSeen.some(u => u === `${baseUrl}/authorize/consent`), 'consent page submitted')
+  t.ok(provider.pagesSeen.some(u => u.startsWith(`${baseUrl}/dev-idp/`)), 'signed in at the identity provider')
+  t.ok(provider.pagesSeen.some(u => u.startsWith(`${baseUrl}/auth/callback?`)), 'callback')
+  t.equal(provider.returnedState, provider.expectedState)
+  t.equal(provider.iss, baseUrl)
+  t.ok(provider.authorizationCode)
+
+  const second = await auth(provider, { serverUrl: mcpUrl, authorizationCode: provider.authorizationCode })
+  t.equal(second, 'AUTHORIZED')
+  const firstTokens = provider.saved as OAuthTokens
+  t.match(firstTokens, { token_type: /^bearer$/i, access_token: /^eyJ/, refresh_token: /.+/, scope: 'tools.read tools.write graph.read' })
+
+  const tools = await listTools(mcpUrl, provider)
+  t.ok(tools.tools.some(tool => tool.name === 'whoami'), '/mcp accepted the token')
+
+  const third = await auth(provider, { serverUrl: mcpUrl })
+  t.equal(third, 'AUTHORIZED', 'refreshed with the refresh token, no browser')
+  const refreshed = provider.saved as OAuthTokens
+  t.not(refreshed.access_token, firstTokens.access_token)
+  t.not(refreshed.refresh_token, firstTokens.refresh_token, 'rotated')
+  t.ok((await listTools(mcpUrl, provider)).tools.length > 0, 'the refreshed token works')
+
+  const revoke = await fetch(`${baseUrl}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: refreshed.refresh_token as string, client_id: provider.client?.client_id as string }) })
+  t.equal(revoke.status, 200)
+  const refused = await fetch(mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${refreshed.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) })
+  t.equal(refused.status, 401, '/mcp refuses the revoked grant')
+  t.match(refused.headers.get('www-authenticate'), /error="invalid_token"/)
+
+  const events = logs.map(l => JSON.parse(l)).filter(l => l.audit === true).map(l => l.event)
+  for (const event of ['client.registered', 'authorize.started', 'consent.granted', 'login.succeeded', 'token.issued', 'token.refreshed', 'token.revoked']) {
+    t.ok(events.includes(event), `audit ${event}`)
+  }
+})
