@@ -1,0 +1,110 @@
+// Scale-out without affinity: any instance may see any step of a sign-in. Two app instances share one
+// Redis and one public URL (a path router stands in for the load balancer); Entra is the Entra-shaped
+// stand-in with Azure settings. Also: the app restarted between authorize and callback.
+import t from 'tap'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import type { FastifyInstance } from 'fastify'
+import { build, freePort, redisEnv, requireRedis } from '../helper.ts'
+import { Browserless } from '../fixtures/browserless.ts'
+import { startEntraLike } from '../fixtures/entra-like-server.ts'
+import { REDIRECT_URI, authorizeRequest, claimsOf, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+
+await requireRedis()
+
+const TENANT = '6d7e8f9a-0b1c-4d2e-8f3a-4b5c6d7e8f9a'
+const CLIENT = '7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b'
+const SECRET = 'entra-like-secret'
+const front = `http://127.0.0.1:${await freePort()}`
+const entra = await startEntraLike({ tenantId: TENANT, clients: [{ clientId: CLIENT, clientSecret: SECRET, redirectUris: [`${front}/auth/callback`] }] })
+t.teardown(() => entra.close())
+
+const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+const env = {
+  ...redisEnv(),
+  AZURE_TENANT_ID: TENANT,
+  AZURE_CLIENT_ID: CLIENT,
+  AZURE_CLIENT_SECRET: SECRET,
+  AZURE_AUTHORITY_HOST: entra.url,
+  MCP_BASE_URL: front,
+  TOKEN_SIGNING_KEY: signingKey,
+  TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  RATE_LIMIT_ENABLED: 'false'
+}
+
+async function instance (t: Parameters<typeof build>[0]): Promise<{ app: FastifyInstance, origin: string }> {
+  const app = await build(t, env)
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, origin: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
+}
+
+/** A load balancer in a fetch: requests to the public URL go to the instance `pick` names for the path. */
+function router (pick: (path: string) => string): typeof fetch {
+  return async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input))
+    if (url.origin === front) return await fetch(`${pick(url.pathname)}${url.pathname}${url.search}`, init)
+    return await fetch(url, init)
+  }
+}
+
+async function mcpStatus (origin: string, token: string) {
+  const res = await fetch(`${origin}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })
+  await res.arrayBuffer()
+  return res.status
+}
+
+t.test('started on one instance, finished on another; tokens, refresh, consent memory and revocation shared', async t => {
+  const a = await instance(t)
+  const b = await instance(t)
+  const client = await registerClient(a.origin)
+  // /authorize and the consent form on A, the callback on B.
+  const browser = new Browserless({ fetch: router(path => path === '/auth/callback' ? b.origin : a.origin) })
+  const request = await authorizeRequest(front, client)
+  const result = await browser.authorize(request.url, { stopAt: u => u.startsWith(REDIRECT_URI) })
+  const code = result.params.get('code') as string
+  t.ok(code, `code from B (${result.params.get('error_description') ?? ''})`)
+  t.equal(result.params.get('iss'), front)
+
+  const tokens = await tokenRequest(b.origin, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier, client_id: client.client_id })
+  t.equal(tokens.status, 200, 'B redeems the code')
+  t.equal(claimsOf(tokens.body.access_token).iss, front)
+  t.equal(await mcpStatus(a.origin, tokens.body.access_token), 200, 'A accepts the token B issued')
+  const refreshed = await tokenRequest(a.origin, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(refreshed.status, 200, 'A refreshes the grant B made')
+  const reuse = await tokenRequest(b.origin, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(reuse.body.error, 'invalid_grant', 'reuse detected on the other instance')
+  t.equal(await mcpStatus(a.origin, refreshed.body.access_token), 401, 'and the grant is revoked everywhere')
+
+  // Consent remembered on A is honoured by B (same store, cookie signed with a key both derive).
+  const onB = new Browserless({ jar: browser.jar, fetch: router(() => b.origin) })
+  const again = await authorizeRequest(front, client)
+  const second = await onB.authorize(again.url, { stopAt: u => u.startsWith(REDIRECT_URI) })
+  t.notOk(second.chain.some(u => u.endsWith('/authorize/consent')), 'no consent page the second time')
+  const tokens2 = await tokenRequest(a.origin, { grant_type: 'authorization_code', code: second.params.get('code') as string, redirect_uri: REDIRECT_URI, code_verifier: again.verifier, client_id: client.client_id })
+  t.equal(tokens2.status, 200)
+  const revoked = await fetch(`${b.origin}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: tokens2.body.access_token, client_id: client.client_id }) })
+  t.equal(revoked.status, 200)
+  t.equal(await mcpStatus(a.origin, tokens2.body.access_token), 401, 'an access token revoked on B is refused on A')
+})
+
+t.test('the app restarts between authorize and callback', async t => {
+  let current = await instance(t)
+  const client = await registerClient(current.origin)
+  const browser = new Browserless({ fetch: router(() => current.origin) })
+  const request = await authorizeRequest(front, client)
+  const consent = await browser.navigate(request.url)
+  const signIn = await browser.submit(consent, { name: 'decision', value: 'approve' })
+  t.match(signIn.url, entra.url, 'at the sign-in page')
+  const toCallback = await browser.submit(signIn, b => b.name === 'user', { stopAt: u => u.startsWith(`${front}/auth/callback`) })
+  t.ok(toCallback.stoppedAt, 'stopped before the callback')
+
+  await current.app.close()
+  current = await instance(t)
+
+  const back = await browser.navigate(toCallback.stoppedAt as string, { stopAt: u => u.startsWith(REDIRECT_URI) })
+  const params = new URL(back.stoppedAt as string).searchParams
+  t.equal(params.get('state'), request.state)
+  const tokens = await tokenRequest(current.origin, { grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: REDIRECT_URI, code_verifier: request.verifier, client_id: client.client_id })
+  t.equal(tokens.status, 200, 'the restarted instance finishes the sign-in')
+  t.equal(await mcpStatus(current.origin, tokens.body.access_token), 200)
+})
