@@ -1,5 +1,7 @@
 import t from 'tap'
 import { stat } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { buildListening } from '../helper.ts'
 import { auditEvents, cacheFor, headlessBrowser, runCli, tempConfigHome } from './cli-helper.ts'
 
@@ -68,12 +70,37 @@ t.test('an expired access token is refreshed silently before the call', async (t
   t.equal(auditEvents(logs, 'authorize.started').length, 1)
 })
 
+t.test('two commands at once with an expired token refresh once (no refresh-token reuse)', async (t) => {
+  await cache.update(server, e => ({ ...e, expiresAt: Date.now() - 1000 }))
+  const refreshed = auditEvents(logs, 'token.refreshed').length
+  const [a, b] = await Promise.all([
+    runCli(['whoami', '--server', server], deps),
+    runCli(['tools', '--server', server], deps)
+  ])
+  t.equal(a.code, 0, a.stderr)
+  t.equal(b.code, 0, b.stderr)
+  t.equal(auditEvents(logs, 'token.refreshed').length, refreshed + 1, 'one refresh')
+  t.equal(auditEvents(logs, 'token.refresh_reused').length, 0, 'no reuse detected (the grant survives)')
+})
+
+t.test('the program entry (client/cli.ts, what the bin runs) reads its environment, prints, and exits (no handle left open)', async (t) => {
+  const entry = fileURLToPath(new URL('../../client/cli.ts', import.meta.url))
+  const result = await new Promise<{ code: number | null, stdout: string, stderr: string }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', entry, 'whoami', '--json', '--server', server], {
+      env: { PATH: process.env.PATH, HOME: xdg, XDG_CONFIG_HOME: xdg },
+      timeout: 60_000
+    }, (err, stdout, stderr) => resolve({ code: err === null ? 0 : (err as { code?: number }).code ?? null, stdout, stderr }))
+  })
+  t.equal(result.code, 0, result.stderr)
+  t.equal(JSON.parse(result.stdout).name, 'Ada Lovelace')
+})
+
 t.test('an access token the server refuses (401) is refreshed and the call retried', async (t) => {
   await cache.update(server, e => ({ ...e, tokens: { ...e.tokens!, access_token: 'not-a-valid-token' } }))
   const res = await runCli(['whoami', '--server', server], deps)
   t.equal(res.code, 0, res.stderr)
   t.match(res.stdout, /name: Ada Lovelace/)
-  t.equal(auditEvents(logs, 'token.refreshed').length, 2)
+  t.equal(auditEvents(logs, 'token.refreshed').length, 3)
   t.equal(browser.opened.length, 1)
 })
 
