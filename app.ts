@@ -36,19 +36,24 @@ export interface AppOptions {
 const SECRET_PARAMS = /([?&](?:code|state|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|token)=)[^&#]*/gi
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
+// Secrets redacted wherever they appear at the top of a log object or one level down.
+const SECRET_FIELDS = ['authorization', 'cookie', 'code_verifier', 'refresh_token', 'client_secret', 'client_assertion', 'access_token', 'id_token', 'password']
+// `code`, `state` and `token` are also ordinary words (err.code, rate rule names): redacted at the top
+// and where requests carry them, not in every nested object.
+const REQUEST_FIELDS = ['code', 'state', 'token']
+const REDACT_PATHS = [
+  ...SECRET_FIELDS.flatMap(name => [name, `*.${name}`]),
+  ...REQUEST_FIELDS.flatMap(name => [name, ...['body', 'query', 'params', 'req.body', 'req.query', 'request.body', 'request.query'].map(at => `${at}.${name}`)]),
+  'req.headers.authorization', 'req.headers.cookie', '*.headers.authorization', '*.headers.cookie',
+  'res.headers["set-cookie"]', '*.headers["set-cookie"]'
+]
+
 /** Fastify's own options for this service: logging with redaction, request ids, proxy trust, limits, TLS. */
 export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyServerOptions & { https?: object } {
   return {
     logger: {
       level: config.logLevel,
-      redact: {
-        paths: [
-          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-          '*.code', '*.code_verifier', '*.refresh_token', '*.client_secret', '*.client_assertion',
-          '*.access_token', '*.id_token', '*.token', '*.password'
-        ],
-        censor: '[Redacted]'
-      },
+      redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
       serializers: {
         req: (req) => ({
           method: req.method,

@@ -2,7 +2,6 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { loadConfig, ConfigError, type Config } from './config/index.ts'
-import app, { serverOptions } from './app.ts'
 
 // The only file that listens. App Service sends SIGTERM and waits a few seconds:
 // stop accepting, let in-flight requests finish, close Redis, exit.
@@ -15,10 +14,16 @@ try {
   process.exit(1)
 }
 
+// Loaded once the configuration is known to be good, so a bad one fails fast.
+const { default: app, serverOptions } = await import('./app.ts')
+
 const fastify = Fastify(serverOptions(config))
 await fastify.register(app, { config })
 
-closeWithGrace({ delay: 10000 }, async ({ signal, err }) => {
+closeWithGrace({
+  delay: 10000,
+  logger: { error: (message: unknown) => fastify.log.error({ detail: String(message) }, 'shutdown problem') }
+}, async ({ signal, err }) => {
   if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
   else fastify.log.info({ signal }, 'closing: finishing in-flight requests')
   await fastify.close()

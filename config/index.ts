@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { X509Certificate, createPrivateKey, createHash, type KeyObject } from 'node:crypto'
 import Value from 'typebox/value'
+import ipaddr from 'ipaddr.js'
 import { EnvSchema, envNames, type Env } from './schema.ts'
 import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from './dev-identity.ts'
@@ -66,7 +67,7 @@ export interface Config {
   memoryStoreMaxEntries: number
   port: number
   host: string
-  trustProxy: boolean | number | string[]
+  trustProxy: boolean | string[]
   tls?: { cert: Buffer, key: Buffer }
   bodyLimit: number
   logLevel: string
@@ -162,11 +163,22 @@ function readCertificate (path: string): ClientCertificate {
   }
 }
 
-function parseTrustProxy (value: string): boolean | number | string[] {
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+const isAddress = (value: string) => ipaddr.IPv4.isValidFourPartDecimal(value) || (value.includes(':') && ipaddr.IPv6.isValid(value))
+const isCidr = (value: string) => /^[^/]+\/\d{1,3}$/.test(value) && isAddress(value.split('/')[0]) && ipaddr.isValidCIDR(value)
+
+/**
+ * TRUST_PROXY: `true` (trust X-Forwarded-* from any peer: App Service, where only its front end
+ * reaches the app), `false`, or a list of proxy addresses / CIDRs (`loopback`, `uniquelocal`, ...).
+ * Hop counts are refused: Fastify 5 never trusts a bare count (it cannot check the peer).
+ */
+function parseTrustProxy (value: string): boolean | string[] | Error {
   if (value === 'true') return true
   if (value === 'false') return false
-  if (/^\d+$/.test(value)) return Number(value)
-  return list(value)
+  const entries = list(value)
+  const bad = entries.filter(e => !PROXY_NAMES.has(e) && !isAddress(e) && !isCidr(e))
+  if (bad.length > 0) return new Error(`TRUST_PROXY must be true, false, or proxy addresses/CIDRs such as "10.0.0.0/8 loopback" (not: ${bad.join(', ')})`)
+  return entries
 }
 
 /**
@@ -291,7 +303,10 @@ export function loadConfig (source: Record<string, string | undefined> = process
     problems.push('AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis')
   }
 
-  if (problems.length > 0) throw new ConfigError(problems)
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY)
+  if (trustProxy instanceof Error) problems.push(trustProxy.message)
+
+  if (problems.length > 0 || trustProxy instanceof Error) throw new ConfigError(problems)
 
   const authorityHost = devIdentityProvider
     ? `${baseUrl}/dev-idp`
@@ -342,7 +357,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
     memoryStoreMaxEntries: env.MEMORY_STORE_MAX_ENTRIES,
     port,
     host: env.HOST,
-    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    trustProxy,
     tls,
     bodyLimit: env.BODY_LIMIT,
     logLevel: env.LOG_LEVEL,
