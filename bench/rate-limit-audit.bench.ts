@@ -8,7 +8,8 @@
 //   redis-rl   Redis store, rate limit on (two counters per request: user and IP ceiling)
 //   audit      memory store, rate limit off, LOG_LEVEL=warn: only the audit lines (tool.called)
 // autocannon, 10 connections, rounds alternating between the five; limits are far above the load,
-// so every request is counted and none is refused.
+// so every request is counted and none is refused. Before that, the cost of one check and of one
+// audit line is timed in process (steadier than req/s when the machine is busy).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
@@ -17,6 +18,10 @@ import { dirname, join } from 'node:path'
 import autocannon from 'autocannon'
 import { parseSigningKeys } from '../config/keys.ts'
 import { createTokenSigner } from '../plugins/signing-keys.ts'
+import Fastify, { type FastifyInstance } from 'fastify'
+import pino from 'pino'
+import app, { serverOptions } from '../app.ts'
+import { loadConfig } from '../config/index.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const REDIS_URL = 'redis://127.0.0.1:6379'
@@ -66,7 +71,53 @@ async function load (url: string, token: string, seconds: number) {
   return { total: result.requests.total, p99: result.latency.p99, failed: result.non2xx + result.errors + result.timeouts }
 }
 
+/** The app in this process with its log to /dev/null; returns app.ts's own context (its decorators). */
+async function inProcess (env: Record<string, string>): Promise<{ root: FastifyInstance, inner: FastifyInstance }> {
+  const config = loadConfig({ HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env })
+  const options = serverOptions(config)
+  options.logger = { ...(options.logger as object), stream: pino.destination({ dest: '/dev/null', sync: false }) }
+  const root = Fastify(options)
+  let inner: FastifyInstance | undefined
+  await root.register(async function benchedApp (instance) {
+    await app(instance, { config })
+    inner = instance
+  })
+  await root.ready()
+  return { root, inner: inner as unknown as FastifyInstance }
+}
+
+async function perOp (label: string, iterations: number, fn: (i: number) => unknown, inFlight = 1): Promise<void> {
+  for (let i = 0; i < Math.min(2000, iterations); i++) await fn(i) // warm up
+  const started = process.hrtime.bigint()
+  let next = 0
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < iterations) await fn(next++)
+  }))
+  const us = Number(process.hrtime.bigint() - started) / 1000 / iterations
+  process.stdout.write(`  ${label.padEnd(58)} ${us.toFixed(2).padStart(8)} µs/op  (${iterations} ops${inFlight > 1 ? `, ${inFlight} in flight` : ''})\n`)
+}
+
+/** The cost of one check and of one audit line, in this process: steadier than req/s on a busy machine. */
+async function perOperation (): Promise<void> {
+  process.stdout.write('per operation, in process (log to /dev/null)\n')
+  const rule = { max: 1_000_000_000, windowSeconds: 60 }
+  const memory = await inProcess({ RATE_LIMIT_ENABLED: 'true' })
+  const redis = await inProcess({ RATE_LIMIT_ENABLED: 'true', REDIS_URL, REDIS_KEY_PREFIX: `bench:${randomUUID().slice(0, 8)}:`, AUDIT_REDIS_STREAM: `bench:audit:${randomUUID()}` })
+  try {
+    await perOp('consumeRateLimit, memory counters (1000 users)', 200000, i => memory.inner.consumeRateLimit('tool:bench', `u${i % 1000}`, rule))
+    await perOp('consumeRateLimit, Redis counters, one at a time (round trip)', 5000, i => redis.inner.consumeRateLimit('tool:bench', `u${i % 1000}`, rule))
+    await perOp('consumeRateLimit, Redis counters, 10 in flight', 20000, i => redis.inner.consumeRateLimit('tool:bench', `u${i % 1000}`, rule), 10)
+    await perOp('audit line (pino, /dev/null)', 200000, i => { memory.inner.audit('tool.called', { tool: 'bench', outcome: 'success', duration_ms: i }) })
+    await perOp('audit line + Redis stream XADD (fire and forget)', 50000, i => { redis.inner.audit('tool.called', { tool: 'bench', outcome: 'success', duration_ms: i }) })
+    await redis.inner.redis?.del(redis.inner.config.audit.redisStream as string)
+  } finally {
+    await memory.root.close()
+    await redis.root.close()
+  }
+}
+
 export default async function rateLimitAuditBench (): Promise<void> {
+  await perOperation()
   const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   const [key] = parseSigningKeys(privatePem)
   const servers: Array<Variant & { base: string, token: string, child: ChildProcess, total: number, failed: number, p99: number[], rounds: number[] }> = []
