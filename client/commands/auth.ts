@@ -2,7 +2,8 @@ import { CliError, toCliError } from '../errors.ts'
 import type { Output } from '../output.ts'
 import { revokeToken, signIn, splitScopes, withSession, type Context } from '../session.ts'
 
-interface Identity { name?: string, preferred_username?: string, email?: string, oid?: string, tid?: string }
+/** What the gateway's whoami tool returns (the fields this command prints). */
+interface Identity { name?: string | null, username?: string | null, email?: string | null, oid?: string | null, subject?: string }
 
 /** Asks the server who the signed-in user is (best effort: login succeeds without it). */
 async function whoIs (ctx: Context): Promise<Identity | undefined> {
@@ -29,7 +30,9 @@ export async function login (ctx: Context, out: Output, { scope }: { scope?: str
     credentials: ctx.cache.file
   }
   out.result(data, () => {
-    const who = user !== undefined ? ` as ${user.name ?? user.preferred_username ?? user.oid}${user.preferred_username !== undefined && user.name !== undefined ? ` (${user.preferred_username})` : ''}` : ''
+    const label = user?.name ?? user?.username ?? user?.oid ?? user?.subject
+    const detail = user?.name != null && user.username != null ? ` (${user.username})` : ''
+    const who = label != null ? ` as ${label}${detail}` : ''
     return [
       `Signed in to ${ctx.server}${who}.`,
       `Scopes: ${splitScopes(entry.scope).join(', ') || '(none reported)'}`,

@@ -108,7 +108,7 @@ export async function whoami (ctx: Context, out: Output): Promise<number> {
   out.result(data ?? { text }, () => {
     if (data === undefined || data === null || typeof data !== 'object') return text
     return Object.entries(data)
-      .filter(([, v]) => v !== undefined && v !== null && v !== '')
+      .filter(([, v]) => v !== undefined && v !== null && v !== '' && !(Array.isArray(v) && v.length === 0))
       .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(' ') : typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
       .join('\n')
   })

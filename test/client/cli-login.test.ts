@@ -18,7 +18,7 @@ const deps = { env, openUrl: browser.openUrl }
 t.test('login: discovery, registration, PKCE S256, loopback redirect, browser step, tokens cached 0600', async (t) => {
   const res = await runCli(['login', '--server', server], deps)
   t.equal(res.code, 0, res.stderr)
-  t.match(res.stdout, /Signed in to .* as Ada Lovelace/)
+  t.match(res.stdout, /Signed in to .* as Ada Lovelace \(ada@/)
   t.match(res.stderr, /Opening the browser to sign in/)
   t.equal(browser.opened.length, 1, 'the browser was opened once')
   const url = browser.opened[0]
@@ -102,6 +102,27 @@ t.test('an access token the server refuses (401) is refreshed and the call retri
   t.match(res.stdout, /name: Ada Lovelace/)
   t.equal(auditEvents(logs, 'token.refreshed').length, 3)
   t.equal(browser.opened.length, 1)
+})
+
+t.test('a grant revoked elsewhere: the failed refresh says so (exit 3) and no browser opens', async (t) => {
+  const other = await tempConfigHome(t)
+  const otherCache = cacheFor(other)
+  const otherBrowser = headlessBrowser({ user: 'Grace Hopper' })
+  const login = await runCli(['login', '--server', server], { env: { XDG_CONFIG_HOME: other }, openUrl: otherBrowser.openUrl })
+  t.equal(login.code, 0, login.stderr)
+  const entry = await otherCache.get(server)
+  const revoked = await fetch(`${baseUrl}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token: entry!.tokens!.refresh_token!, token_type_hint: 'refresh_token', client_id: entry!.client!.client_id }).toString()
+  })
+  t.equal(revoked.status, 200)
+  await otherCache.update(server, e => ({ ...e, expiresAt: Date.now() - 1000 }))
+  const res = await runCli(['whoami', '--server', server], { env: { XDG_CONFIG_HOME: other }, openUrl: otherBrowser.openUrl })
+  t.equal(res.code, 3)
+  t.match(res.stderr, /has expired or was revoked.*login/)
+  t.equal(otherBrowser.opened.length, 1, 'only the login opened the browser')
+  t.equal((await otherCache.get(server))?.tokens, undefined, 'the dead tokens are dropped')
 })
 
 t.test('logout revokes at the server (the old refresh token is refused) and deletes the cache', async (t) => {
