@@ -26,12 +26,15 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async (request, reply) => {
     const query = request.query
     const clientId = typeof query.client_id === 'string' && query.client_id !== '' ? query.client_id : undefined
-    const client = clientId === undefined ? null : await fastify.clients.get(clientId)
+    const lookup = clientId === undefined ? null : await fastify.clients.lookup(clientId)
+    const client = lookup?.client ?? null
     const check = checkAuthorizeRequest(query, client, config, redirectUriMatches)
 
     if (check.outcome === 'page') {
       fastify.audit('authorize.started', { outcome: 'failure', reason: check.error, client_id: clientId }, request)
-      return sendErrorPage(reply, check.status, check.error, check.description)
+      // For a client ID metadata document that could not be used, say why (the reason names no secret).
+      const description = check.error === 'invalid_client' && lookup?.reason !== undefined ? `${check.description} (${lookup.reason})` : check.description
+      return sendErrorPage(reply, check.status, check.error, description)
     }
     if (check.outcome === 'redirect') {
       fastify.audit('authorize.started', { outcome: 'failure', reason: check.error, client_id: clientId }, request)
