@@ -1,0 +1,158 @@
+// Authenticated MCP tools/call of a trivial tool (whoami), in one run, alternating between
+//  (a) this service (server.ts) with Redis rate limiting on, and
+//  (b) the MCP SDK's own stateless express example with requireBearerAuth (bench/sdk-baseline-server.ts).
+// autocannon, 10 connections; both servers are child processes, so neither shares its event loop
+// with the load generator. Prints req/s, p50/p99 per round and overall, and the ratio a/b.
+// Target (issue 5): ratio >= 4 and p99 of (a) < 10 ms.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+import autocannon from 'autocannon'
+import { parseSigningKeys } from '../config/keys.ts'
+import { createTokenSigner } from '../plugins/signing-keys.ts'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
+const REDIS_URL = 'redis://127.0.0.1:6379'
+const CONNECTIONS = 10
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+
+async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function start (script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'inherit']
+  })
+  child.on('exit', (code, signal) => {
+    if (code !== null && code !== 0) process.stderr.write(`${script} exited with ${code ?? signal}\n`)
+  })
+  return child
+}
+
+async function waitFor (url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${url}: the server exited (${child.exitCode})`)
+    try {
+      if ((await fetch(url)).ok) return
+    } catch {}
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`${url} did not come up within 30 s`)
+}
+
+interface Round { rps: number, p50: number, p99: number, non2xx: number, errors: number, total: number }
+
+async function load (url: string, token: string, seconds: number): Promise<Round> {
+  const result = await autocannon({
+    url,
+    method: 'POST',
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2025-06-18'
+    },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
+  })
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    total: result.requests.total
+  }
+}
+
+/** One call checked by hand: the server answers the tool, not an error. */
+async function check (url: string, token: string, label: string): Promise<void> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
+  })
+  const text = await res.text()
+  if (res.status !== 200 || !text.includes('"result"') || text.includes('"isError":true')) {
+    throw new Error(`${label}: the tool call did not succeed (${res.status}): ${text.slice(0, 300)}`)
+  }
+}
+
+const fmt = (r: Round) => `${r.rps.toFixed(0).padStart(6)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms${r.non2xx + r.errors > 0 ? `  (non-2xx ${r.non2xx}, errors ${r.errors})` : ''}`
+const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]
+
+export default async function mcpBench (): Promise<void> {
+  const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  const [key] = parseSigningKeys(privatePem)
+  const [portA, portB] = [await freePort(), await freePort()]
+  const baseA = `http://127.0.0.1:${portA}`
+  const baseB = `http://127.0.0.1:${portB}`
+  const claims = { sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', name: 'Bench', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}` }
+  const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
+  const tokenB = createTokenSigner([key], { issuer: baseB, audience: `${baseB}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
+
+  const service = start('server.ts', {
+    PORT: String(portA),
+    HOST: '127.0.0.1',
+    MCP_BASE_URL: baseA,
+    TOKEN_SIGNING_KEY: privatePem,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: `bench:${randomUUID().slice(0, 8)}:`,
+    RATE_LIMIT_ENABLED: 'true',
+    // Limits far above what the bench sends, so every request is counted in Redis and none refused.
+    RATE_LIMIT_MCP: '100000000/60',
+    RATE_LIMIT_MCP_PER_IP: '100000000/60',
+    LOG_LEVEL: 'warn'
+  })
+  const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
+  try {
+    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline)])
+    await check(`${baseA}/mcp`, tokenA, '(a) service')
+    await check(`${baseB}/mcp`, tokenB, '(b) baseline')
+
+    process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each)\n`)
+    await load(`${baseA}/mcp`, tokenA, 2)
+    await load(`${baseB}/mcp`, tokenB, 2)
+    const a: Round[] = []
+    const b: Round[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      a.push(await load(`${baseA}/mcp`, tokenA, SECONDS))
+      process.stdout.write(`  round ${i + 1} (a) service + Redis rate limit: ${fmt(a[i])}\n`)
+      b.push(await load(`${baseB}/mcp`, tokenB, SECONDS))
+      process.stdout.write(`  round ${i + 1} (b) SDK express baseline:       ${fmt(b[i])}\n`)
+    }
+    const summary = (rounds: Round[]): Round => ({
+      rps: rounds.reduce((s, r) => s + r.total, 0) / (rounds.length * SECONDS),
+      p50: median(rounds.map(r => r.p50)),
+      p99: median(rounds.map(r => r.p99)),
+      non2xx: rounds.reduce((s, r) => s + r.non2xx, 0),
+      errors: rounds.reduce((s, r) => s + r.errors, 0),
+      total: rounds.reduce((s, r) => s + r.total, 0)
+    })
+    const sa = summary(a)
+    const sb = summary(b)
+    const ratio = sa.rps / sb.rps
+    process.stdout.write(`(a) service + Redis rate limit: ${fmt(sa)}\n`)
+    process.stdout.write(`(b) SDK express baseline:       ${fmt(sb)}\n`)
+    process.stdout.write(`ratio a/b: ${ratio.toFixed(2)}  (target >= 4; p99 (a) target < 10 ms: ${sa.p99 < 10 ? 'met' : 'NOT met'})\n`)
+    if (sa.non2xx + sa.errors > 0 || sb.non2xx + sb.errors > 0) process.stdout.write('WARNING: some requests failed; the figures are not comparable\n')
+  } finally {
+    service.kill('SIGTERM')
+    baseline.kill('SIGTERM')
+  }
+}
