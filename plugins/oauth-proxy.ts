@@ -286,6 +286,11 @@ export default fp(async function oauthProxy (fastify) {
   }
   fastify.decorate('oauthProxy', proxy)
 
+  // Graph scopes asked with the refresh token when AZURE_GRAPH_SCOPES is empty: `.default` (every
+  // consented Graph permission) from Entra; the development identity provider has no `.default`
+  // and grants User.Read, as Entra does to a new app registration.
+  const defaultGraphScopes = config.devIdentityProvider ? ['User.Read'] : []
+
   const upstreamTokens: UpstreamTokensApi = {
     async forGrant (sid) {
       const grant = await proxy.readGrant(sid)
@@ -297,7 +302,7 @@ export default fp(async function oauthProxy (fastify) {
       if (upstream.refreshToken === undefined) {
         throw new UpstreamTokenError('no_refresh_token', 'The sign-in has no Entra refresh token (offline_access was not granted), so no Microsoft Graph token can be obtained')
       }
-      const scopes = graphScopesFor(config.entra.graphScopes)
+      const scopes = graphScopesFor(config.entra.graphScopes.length > 0 ? config.entra.graphScopes : defaultGraphScopes)
       let tokens: EntraTokenSet
       try {
         tokens = await fastify.entra.refresh(upstream.refreshToken, scopes)
@@ -318,7 +323,9 @@ export default fp(async function oauthProxy (fastify) {
       return { accessToken: tokens.access_token, scopes: scope.split(' ').filter(Boolean) }
     },
 
-    async onBehalfOf (entraAccessToken, scopes = graphScopesFor(config.entra.graphScopes)) {
+    async onBehalfOf (entraAccessToken, requested) {
+      // No scopes: Microsoft Graph (AZURE_GRAPH_SCOPES or .default); bare names are Graph permissions.
+      const scopes = graphScopesFor(requested !== undefined && requested.length > 0 ? requested : config.entra.graphScopes.length > 0 ? config.entra.graphScopes : defaultGraphScopes)
       let tokens: EntraTokenSet
       try {
         tokens = await fastify.entra.onBehalfOf(entraAccessToken, scopes)
