@@ -1,5 +1,6 @@
 import t from 'tap'
 import { randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { buildWithRoutes, auditLines } from './rate-limit-fixtures.ts'
@@ -143,4 +144,15 @@ t.test('an unreachable audit stream never fails a request and is reported once',
   const warnings = logs.map(l => JSON.parse(l)).filter(l => /audit stream unavailable/.test(l.msg))
   t.equal(warnings.length, 1, 'one warning')
   t.equal(warnings[0].stream, 'audit')
+})
+
+t.test('docs/rate-limit-and-audit.md has an example line, valid JSON, for every catalogue event', async t => {
+  const doc = readFileSync(new URL('../../docs/rate-limit-and-audit.md', import.meta.url), 'utf8')
+  const examples = [...doc.matchAll(/```json\n(.+)\n```/g)].map(m => JSON.parse(m[1]))
+  for (const event of AUDIT_EVENTS) {
+    const example = examples.find(e => e.event === event)
+    t.ok(example, `${event} has an example`)
+    t.equal(example?.audit, true)
+    t.type(example?.outcome, 'string')
+  }
 })
