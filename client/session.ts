@@ -63,13 +63,21 @@ async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, sco
   const client = provider.currentEntry?.client
   const registered = client !== undefined && 'scope' in client && typeof client.scope === 'string' ? client.scope : undefined
   const covered = registered === undefined || splitScopes(scope).every(s => splitScopes(registered).includes(s))
-  if (client !== undefined && covered) return
+  const cached = provider.currentEntry?.discovery
+  if (client !== undefined && covered && cached !== undefined) return
   const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
   await provider.saveDiscoveryState({
     authorizationServerUrl: String(info.authorizationServerUrl),
     resourceMetadata: info.resourceMetadata,
     authorizationServerMetadata: info.authorizationServerMetadata
   })
+  // A scope the server does not offer would only be refused later, with a less helpful message.
+  const supported = info.resourceMetadata?.scopes_supported
+  const unknown = supported === undefined ? [] : splitScopes(scope).filter(s => !supported.includes(s))
+  if (unknown.length > 0) {
+    throw new CliError('scope_refused', `The server does not offer the scope${unknown.length > 1 ? 's' : ''} ${unknown.join(' ')} (it offers: ${supported?.join(' ')}).`)
+  }
+  if (client !== undefined && covered) return
   const offered = unionScopes(info.resourceMetadata?.scopes_supported?.join(' '), registered, scope)
   const registration = await registerClient(info.authorizationServerUrl, {
     metadata: info.authorizationServerMetadata,

@@ -178,6 +178,13 @@ t.test('step-up refused: consent denied ends with scope/sign-in error, exit 3', 
   t.equal((await cache.get(server))?.scope, 'tools.read', 'the earlier sign-in is kept')
 })
 
+t.test('login asking for a scope the server does not offer: scope refused, exit 3, no browser', async (t) => {
+  const other = await tempConfigHome(t)
+  const res = await runCli(['login', '--scope', 'tools.read mail.send', '--server', server], { env: { XDG_CONFIG_HOME: other }, openUrl: async () => { throw new Error('no browser expected') } })
+  t.equal(res.code, 3)
+  t.match(res.stderr, /does not offer the scope mail\.send \(it offers: tools\.read/)
+})
+
 t.test('sign-in cancelled on the identity provider, and sign-in timeout: exit 3 with the cause', async (t) => {
   const other = await tempConfigHome(t)
   const cancelling = headlessBrowser({ user: 'cancel' })
