@@ -153,6 +153,7 @@ t.test('step-up: a 403 insufficient_scope signs in again for the missing scope, 
   t.equal(JSON.parse(login.stdout).scope, 'tools.read')
   const opened = browser.opened.length
   const denied = auditEvents(logs, 'scope.denied').length
+  const first = await cache.get(server)
 
   const res = await runCli(['call', 'graph_me', '--server', server, '--json'], deps)
   t.match(res.stderr, /needs more permissions \(graph\.read\)/)
@@ -165,6 +166,13 @@ t.test('step-up: a 403 insufficient_scope signs in again for the missing scope, 
   t.ok(Array.isArray(result.content), 'the retried call reached the tool (its result, even an error, is a tool result)')
   const called = auditEvents(logs, 'tool.called').filter(l => l.tool === 'graph_me')
   t.equal(called.length, 1, 'graph_me ran once, after the step-up')
+
+  const reuse = await fetch(`${baseUrl}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: first!.tokens!.refresh_token!, client_id: first!.client!.client_id }).toString()
+  })
+  t.equal((await reuse.json()).error, 'invalid_grant', 'the grant the step-up replaced was revoked')
 })
 
 t.test('step-up refused: consent denied ends with scope/sign-in error, exit 3', async (t) => {
