@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { buildListening } from '../helper.ts'
 import { auditEvents, cacheFor, headlessBrowser, runCli, tempConfigHome } from './cli-helper.ts'
+import { startFakeOpenAI, FAKE_OPENAI_KEY } from '../fixtures/fake-openai.ts'
 
 // One service (development identity provider inside) for the whole sign-in story, in order.
 const logs: string[] = []
@@ -54,6 +55,20 @@ t.test('a second command reuses the cache: no new authorize request, no browser'
   t.equal(browser.opened.length, 1, 'no browser')
   t.equal(auditEvents(logs, 'authorize.started').length, 1, 'the server saw no new authorize request')
   t.equal(auditEvents(logs, 'client.registered').length, 1, 'no new registration')
+})
+
+t.test('agent with the sign-in from login: the model gets the tool result for the signed-in user', async (t) => {
+  const model = await startFakeOpenAI()
+  t.teardown(model.close)
+  const called = auditEvents(logs, 'tool.called').length
+  const me = JSON.parse((await runCli(['whoami', '--json', '--server', server], deps)).stdout)
+  const res = await runCli(['agent', '--provider', 'openai', '--server', server, 'Who am I?'], { ...deps, env: { ...env, OPENAI_API_KEY: FAKE_OPENAI_KEY, OPENAI_BASE_URL: model.baseURL } })
+  t.equal(res.code, 0, res.stderr)
+  t.match(res.stdout, /→ tool call: whoami/)
+  const toolMessage = model.requests[1].body.messages.find((m: any) => m.role === 'tool')
+  t.match(toolMessage.content, me.oid, 'the tool ran as the signed-in user')
+  t.equal(auditEvents(logs, 'tool.called').length, called + 2, 'whoami by hand, then by the model')
+  t.equal(browser.opened.length, 1, 'no browser')
 })
 
 t.test('an expired access token is refreshed silently before the call', async (t) => {

@@ -6,7 +6,7 @@ import { argumentsFromPairs, parseJsonArguments } from '../../client/commands/to
 import { rewriteJsonArguments } from '../../client/run.ts'
 import { toCliError, networkErrorCode, CliError } from '../../client/errors.ts'
 import { parseArguments, resultText } from '../../client/agents/loop.ts'
-import { runCli, tempConfigHome } from './cli-helper.ts'
+import { cacheFor, runCli, seedCache, tempConfigHome } from './cli-helper.ts'
 import { freePort } from '../helper.ts'
 
 /** The kind of the CliError `fn` throws. */
@@ -155,4 +155,21 @@ test('not logged in / unreachable: exit 3 and 4 with the cause named', async (t)
   const unreachable = await runCli(['login', '--server', closed], { env, openUrl: async () => { throw new Error('no browser expected') } })
   t.equal(unreachable.code, 4)
   t.match(unreachable.stderr, `Cannot reach the server at ${closed} (ECONNREFUSED)`)
+})
+
+test('logout with the server down: local credentials deleted anyway, exit 4 says revocation was not confirmed', async (t) => {
+  const xdg = await tempConfigHome(t)
+  const server = `http://127.0.0.1:${await freePort()}/mcp`
+  await seedCache(xdg, server, {
+    client: { client_id: 'c1' },
+    tokens: { access_token: 'a', refresh_token: 'r', token_type: 'Bearer' },
+    discovery: { authorizationServerUrl: server, authorizationServerMetadata: { issuer: server, authorization_endpoint: `${server}/a`, token_endpoint: `${server}/t`, response_types_supported: ['code'], revocation_endpoint: `${server.replace('/mcp', '')}/revoke` } }
+  })
+  const res = await runCli(['logout', '--server', server], { env: { XDG_CONFIG_HOME: xdg } })
+  t.equal(res.code, 4)
+  t.match(res.stderr, /Deleted the local credentials .* but the server did not confirm the revocation: Cannot reach/)
+  t.equal(await cacheFor(xdg).get(server), undefined)
+  const again = await runCli(['logout', '--server', server], { env: { XDG_CONFIG_HOME: xdg } })
+  t.equal(again.code, 0)
+  t.match(again.stdout, /Not logged in .* nothing to do/)
 })
