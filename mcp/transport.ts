@@ -4,6 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { OAuthError } from '../plugins/errors.ts'
 import type { Identity } from '../plugins/identity.ts'
 import { missingScopes, stepUpScopes } from '../plugins/token-rules.ts'
+import type { UpstreamTokensApi } from '../plugins/oauth-proxy.ts'
 import { loadTools, ToolError, ToolRegistry, type AnyTool, type GraphResponse, type ToolContext } from './registry.ts'
 import { ServerPool, serveMcpRequest, toCallToolResult, type RequestScope } from './server.ts'
 import { checkJsonRpcBody, jsonRpcError, toolCalls, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from './jsonrpc.ts'
@@ -13,8 +14,8 @@ export interface McpPluginOptions {
   tools?: AnyTool[]
   /** Tools served in addition to the files in mcp/tools (tests, embedding). */
   extraTools?: AnyTool[]
-  /** The upstream token service for Graph (tests; default: `fastify.upstreamTokens` of the oauth proxy). */
-  upstreamTokens?: UpstreamTokens
+  /** The upstream token service for Graph (unit tests; default: `fastify.upstreamTokens` of the oauth proxy). */
+  upstreamTokens?: Pick<UpstreamTokensApi, 'forGrant' | 'onBehalfOf'>
 }
 
 export interface McpTools {
@@ -26,12 +27,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     mcpTools: McpTools
   }
-}
-
-// The oauth proxy's upstream token service (contract in docs/architecture.md).
-export interface UpstreamTokens {
-  forGrant: (sid: string) => Promise<{ accessToken: string }>
-  onBehalfOf: (assertion: string, scopes?: string[]) => Promise<{ accessToken: string }>
 }
 
 const GRAPH_TIMEOUT_MS = 10_000
@@ -91,20 +86,21 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
     const rateKey = `${identity.tid ?? '-'}:${identity.oid ?? identity.sub}`
 
     async function graphToken (): Promise<string> {
-      const upstream = opts.upstreamTokens ?? (fastify as unknown as { upstreamTokens?: UpstreamTokens }).upstreamTokens
-      if (upstream === undefined) throw new ToolError('Microsoft Graph is not available on this server (no upstream token service).')
+      const upstream = opts.upstreamTokens ?? fastify.upstreamTokens
       try {
         if (identity.kind === 'entra') {
           // The caller's own Entra token is the assertion for the on-behalf-of flow. It is read from
           // the request here, in the server, and never handed to a tool.
           const assertion = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
           if (assertion === undefined) throw new ToolError('No bearer token to exchange for Microsoft Graph.')
-          return (await upstream.onBehalfOf(assertion, config.entra.graphScopes)).accessToken
+          return (await upstream.onBehalfOf(assertion)).accessToken
         }
         if (identity.grantId === undefined) throw new ToolError('This token is not tied to a sign-in grant, so it cannot reach Microsoft Graph. Sign in through this server\'s OAuth flow.')
         return (await upstream.forGrant(identity.grantId)).accessToken
       } catch (err) {
         if (err instanceof ToolError) throw err
+        const code = (err as { code?: unknown }).code
+        request.log.info({ reason: code, detail: (err as Error).message }, 'no Microsoft Graph token for this caller')
         throw upstreamError(err)
       }
     }
@@ -241,15 +237,23 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   fastify.addHook('onClose', async () => pool.clear())
 }, { name: 'mcp', dependencies: ['config', 'audit-log', 'rate-limit', 'jwt-verify'] })
 
-/** Turns a failure of the upstream token service into a message the caller can act on. */
+/**
+ * Turns a failure of the upstream token service (`UpstreamTokenError` codes of the oauth proxy)
+ * into a message the caller can act on. Entra's own error text stays in the log.
+ */
 export function upstreamError (err: unknown): ToolError {
-  const e = err as { code?: string, error?: string, message?: string, statusCode?: number }
-  const text = `${e.code ?? ''} ${e.error ?? ''} ${e.message ?? ''}`
-  if (/consent|interaction_required|AADSTS65001|invalid_scope|graph/i.test(text)) {
-    return new ToolError('The sign-in grant has no consent for Microsoft Graph (User.Read). Sign in again and accept the Microsoft Graph permission, or ask an administrator to grant it.')
+  switch ((err as { code?: unknown }).code) {
+    case 'graph_consent_required':
+      return new ToolError('The sign-in grant has no consent for Microsoft Graph (User.Read). Sign in again and accept the Microsoft Graph permission, or ask an administrator to grant consent for the app registration.')
+    case 'no_refresh_token':
+      return new ToolError('The sign-in grant holds no Entra refresh token (offline_access was not granted), so Microsoft Graph cannot be reached. Sign in again.')
+    case 'grant_not_found':
+      return new ToolError('The sign-in behind this token no longer exists (revoked or expired). Sign in again.')
+    case 'upstream_unavailable':
+      return new ToolError('Microsoft Entra ID could not be reached for a Microsoft Graph token. Retry shortly.')
+    case 'upstream_refused':
+      return new ToolError('Microsoft Entra ID refused a Microsoft Graph token for this user. Sign in again; if it persists, check the app registration\'s Graph permissions.')
+    default:
+      return new ToolError('Could not get a Microsoft Graph token for this user right now. Retry later.')
   }
-  if (/invalid_grant|expired|revoked|not found|AADSTS700082|AADSTS50173/i.test(text)) {
-    return new ToolError('The sign-in grant behind this token is no longer valid. Sign in again.')
-  }
-  return new ToolError('Could not get a Microsoft Graph token for this user right now. Try again later.')
 }

@@ -4,7 +4,7 @@ import { buildListening } from '../helper.ts'
 import { startFakeGraph } from '../fixtures/fake-graph.ts'
 import { defineTool, ToolError } from '../../mcp/registry.ts'
 import { SCOPES_META_KEY } from '../../mcp/server.ts'
-import type { UpstreamTokens } from '../../mcp/transport.ts'
+import { UpstreamTokenError, type UpstreamTokensApi } from '../../plugins/oauth-proxy.ts'
 import { SIGNING_KEY_PEM, TENANT, auditLines, connectClient, mintToken } from './mcp-helper.ts'
 
 const GRAPH_TOKEN = 'graph-token-for-ada'
@@ -17,18 +17,20 @@ const graph = await startFakeGraph({
 t.teardown(() => graph.close())
 
 // Stands in for the oauth proxy's upstream token service: grant id -> Entra token for Graph.
+// (The real one, through the whole OAuth flow, is exercised in test/e2e/graph-me.test.ts.)
 const upstreamCalls: string[] = []
-const upstreamTokens: UpstreamTokens = {
+const upstreamTokens: UpstreamTokensApi = {
   async forGrant (sid) {
     upstreamCalls.push(`grant:${sid}`)
-    if (sid === 'grant-ada') return { accessToken: GRAPH_TOKEN }
-    if (sid === 'grant-no-consent') return { accessToken: NO_CONSENT_TOKEN }
-    if (sid === 'grant-consent-required') throw Object.assign(new Error('AADSTS65001: The user or administrator has not consented'), { code: 'consent_required' })
-    throw Object.assign(new Error('grant not found'), { code: 'invalid_grant' })
+    if (sid === 'grant-ada') return { accessToken: GRAPH_TOKEN, scopes: ['User.Read'] }
+    if (sid === 'grant-no-consent') return { accessToken: NO_CONSENT_TOKEN, scopes: [] }
+    if (sid === 'grant-consent-required') throw new UpstreamTokenError('graph_consent_required', 'No consent. Entra said: AADSTS65001: The user or administrator has not consented')
+    if (sid === 'grant-offline') throw new UpstreamTokenError('no_refresh_token', 'no refresh token')
+    throw new UpstreamTokenError('grant_not_found', 'grant not found')
   },
   async onBehalfOf () {
     upstreamCalls.push('obo')
-    return { accessToken: GRAPH_TOKEN }
+    return { accessToken: GRAPH_TOKEN, scopes: ['User.Read'], expiresIn: 3600 }
   }
 }
 
@@ -147,6 +149,14 @@ t.test('graph_me gives a clear tool error when the grant lacks Graph consent', a
   t.equal(noToken.isError, true)
   t.match((noToken.content as any)[0].text, /no consent for Microsoft Graph/)
   t.notMatch((noToken.content as any)[0].text, /AADSTS/, 'upstream internals are not shown')
+  t.ok(logs.some(l => l.includes('no Microsoft Graph token') && l.includes('graph_consent_required')), 'the detail is in the log')
+
+  const client3 = await connectClient(t, baseUrl, mintToken(baseUrl, 'graph.read', { sid: 'grant-offline' }))
+  const offline = await client3.callTool({ name: 'graph_me', arguments: {} })
+  t.match((offline.content as any)[0].text, /no Entra refresh token/)
+  const client4 = await connectClient(t, baseUrl, mintToken(baseUrl, 'graph.read', { sid: 'grant-gone' }))
+  const gone = await client4.callTool({ name: 'graph_me', arguments: {} })
+  t.match((gone.content as any)[0].text, /no longer exists/)
 })
 
 t.test('a tool that throws gives an isError result, not a 500, and hides internals', async t => {
