@@ -40,6 +40,10 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
     if (decision !== 'approve' && decision !== 'deny') {
       return sendErrorPage(reply, 400, 'invalid_request', 'Choose Approve or Deny.')
     }
+    // Already approved (the form sent again, e.g. with Back): leave the sign-in under way alone.
+    if (tx.upstream !== undefined) {
+      return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request was already answered.')
+    }
     const taken = await takeTransaction(fastify.store, tx.id)
     if (taken === null || taken.upstream !== undefined || !csrfMatches(taken.csrf, csrfToken)) {
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request was already answered.')

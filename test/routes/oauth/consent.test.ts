@@ -77,6 +77,10 @@ t.test('approve: remembered in a signed cookie, then straight to Entra with our 
   const again = await post({ transaction: tx, csrf_token: csrf, decision: 'approve' })
   t.equal(again.statusCode, 400, 'a form posted twice acts once')
   t.equal(again.headers.location, undefined)
+  t.ok(await inner.store.get(`tx:${tx}`), 'and the sign-in under way is left alone')
+  const denyAfter = await post({ transaction: tx, csrf_token: csrf, decision: 'deny' })
+  t.equal(denyAfter.statusCode, 400, 'no deny after an approval')
+  t.ok(await inner.store.get(`tx:${tx}`))
 
   const cookie = cookieOf(res.headers['set-cookie'])
   const remembered = await authorize({ scope: 'tools.read', cookie })
