@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { envNames } from '../../config/schema.ts'
 import { loadConfig } from '../../config/index.ts'
 
-// Every variable the service reads is documented in .env.example and passed through by docker-compose.yml.
+// Every variable the service reads is documented in .env.example and README.md, and passed through by docker-compose.yml.
 
 const read = (file: string) => readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8')
 
@@ -31,4 +31,9 @@ t.test('.env.example as it stands (all empty) is the development setup', async t
 t.test('docker-compose.yml passes every variable through', async t => {
   const compose = read('docker-compose.yml')
   for (const name of envNames) t.match(compose, new RegExp(`^ {6}${name}: `, 'm'), `${name} in docker-compose.yml`)
+})
+
+t.test('README.md has every variable in its configuration table', async t => {
+  const rows = read('README.md').split('\n').filter(line => line.startsWith('| `'))
+  for (const name of envNames) t.ok(rows.some(row => row.split('|')[1].includes(`\`${name}\``)), `${name} in the README table`)
 })
