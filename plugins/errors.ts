@@ -21,7 +21,7 @@ const byFastifyCode: Record<string, [number, string, string]> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'invalid_request', 'Unsupported Content-Type for this endpoint'],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'invalid_request', 'The JSON body is empty'],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'invalid_request', 'The body is not valid JSON'],
-  FST_STORE_UNAVAILABLE: [503, 'temporarily_unavailable', 'The state store is unavailable; retry shortly']
+  FST_ERR_STORE_UNAVAILABLE: [503, 'temporarily_unavailable', 'The state store is unavailable; retry shortly']
 }
 
 /**

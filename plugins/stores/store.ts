@@ -20,7 +20,7 @@ export interface Store {
   close (): Promise<void>
 }
 
-export const StoreUnavailableError = createError('FST_STORE_UNAVAILABLE', 'The state store is unavailable; retry shortly', 503)
+export const StoreUnavailableError = createError('FST_ERR_STORE_UNAVAILABLE', 'The state store is unavailable; retry shortly', 503)
 
 export async function getJson<T> (store: Store, key: string): Promise<T | null> {
   const value = await store.get(key)

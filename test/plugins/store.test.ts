@@ -178,7 +178,7 @@ t.test('redis store: an unreachable server fails fast with a 503 StoreUnavailabl
   t.teardown(() => store.close())
   for (const op of [() => store.get('k'), () => store.set('k', 'v', 1), () => store.take('k'), () => store.incr('k', 1), () => store.getMany(['k']), () => store.ping()]) {
     const started = Date.now()
-    await t.rejects(op() as Promise<unknown>, { code: 'FST_STORE_UNAVAILABLE', statusCode: 503 })
+    await t.rejects(op() as Promise<unknown>, { code: 'FST_ERR_STORE_UNAVAILABLE', statusCode: 503 })
     t.ok(Date.now() - started < 500, 'no wait for a connection')
   }
 })
