@@ -137,13 +137,12 @@ export async function serveMcpRequest (pool: ServerPool, scope: RequestScope, re
     maxRequestBodySize: opts.maxRequestBodySize
   })
   slot.scope = scope
-  let connected = false
+  // A server that failed to connect is dropped rather than pooled.
+  await slot.server.connect(transport)
   try {
-    await slot.server.connect(transport)
-    connected = true
     await transport.handleRequest(req, res, body)
   } finally {
-    if (connected) await slot.server.close()
+    await slot.server.close()
     pool.release(slot)
   }
 }

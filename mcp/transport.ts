@@ -16,6 +16,8 @@ export interface McpPluginOptions {
   extraTools?: AnyTool[]
   /** The upstream token service for Graph (unit tests; default: `fastify.upstreamTokens` of the oauth proxy). */
   upstreamTokens?: Pick<UpstreamTokensApi, 'forGrant' | 'onBehalfOf'>
+  /** A tool call still running after this long is answered with an `isError` result (default 30 s). */
+  toolTimeoutMs?: number
 }
 
 export interface McpTools {
@@ -30,6 +32,7 @@ declare module 'fastify' {
 }
 
 const GRAPH_TIMEOUT_MS = 10_000
+const TOOL_TIMEOUT_MS = 30_000
 
 /** Errors Fastify raises before a handler runs, as JSON-RPC answers. */
 const FASTIFY_ERRORS: Record<string, [number, number, string]> = {
@@ -49,6 +52,7 @@ const FASTIFY_ERRORS: Record<string, [number, number, string]> = {
  */
 export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const { config } = fastify
+  const toolTimeoutMs = opts.toolTimeoutMs ?? TOOL_TIMEOUT_MS
   const registry = new ToolRegistry()
   for (const tool of opts.tools ?? await loadTools()) registry.add(tool)
   for (const tool of opts.extraTools ?? []) registry.add(tool)
@@ -139,9 +143,18 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
             return { isError: true, content: [{ type: 'text', text }] }
           }
         }
-        const ctx: ToolContext = { ...baseContext, signal }
+        // The handler's signal also fires at the timeout, so well-behaved tools stop their work too.
+        const timeout = new AbortController()
+        const ctx: ToolContext = { ...baseContext, signal: AbortSignal.any([signal, timeout.signal]) }
+        let timer: NodeJS.Timeout | undefined
+        const timedOut = new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => {
+            reject(new ToolError(`The tool ${tool.name} did not finish within ${toolTimeoutMs / 1000} s.`))
+            timeout.abort()
+          }, toolTimeoutMs)
+        })
         try {
-          const result = toCallToolResult(tool, await tool.handler(args as never, ctx))
+          const result = toCallToolResult(tool, await Promise.race([tool.handler(args as never, ctx), timedOut]))
           done(result.isError === true ? 'failure' : 'success')
           return result
         } catch (err) {
@@ -154,6 +167,8 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
           }
           done('failure', { reason: err instanceof ToolError ? 'tool_error' : 'exception' })
           return { isError: true, content: [{ type: 'text', text: message }] }
+        } finally {
+          clearTimeout(timer)
         }
       }
     }

@@ -191,3 +191,26 @@ t.test('many concurrent calls from different callers each get their own identity
     t.equal(res.json.result.structuredContent.oid, `aaaaaaaa-0000-0000-0000-${String(i).padStart(12, '0')}`)
   })
 })
+
+t.test('a tool still running at the timeout is answered with isError and its signal aborted', async t => {
+  const { build } = await import('../helper.ts')
+  const { defineTool } = await import('../../mcp/registry.ts')
+  const z = await import('zod')
+  let aborted = false
+  const slow = defineTool({
+    name: 'slow',
+    title: 'Slow',
+    description: 'Never finishes on its own (test tool).',
+    inputSchema: z.object({}),
+    scopes: ['tools.read'],
+    handler: (_args, { signal }) => new Promise(resolve => signal.addEventListener('abort', () => { aborted = true; resolve({}) }))
+  })
+  const app = await build(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM }, { app: { mcp: { extraTools: [slow], toolTimeoutMs: 200 } } })
+  const token = mintToken('http://localhost:8000', 'tools.read')
+  const started = Date.now()
+  const res = await app.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` }, payload: callTool(1, 'slow') })
+  t.equal(res.statusCode, 200)
+  t.match(res.json(), { id: 1, result: { isError: true, content: [{ text: 'The tool slow did not finish within 0.2 s.' }] } })
+  t.ok(aborted, 'the handler saw its signal abort')
+  t.ok(Date.now() - started < 5000)
+})
