@@ -226,3 +226,16 @@ t.test('the store plugin picks Redis when REDIS_URL is set, memory otherwise', a
   t.equal(await redis?.redis?.get(`${env.REDIS_KEY_PREFIX}plugin-check`), 'ok')
   await redis?.store.delete('plugin-check')
 })
+
+t.test('a rediss:// URL (Azure Cache for Redis) gives a TLS client on its port with the access key', async t => {
+  const client = createRedisClient('rediss://:access-key@name.redis.cache.windows.net:6380')
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  t.ok(client.options.tls, 'TLS on')
+  t.equal(client.options.port, 6380)
+  t.equal(client.options.host, 'name.redis.cache.windows.net')
+  t.equal(client.options.password, 'access-key')
+  t.equal(client.options.enableOfflineQueue, false, 'commands fail at once while disconnected')
+  t.ok((client.options.commandTimeout ?? Infinity) <= 2000, 'bounded command time')
+  t.ok((client.options.connectTimeout ?? Infinity) <= 2000, 'bounded connect time')
+})
