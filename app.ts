@@ -8,6 +8,7 @@ import store from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
+import upstreamMetadata from './plugins/upstream-metadata.ts'
 import healthRoutes from './routes/health.ts'
 import devIdentityProvider from './dev-idp/plugin.ts'
 import signingKeys from './plugins/signing-keys.ts'
@@ -98,6 +99,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(jwtVerify)
   await fastify.register(wellKnownResource)
   if (opts.config.devIdentityProvider) await fastify.register(devIdentityProvider)
+  await fastify.register(upstreamMetadata)
   // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)
