@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import autocannon from 'autocannon'
@@ -54,9 +55,17 @@ async function waitFor (url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} did not come up within 30 s`)
 }
 
-interface Round { rps: number, p50: number, p99: number, non2xx: number, errors: number, total: number }
+interface Round { rps: number, p50: number, p99: number, non2xx: number, errors: number, total: number, cpuUs: number }
 
-async function load (url: string, token: string, seconds: number): Promise<Round> {
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; 0 elsewhere). */
+function cpuMs (pid: number | undefined): number {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return 0
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime, in 10 ms clock ticks
+}
+
+async function load (url: string, token: string, seconds: number, pid?: number): Promise<Round> {
+  const cpuBefore = cpuMs(pid)
   const result = await autocannon({
     url,
     method: 'POST',
@@ -76,7 +85,8 @@ async function load (url: string, token: string, seconds: number): Promise<Round
     p99: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
-    total: result.requests.total
+    total: result.requests.total,
+    cpuUs: result.requests.total > 0 ? (cpuMs(pid) - cpuBefore) * 1000 / result.requests.total : 0
   }
 }
 
@@ -93,7 +103,7 @@ async function check (url: string, token: string, label: string): Promise<void> 
   }
 }
 
-const fmt = (r: Round) => `${r.rps.toFixed(0).padStart(6)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms${r.non2xx + r.errors > 0 ? `  (non-2xx ${r.non2xx}, errors ${r.errors})` : ''}`
+const fmt = (r: Round) => `${r.rps.toFixed(0).padStart(6)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  server CPU ${r.cpuUs.toFixed(0).padStart(5)} µs/request${r.non2xx + r.errors > 0 ? `  (non-2xx ${r.non2xx}, errors ${r.errors})` : ''}`
 const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]
 
 export default async function mcpBench (): Promise<void> {
@@ -131,9 +141,9 @@ export default async function mcpBench (): Promise<void> {
     const a: Round[] = []
     const b: Round[] = []
     for (let i = 0; i < ROUNDS; i++) {
-      a.push(await load(`${baseA}/mcp`, tokenA, SECONDS))
+      a.push(await load(`${baseA}/mcp`, tokenA, SECONDS, service.pid))
       process.stdout.write(`  round ${i + 1} (a) service + Redis rate limit: ${fmt(a[i])}\n`)
-      b.push(await load(`${baseB}/mcp`, tokenB, SECONDS))
+      b.push(await load(`${baseB}/mcp`, tokenB, SECONDS, baseline.pid))
       process.stdout.write(`  round ${i + 1} (b) SDK express baseline:       ${fmt(b[i])}\n`)
     }
     const summary = (rounds: Round[]): Round => ({
@@ -142,7 +152,8 @@ export default async function mcpBench (): Promise<void> {
       p99: median(rounds.map(r => r.p99)),
       non2xx: rounds.reduce((s, r) => s + r.non2xx, 0),
       errors: rounds.reduce((s, r) => s + r.errors, 0),
-      total: rounds.reduce((s, r) => s + r.total, 0)
+      total: rounds.reduce((s, r) => s + r.total, 0),
+      cpuUs: rounds.reduce((s, r) => s + r.cpuUs * r.total, 0) / Math.max(1, rounds.reduce((s, r) => s + r.total, 0))
     })
     const sa = summary(a)
     const sb = summary(b)
@@ -150,6 +161,8 @@ export default async function mcpBench (): Promise<void> {
     process.stdout.write(`(a) service + Redis rate limit: ${fmt(sa)}\n`)
     process.stdout.write(`(b) SDK express baseline:       ${fmt(sb)}\n`)
     process.stdout.write(`ratio a/b: ${ratio.toFixed(2)}  (target >= 4; p99 (a) target < 10 ms: ${sa.p99 < 10 ? 'met' : 'NOT met'})\n`)
+    // Throughput depends on what else the machine runs; CPU per request much less so.
+    if (sa.cpuUs > 0) process.stdout.write(`server CPU per request b/a: ${(sb.cpuUs / sa.cpuUs).toFixed(2)}  (throughput one core could reach: a ${(1e6 / sa.cpuUs).toFixed(0)} req/s, b ${(1e6 / sb.cpuUs).toFixed(0)} req/s)\n`)
     if (sa.non2xx + sa.errors > 0 || sb.non2xx + sb.errors > 0) process.stdout.write('WARNING: some requests failed; the figures are not comparable\n')
   } finally {
     service.kill('SIGTERM')
