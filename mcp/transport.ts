@@ -57,6 +57,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   for (const tool of opts.tools ?? await loadTools()) registry.add(tool)
   for (const tool of opts.extraTools ?? []) registry.add(tool)
 
+  if (registry.list().length === 0) fastify.log.warn('no MCP tools found (mcp/tools is empty?)')
   const offered = new Set(config.scopes)
   for (const tool of registry.list()) {
     const unknown = tool.scopes.filter(s => !offered.has(s))
