@@ -251,7 +251,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   })
 
   fastify.addHook('onClose', async () => pool.clear())
-}, { name: 'mcp', dependencies: ['config', 'audit-log', 'rate-limit', 'jwt-verify'] })
+}, { name: 'mcp', dependencies: ['config', 'audit-log', 'rate-limit', 'jwt-verify', 'oauth-proxy'] })
 
 /**
  * Turns a failure of the upstream token service (`UpstreamTokenError` codes of the oauth proxy)
