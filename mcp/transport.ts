@@ -134,16 +134,6 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
         const done = (outcome: 'success' | 'failure' | 'denied', extra: Record<string, unknown> = {}) => {
           fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
         }
-        if (tool.rateLimit !== undefined) {
-          const limit = await fastify.consumeRateLimit(`tool:${tool.name}`, rateKey, tool.rateLimit)
-          if (!limit.allowed) {
-            done('denied', { reason: limit.unavailable === true ? 'rate_limit_unavailable' : 'rate_limited' })
-            const text = limit.unavailable === true
-              ? `Rate limiting is unavailable, so ${tool.name} cannot run right now. Retry in ${limit.resetSeconds} s.`
-              : `Rate limit for ${tool.name} reached (${tool.rateLimit.max} calls per ${tool.rateLimit.windowSeconds} s). Retry in ${limit.resetSeconds} s.`
-            return { isError: true, content: [{ type: 'text', text }] }
-          }
-        }
         // The handler's signal also fires at the timeout, so well-behaved tools stop their work too.
         const timeout = new AbortController()
         const ctx: ToolContext = { ...baseContext, signal: AbortSignal.any([signal, timeout.signal]) }
@@ -154,7 +144,18 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
             timeout.abort()
           }, toolTimeoutMs)
         })
+        timedOut.catch(() => {}) // observed by the race below; never an unhandled rejection
         try {
+          if (tool.rateLimit !== undefined) {
+            const limit = await fastify.consumeRateLimit(`tool:${tool.name}`, rateKey, tool.rateLimit)
+            if (!limit.allowed) {
+              done('denied', { reason: limit.unavailable === true ? 'rate_limit_unavailable' : 'rate_limited' })
+              const text = limit.unavailable === true
+                ? `Rate limiting is unavailable, so ${tool.name} cannot run right now. Retry in ${limit.resetSeconds} s.`
+                : `Rate limit for ${tool.name} reached (${tool.rateLimit.max} calls per ${tool.rateLimit.windowSeconds} s). Retry in ${limit.resetSeconds} s.`
+              return { isError: true, content: [{ type: 'text', text }] }
+            }
+          }
           const result = toCallToolResult(tool, await Promise.race([tool.handler(args as never, ctx), timedOut]))
           done(result.isError === true ? 'failure' : 'success')
           return result
