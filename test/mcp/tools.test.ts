@@ -1,4 +1,5 @@
 import t from 'tap'
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import * as z from 'zod'
 import { buildListening } from '../helper.ts'
 import { startFakeGraph } from '../fixtures/fake-graph.ts'
@@ -136,6 +137,17 @@ t.test('graph_me fetches /me from Graph with the grant\'s upstream token', async
   t.equal(seen.length, 1)
   t.match(seen[0].path, /^\/v1\.0\/me\?\$select=/)
   t.equal(seen[0].token, GRAPH_TOKEN, 'Graph got the Entra token, not ours')
+})
+
+t.test('step-up: graph_me is refused with 403 without graph.read, then works with a token that has it', async t => {
+  const before = await connectClient(t, baseUrl, mintToken(baseUrl, 'tools.read', { sid: 'grant-ada' }))
+  const err = await before.callTool({ name: 'graph_me', arguments: {} }).then(() => undefined, (e: unknown) => e)
+  t.ok(err instanceof StreamableHTTPError)
+  t.equal((err as StreamableHTTPError).code, 403)
+  const after = await connectClient(t, baseUrl, mintToken(baseUrl, 'tools.read graph.read', { sid: 'grant-ada' }))
+  const result = await after.callTool({ name: 'graph_me', arguments: {} })
+  t.notOk(result.isError)
+  t.equal((result.structuredContent as any).displayName, 'Ada Lovelace')
 })
 
 t.test('graph_me gives a clear tool error when the grant lacks Graph consent', async t => {
