@@ -40,21 +40,24 @@ export function createMetadataProbe ({ fetchMetadata, now = Date.now }: Metadata
 
 export default fp(async function upstreamMetadata (fastify) {
   const { config } = fastify
-  const fetchMetadata = config.devIdentityProvider
-    // The development provider runs in this process: ask it without a network hop, so readiness
-    // does not depend on MCP_BASE_URL being reachable from inside a container.
-    ? async () => {
-      const res = await fastify.inject(new URL(config.entra.metadataUrl).pathname)
-      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`)
-      return res.json()
+  if (config.devIdentityProvider) {
+    // The development provider runs in this process: it is up when the process is. Asking it
+    // over HTTP would depend on MCP_BASE_URL being reachable from inside a container.
+    fastify.readinessChecks.set('upstream_metadata', async () => {
+      const expected = config.entra.issuerFor(config.entra.tenant)
+      return fastify.devIdentityProvider?.issuer === expected
+        ? { ok: true, detail: 'in-process development provider' }
+        : { ok: false, detail: 'development provider not mounted' }
+    })
+    return
+  }
+  const fetchMetadata = async () => {
+    const res = await httpRequest(config.entra.metadataUrl, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
+    if (res.statusCode !== 200) {
+      await res.body.dump()
+      throw new Error(`HTTP ${res.statusCode}`)
     }
-    : async () => {
-      const res = await httpRequest(config.entra.metadataUrl, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) })
-      if (res.statusCode !== 200) {
-        await res.body.dump()
-        throw new Error(`HTTP ${res.statusCode}`)
-      }
-      return await res.body.json()
-    }
+    return await res.body.json()
+  }
   fastify.readinessChecks.set('upstream_metadata', createMetadataProbe({ fetchMetadata }))
 }, { name: 'upstream-metadata', dependencies: ['config', 'readiness'] })

@@ -64,9 +64,9 @@ t.test('readiness names upstream_metadata: 200 when Entra metadata answers, 503 
   t.equal(notReady.json().checks.upstream_metadata.ok, false)
 })
 
-t.test('with the development identity provider the check asks it in-process', async t => {
+t.test('with the development identity provider the check reports the in-process provider', async t => {
   const app = await build(t)
   const res = await app.inject('/health/ready')
   t.equal(res.statusCode, 200)
-  t.same(res.json().checks.upstream_metadata, { ok: true, detail: 'reachable' })
+  t.same(res.json().checks.upstream_metadata, { ok: true, detail: 'in-process development provider' })
 })
