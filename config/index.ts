@@ -330,7 +330,8 @@ export function loadConfig (source: Record<string, string | undefined> = process
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
     consentTtl: env.CONSENT_TTL,
     clockToleranceSeconds: env.CLOCK_TOLERANCE,
-    graphBaseUrl: env.GRAPH_BASE_URL.replace(/\/+$/, ''),
+    // The development provider serves a stand-in for Graph's /me, so graph_me works on a laptop.
+    graphBaseUrl: (devIdentityProvider && raw.GRAPH_BASE_URL === undefined ? `${baseUrl}/dev-idp/graph/v1.0` : env.GRAPH_BASE_URL).replace(/\/+$/, ''),
     signingKeys,
     encryptionKey,
     devIdentityProvider,

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config/index.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from '../config/dev-identity.ts'
 import { createEntraLikeProvider, type EntraLikeProvider } from './provider.ts'
+import { devGraphMe, DEV_GRAPH_PATH } from './graph.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -63,6 +64,7 @@ export default fp(async function devIdentityProvider (fastify: FastifyInstance) 
   await fastify.register(async function devIdpRoutes (scope) {
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', function (_request, _payload, done) { done(null) })
+    scope.get(`${DEV_IDP_PREFIX}${DEV_GRAPH_PATH}/me`, devGraphMe(idp))
     scope.route({
       method: ['GET', 'HEAD', 'POST'],
       url: `${DEV_IDP_PREFIX}/*`,
