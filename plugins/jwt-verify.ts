@@ -65,6 +65,14 @@ declare module 'fastify' {
 type Verify = (token: string) => Record<string, unknown>
 interface TrustedKey { verify: Verify, pem: string }
 
+/**
+ * fast-jwt's verification cache: a token seen again within the cache TTL is not re-verified with
+ * RS256. fast-jwt keys it by the token's hash and bounds each hit by the token's own `nbf` and
+ * `exp` (with the clock tolerance), so a cached token still expires on time. Only the signature
+ * and claim checks are cached: revocation is looked up in the store on every request.
+ */
+const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
+
 const SELF_REQUIRED = ['iss', 'aud', 'exp', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 
@@ -76,6 +84,9 @@ const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 export default fp(async function jwtVerify (fastify) {
   const { config, store } = fastify
   const toleranceMs = config.clockToleranceSeconds * 1000
+  // Refusals are not cached (fast-jwt would keep one for the clock tolerance): a token refused as
+  // not yet valid must be accepted once its nbf is reached.
+  const noErrorCache = () => -toleranceMs - 1
   const resourceMetadata = `${config.baseUrl}/.well-known/oauth-protected-resource/mcp`
   const entra: EntraTrust = {
     authorityHost: config.entra.authorityHost,
@@ -99,7 +110,8 @@ export default fp(async function jwtVerify (fastify) {
         requiredClaims: SELF_REQUIRED,
         checkTyp: 'at+jwt',
         clockTolerance: toleranceMs,
-        cache: false
+        ...VERIFY_CACHE,
+        errorCacheTTL: noErrorCache
       }) as Verify
     })
   }
@@ -122,7 +134,8 @@ export default fp(async function jwtVerify (fastify) {
             allowedAud: entraAudiences,
             requiredClaims: ENTRA_REQUIRED,
             clockTolerance: toleranceMs,
-            cache: false
+            ...VERIFY_CACHE,
+            errorCacheTTL: noErrorCache
           }) as Verify
         }),
         onProblem: (message, detail) => fastify.log.warn({ jwks: detail }, `entra signing keys: ${message}`)
