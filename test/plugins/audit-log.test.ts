@@ -105,6 +105,8 @@ t.test('AUDIT_REDIS_STREAM: events are appended to the stream, bounded by MAXLEN
     })
   })
 
+  // The app's client pipelines commands (sent on the next tick); PING answers after its XADD.
+  await app.inner.redis?.ping()
   const [first] = await client.xrange(stream, '-', '+', 'COUNT', 1)
   const fields = Object.fromEntries([first[1].slice(0, 2), first[1].slice(2, 4)])
   t.equal(fields.event, 'config.loaded', 'config.loaded is in the stream')
