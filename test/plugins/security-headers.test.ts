@@ -74,3 +74,28 @@ t.test('no CORS on other routes (health, authorize, callback, consent)', async t
     t.equal(preflight.headers['access-control-allow-origin'], undefined, `${url} preflight`)
   }
 })
+
+t.test('the helmet headers, computed once, are the full set helmet gives for these options', async t => {
+  const app = await build(t)
+  const res = await app.inject('/health')
+  t.same({
+    csp: res.headers['content-security-policy'],
+    coop: res.headers['cross-origin-opener-policy'],
+    corp: res.headers['cross-origin-resource-policy'],
+    oac: res.headers['origin-agent-cluster'],
+    dns: res.headers['x-dns-prefetch-control'],
+    download: res.headers['x-download-options'],
+    xpcdp: res.headers['x-permitted-cross-domain-policies'],
+    xss: res.headers['x-xss-protection']
+  }, {
+    csp: "default-src 'none';frame-ancestors 'none';base-uri 'none'",
+    coop: 'same-origin',
+    corp: 'cross-origin',
+    oac: '?1',
+    dns: 'off',
+    download: 'noopen',
+    xpcdp: 'none',
+    xss: '0'
+  })
+  t.equal(res.headers.vary, 'Origin', 'Vary: Origin as the CORS delegator always set')
+})
