@@ -1,10 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
 import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { isToolResult, type AnyTool, type ToolRegistry } from './registry.ts'
+import { LocalTransport, type HttpAnswer } from './local-transport.ts'
 
 /** Key under `_meta` of each listed tool: the scopes the tool requires. */
 export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
@@ -37,6 +37,8 @@ export function toCallToolResult (tool: AnyTool, value: unknown): CallToolResult
  */
 export interface ServerSlot {
   server: McpServer
+  /** Connected once, when the slot is first used; then serves one HTTP request at a time. */
+  transport: LocalTransport | undefined
   scope: RequestScope | undefined
   version: number
 }
@@ -52,7 +54,7 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       maxToolInputElements: 10_000
     }
   )
-  const slot: ServerSlot = { server, scope: undefined, version: registry.version }
+  const slot: ServerSlot = { server, transport: undefined, scope: undefined, version: registry.version }
   for (const tool of registry.list()) {
     server.registerTool(tool.name, {
       title: tool.title,
@@ -71,13 +73,13 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
 }
 
 /**
- * Connected-per-request servers, kept between requests.
+ * Servers kept between requests.
  *
- * The SDK's stateless pattern builds a new McpServer (tool table, JSON-schema validator) for
- * every request. Here a server is taken from the pool, connected to a fresh stateless transport
- * (the SDK refuses to reuse one), serves exactly one HTTP request, is closed (which resets the
- * protocol state) and goes back to the pool. One server is never connected to two transports at
- * once; all servers share one Ajv-based validator.
+ * The SDK's stateless pattern builds a new McpServer (tool table, JSON-schema validator) and a new
+ * transport for every request. Here each pooled server is connected once to its own in-process
+ * transport (mcp/local-transport.ts) and serves exactly one HTTP request at a time: taken from the
+ * pool, handed the request's messages, put back once every response is out. All servers share
+ * one Ajv-based validator.
  */
 export class ServerPool {
   readonly #idle: ServerSlot[] = []
@@ -120,47 +122,33 @@ export class ServerPool {
   }
 }
 
-/**
- * `server.close()` after the response is out. Closing makes the SDK create a "Connection closed"
- * McpError for pending response handlers (there are none by then); capturing its stack trace was
- * ~7 % of the MCP layer's time, so it is skipped. The SDK's close runs synchronously up to that
- * point, so the setting is restored before any other code runs.
- */
-async function closeQuietly (server: McpServer): Promise<void> {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  let closing: Promise<void>
-  try {
-    closing = server.close()
-  } finally {
-    Error.stackTraceLimit = limit
-  }
-  await closing
-}
-
 export interface HandleOptions {
-  /** Upper bound on the body the transport would read itself (we always pass the parsed body). */
-  maxRequestBodySize: number
+  /** A request still unanswered after this long is answered with a 500 and its server dropped. */
+  deadlineMs: number
 }
 
 /**
- * Serves one HTTP request with a pooled server and a new stateless transport in JSON-response
- * mode. `body` is the body Fastify already parsed. Resolves once the response is written.
+ * Serves the JSON-RPC message(s) of one HTTP request (`body`, already parsed and shape-checked)
+ * with a pooled server, in the SDK's stateless JSON-response semantics. Resolves with the HTTP
+ * answer to write.
  */
-export async function serveMcpRequest (pool: ServerPool, scope: RequestScope, req: IncomingMessage, res: ServerResponse, body: unknown, opts: HandleOptions): Promise<void> {
+export async function serveMcpRequest (pool: ServerPool, scope: RequestScope, headers: IncomingHttpHeaders, body: unknown, opts: HandleOptions): Promise<HttpAnswer> {
   const slot = pool.acquire()
-  const transport = new StreamableHTTPServerTransport({
-    sessionIdGenerator: undefined,
-    enableJsonResponse: true,
-    maxRequestBodySize: opts.maxRequestBodySize
-  })
+  if (slot.transport === undefined) {
+    const transport = new LocalTransport()
+    // A server that failed to connect is dropped rather than pooled.
+    await slot.server.connect(transport)
+    slot.transport = transport
+  }
   slot.scope = scope
-  // A server that failed to connect is dropped rather than pooled.
-  await slot.server.connect(transport)
+  let settled = false
   try {
-    await transport.handleRequest(req, res, body)
+    const answer = await slot.transport.handle(headers, body, opts.deadlineMs)
+    settled = true
+    return answer
   } finally {
-    await closeQuietly(slot.server)
-    pool.release(slot)
+    // A server whose request never finished is not reused (its handlers may still run).
+    if (settled) pool.release(slot)
+    else slot.scope = undefined
   }
 }

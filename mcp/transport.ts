@@ -33,6 +33,8 @@ declare module 'fastify' {
 
 const GRAPH_TIMEOUT_MS = 10_000
 const TOOL_TIMEOUT_MS = 30_000
+/** Past the tool timeout, how long a request may still wait for the server's answer before a 500. */
+const ANSWER_MARGIN_MS = 5_000
 
 /** Errors Fastify raises before a handler runs, as JSON-RPC answers. */
 const FASTIFY_ERRORS: Record<string, [number, number, string]> = {
@@ -219,23 +221,16 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
           return await reply.code(403).send(jsonRpcError(SERVER_ERROR, `Forbidden: ${description}`, call.id, { required_scopes: tool.scopes, missing_scopes: missing }))
         }
 
-        // Headers set so far (security headers, rate-limit, request id) go onto the raw response,
-        // since the SDK writes it directly.
-        for (const [name, value] of Object.entries(reply.getHeaders())) {
-          if (value !== undefined) reply.raw.setHeader(name, value as string | string[])
-        }
-        reply.hijack()
+        let answer
         try {
-          await serveMcpRequest(pool, toolScope(request, identity), request.raw, reply.raw, body, { maxRequestBodySize: config.bodyLimit })
+          answer = await serveMcpRequest(pool, toolScope(request, identity), request.headers, body, { deadlineMs: toolTimeoutMs + ANSWER_MARGIN_MS })
         } catch (err) {
           request.log.error({ err }, 'mcp transport failed')
-          if (!reply.raw.headersSent) {
-            reply.raw.writeHead(500, { 'content-type': 'application/json' })
-            reply.raw.end(JSON.stringify(jsonRpcError(INTERNAL_ERROR, 'Internal error')))
-          } else if (!reply.raw.writableEnded) {
-            reply.raw.end()
-          }
+          return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error'))
         }
+        if (answer.body === undefined) return await reply.code(answer.status).send()
+        // A Buffer goes out as is: `Content-Type: application/json` exactly, as the SDK transport sent it.
+        return await reply.code(answer.status).header('content-type', 'application/json').send(Buffer.from(answer.body))
       }
     })
 

@@ -1,0 +1,127 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import {
+  JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest, isJSONRPCErrorResponse,
+  isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId
+} from '@modelcontextprotocol/sdk/types.js'
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js'
+import { jsonRpcError, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from './jsonrpc.ts'
+
+/** What to write back for one HTTP request: status and, unless 202, a JSON body (already serialized). */
+export interface HttpAnswer {
+  status: number
+  body?: string
+}
+
+type Response = JSONRPCMessage & { id: RequestId }
+
+const answerError = (status: number, code: number, message: string): HttpAnswer =>
+  ({ status, body: JSON.stringify(jsonRpcError(code, message)) })
+
+/**
+ * The SDK's `Transport` interface, in process, for one pooled server (connected once).
+ *
+ * `handle()` does for one HTTP POST what the SDK's stateless StreamableHTTPServerTransport does
+ * in JSON-response mode (`enableJsonResponse`), in the same order and with the same answers:
+ * Accept must list application/json and text/event-stream (406), Content-Type application/json
+ * (415), each message must parse as JSON-RPC (400 -32700), an initialize must be alone in its
+ * batch (400 -32600), MCP-Protocol-Version, when sent, must be supported (400, not checked on
+ * initialize), a body of notifications and responses only is accepted with 202; otherwise every
+ * request goes to the server and the answer is its response (one) or their array (batch).
+ * Without the SDK transport's web Request/Response objects, stream bookkeeping and per-request
+ * connect/close.
+ *
+ * Request ids are rewritten to ids unique on this transport and restored in the answer, so two
+ * requests (or two messages of one batch) with the same id never collide. Messages the server
+ * sends that answer nothing (notifications, its own requests) are dropped, as the SDK transport
+ * does in JSON-response mode without a standalone SSE stream.
+ */
+export class LocalTransport implements Transport {
+  onmessage?: Transport['onmessage']
+  onclose?: () => void
+  onerror?: (error: Error) => void
+  sessionId = undefined
+
+  #nextId = 0
+  readonly #waiting = new Map<number, (response: Response) => void>()
+
+  async start (): Promise<void> {}
+
+  async close (): Promise<void> {
+    this.#waiting.clear()
+    this.onclose?.()
+  }
+
+  async send (message: JSONRPCMessage): Promise<void> {
+    if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return
+    const id = message.id as number
+    const deliver = this.#waiting.get(id)
+    if (deliver === undefined) return
+    this.#waiting.delete(id)
+    deliver(message as Response)
+  }
+
+  async handle (headers: IncomingHttpHeaders, rawMessage: unknown, deadlineMs: number): Promise<HttpAnswer> {
+    const accept = headers.accept
+    if (accept === undefined || !accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      return answerError(406, SERVER_ERROR, 'Not Acceptable: Client must accept both application/json and text/event-stream')
+    }
+    if (!isJsonContentType(headers['content-type'] ?? null)) {
+      return answerError(415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json')
+    }
+    let messages: JSONRPCMessage[]
+    try {
+      messages = Array.isArray(rawMessage) ? rawMessage.map(m => JSONRPCMessageSchema.parse(m)) : [JSONRPCMessageSchema.parse(rawMessage)]
+    } catch {
+      return answerError(400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message')
+    }
+    const initializing = messages.some(isInitializeRequest)
+    if (initializing && messages.length > 1) {
+      return answerError(400, INVALID_REQUEST, 'Invalid Request: Only one initialization request is allowed')
+    }
+    const version = headers['mcp-protocol-version']
+    if (!initializing && version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) {
+      return answerError(400, SERVER_ERROR, `Bad Request: Unsupported protocol version: ${String(version)} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`)
+    }
+    const extra = { requestInfo: { headers } }
+    const onmessage = this.onmessage
+    if (onmessage === undefined) throw new Error('the transport is not connected to a server')
+
+    if (!messages.some(isJSONRPCRequest)) {
+      for (const message of messages) onmessage(message, extra)
+      return { status: 202 }
+    }
+
+    const pending: Array<Promise<Response>> = []
+    const internalIds: number[] = []
+    const originalIds: RequestId[] = []
+    const forwarded: JSONRPCMessage[] = []
+    for (const message of messages) {
+      if (!isJSONRPCRequest(message)) {
+        forwarded.push(message)
+        continue
+      }
+      const id = this.#nextId++
+      if (this.#nextId >= Number.MAX_SAFE_INTEGER) this.#nextId = 0
+      internalIds.push(id)
+      originalIds.push(message.id)
+      pending.push(new Promise<Response>(resolve => this.#waiting.set(id, resolve)))
+      forwarded.push({ ...message, id })
+    }
+    for (const message of forwarded) onmessage(message, extra)
+
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<undefined>(resolve => { timer = setTimeout(resolve, deadlineMs, undefined) })
+    try {
+      const responses = await Promise.race([Promise.all(pending), deadline])
+      if (responses === undefined) {
+        for (const id of internalIds) this.#waiting.delete(id)
+        throw new Error(`no answer from the MCP server within ${deadlineMs} ms`)
+      }
+      const restored = responses.map((response, i) => ({ ...response, id: originalIds[i] }))
+      return { status: 200, body: JSON.stringify(restored.length === 1 ? restored[0] : restored) }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
