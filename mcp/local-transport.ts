@@ -34,7 +34,9 @@ const answerError = (status: number, code: number, message: string): HttpAnswer 
  * Request ids are rewritten to ids unique on this transport and restored in the answer, so two
  * requests (or two messages of one batch) with the same id never collide. Messages the server
  * sends that answer nothing (notifications, its own requests) are dropped, as the SDK transport
- * does in JSON-response mode without a standalone SSE stream.
+ * does in JSON-response mode without a standalone SSE stream. A `notifications/cancelled` naming
+ * a request of the same batch is passed on as it is, so it matches nothing and the request is
+ * answered (with the SDK transport it cancelled the handler and the POST never got an answer).
  */
 export class LocalTransport implements Transport {
   onmessage?: Transport['onmessage']
