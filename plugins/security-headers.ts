@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
-import cors from '@fastify/cors'
 import { createRequire } from 'node:module'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 
 // helmet itself, as @fastify/helmet depends on it (resolved from there, so no second copy).
 const requireFromFastifyHelmet = createRequire(createRequire(import.meta.url).resolve('@fastify/helmet'))
@@ -40,15 +39,26 @@ export function helmetHeaders (options: object = HELMET_OPTIONS): Array<[string,
 const CORS_PATHS = [/^\/\.well-known\//, /^\/register$/, /^\/token$/, /^\/revoke$/, /^\/mcp$/]
 const corsPath = (path: string) => CORS_PATHS.some(p => p.test(path))
 
-// The two answers of the CORS delegator, built once (the delegator runs on every request).
-const CORS_ON = Object.freeze({
-  origin: true,
-  methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-  allowedHeaders: ['authorization', 'content-type', 'mcp-protocol-version', 'mcp-session-id', 'last-event-id', 'x-request-id'],
-  exposedHeaders: ['www-authenticate', 'mcp-session-id', 'mcp-protocol-version', 'x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
-  maxAge: 600
-})
-const CORS_OFF = Object.freeze({ origin: false })
+// What those paths allow: any origin (reflected; tokens, not cookies, carry the authority), these
+// methods and request headers, and the MCP / OAuth headers a browser client must read.
+export const CORS = {
+  methods: 'GET, POST, DELETE, OPTIONS',
+  allowedHeaders: 'authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id, x-request-id',
+  exposedHeaders: 'www-authenticate, mcp-session-id, mcp-protocol-version, x-request-id, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset',
+  maxAge: '600'
+}
+
+/** Adds `Origin` to the Vary header (every answer depends on it: CORS is decided per path and origin). */
+function varyOrigin (reply: FastifyReply) {
+  const vary = reply.getHeader('vary')
+  if (vary === undefined) {
+    reply.header('vary', 'Origin')
+    return
+  }
+  const value = String(vary)
+  if (value === '*' || value.toLowerCase().split(/\s*,\s*/).includes('origin')) return
+  reply.header('vary', `${value}, Origin`)
+}
 
 export default fp(async function securityHeaders (fastify) {
   // Helmet's headers (static) on every answer, set on the raw response as helmet did, so answers
@@ -62,12 +72,13 @@ export default fp(async function securityHeaders (fastify) {
     done()
   })
 
-  // CORS for the paths above, decided once per route (by its URL pattern); requests matching no
-  // route (404s, preflights answered by the OPTIONS catch-all) are decided by their path.
+  // CORS for the paths above (what @fastify/cors did with a per-request delegator, with every
+  // value computed once): decided once per route pattern; requests matching no route (404s,
+  // preflights reaching the OPTIONS catch-all below) are decided by their path.
   const byRoute = new Map<string, boolean>()
   function corsAllowed (request: FastifyRequest): boolean {
     const route = request.routeOptions.url
-    if (route === undefined || route === '*' || route.includes('*') || route.includes(':')) return corsPath((request.url ?? '').split('?')[0])
+    if (route === undefined || route.includes('*') || route.includes(':')) return corsPath((request.url ?? '').split('?')[0])
     let allowed = byRoute.get(route)
     if (allowed === undefined) {
       allowed = corsPath(route)
@@ -75,8 +86,28 @@ export default fp(async function securityHeaders (fastify) {
     }
     return allowed
   }
-  await fastify.register(cors, {
-    hook: 'onRequest',
-    delegator: (request, callback) => { callback(null, corsAllowed(request as FastifyRequest) ? CORS_ON : CORS_OFF) }
+
+  fastify.addHook('onRequest', function corsOnRequest (request, reply, done) {
+    varyOrigin(reply)
+    if (!corsAllowed(request)) return done()
+    const origin = request.headers.origin
+    if (origin !== undefined) reply.header('access-control-allow-origin', origin)
+    reply.header('access-control-expose-headers', CORS.exposedHeaders)
+    if (request.method !== 'OPTIONS') return done()
+    // Preflight, answered here, before any authentication.
+    if (origin === undefined || request.headers['access-control-request-method'] === undefined) {
+      reply.code(400).type('text/plain').send('Invalid Preflight Request')
+      return
+    }
+    reply.header('access-control-allow-methods', CORS.methods)
+    reply.header('access-control-allow-headers', CORS.allowedHeaders)
+    reply.header('access-control-max-age', CORS.maxAge)
+    reply.code(204).header('content-length', '0').send()
+  })
+
+  // Lets Fastify route OPTIONS requests at all: a preflight to a CORS path is answered by the hook
+  // above; any other OPTIONS request is a 404.
+  fastify.options('*', function corsPreflight (_request, reply) {
+    reply.callNotFound()
   })
 }, { name: 'security-headers', dependencies: ['config'] })
