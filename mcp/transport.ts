@@ -137,18 +137,28 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
           fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
         }
         // The handler's signal fires when the SDK cancels the request and at the timeout, so
-        // well-behaved tools stop their work too. (One controller and a listener: AbortSignal.any
-        // was a measurable part of each call.)
-        const timeout = new AbortController()
-        const forward = () => { timeout.abort(signal.reason) }
-        if (signal.aborted) forward()
-        else signal.addEventListener('abort', forward, { once: true })
-        const ctx: ToolContext = { ...baseContext, signal: timeout.signal }
+        // well-behaved tools stop their work too. Made when the handler first reads it (most
+        // tools never do; signals were a measurable part of each call), already aborted if the
+        // request was cancelled or timed out by then.
+        let controller: AbortController | undefined
+        let expired = false
+        const forward = () => { controller?.abort(signal.reason) }
+        function handlerSignal (): AbortSignal {
+          if (controller === undefined) {
+            controller = new AbortController()
+            if (expired) controller.abort()
+            else if (signal.aborted) controller.abort(signal.reason)
+            else signal.addEventListener('abort', forward, { once: true })
+          }
+          return controller.signal
+        }
+        const ctx: ToolContext = { ...baseContext, get signal () { return handlerSignal() } }
         let timer: NodeJS.Timeout | undefined
         const timedOut = new Promise<never>((_resolve, reject) => {
           timer = setTimeout(() => {
             reject(new ToolError(`The tool ${tool.name} did not finish within ${toolTimeoutMs / 1000} s.`))
-            timeout.abort()
+            expired = true
+            controller?.abort()
           }, toolTimeoutMs)
         })
         timedOut.catch(() => {}) // observed by the race below; never an unhandled rejection
@@ -178,7 +188,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
           return { isError: true, content: [{ type: 'text', text: message }] }
         } finally {
           clearTimeout(timer)
-          signal.removeEventListener('abort', forward)
+          if (controller !== undefined) signal.removeEventListener('abort', forward)
         }
       }
     }

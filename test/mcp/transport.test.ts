@@ -205,7 +205,22 @@ t.test('a tool still running at the timeout is answered with isError and its sig
     scopes: ['tools.read'],
     handler: (_args, { signal }) => new Promise(resolve => signal.addEventListener('abort', () => { aborted = true; resolve({}) }))
   })
-  const app = await build(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM }, { app: { mcp: { extraTools: [slow], toolTimeoutMs: 200 } } })
+  // Reads its signal only once the call has timed out: it must be aborted already.
+  let lateSignal: AbortSignal | undefined
+  let ended: () => void = () => {}
+  const late = defineTool({
+    name: 'late',
+    title: 'Late',
+    description: 'Looks at its signal after the timeout (test tool).',
+    inputSchema: z.object({}),
+    scopes: ['tools.read'],
+    handler: async (_args, ctx) => {
+      await new Promise<void>(resolve => { ended = resolve })
+      lateSignal = ctx.signal
+      return {}
+    }
+  })
+  const app = await build(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM }, { app: { mcp: { extraTools: [slow, late], toolTimeoutMs: 200 } } })
   const token = mintToken('http://localhost:8000', 'tools.read')
   const started = Date.now()
   const res = await app.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` }, payload: callTool(1, 'slow') })
@@ -213,4 +228,10 @@ t.test('a tool still running at the timeout is answered with isError and its sig
   t.match(res.json(), { id: 1, result: { isError: true, content: [{ text: 'The tool slow did not finish within 0.2 s.' }] } })
   t.ok(aborted, 'the handler saw its signal abort')
   t.ok(Date.now() - started < 5000)
+
+  const lateRes = await app.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` }, payload: callTool(2, 'late') })
+  t.match(lateRes.json(), { id: 2, result: { isError: true, content: [{ text: 'The tool late did not finish within 0.2 s.' }] } })
+  ended()
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(lateSignal?.aborted, true, 'a signal first read after the timeout is already aborted')
 })
