@@ -5,7 +5,7 @@ import type { Identity } from './identity.ts'
 import { RemoteKeySet } from './jwks-cache.ts'
 import {
   TokenRejection, categorizeVerifyError, checkIssuedAt, formatChallenge, identityFromClaims, missingScopes,
-  parseAuthorization, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type RejectionCategory
+  memoizeBounded, parseAuthorization, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type RejectionCategory
 } from './token-rules.ts'
 
 /** What the `validate_token` tool may show about the token of this request; nothing of the raw token. */
@@ -145,8 +145,17 @@ export default fp(async function jwtVerify (fastify) {
     return set
   }
 
-  async function verifyAccessToken (token: string): Promise<VerifiedToken> {
+  // The token's header and payload as presented (untrusted; they only choose the key and rules),
+  // decoded once per distinct token. The result is frozen: it is shared by every request using it.
+  const peek = memoizeBounded((token: string) => {
     const peeked = peekToken(token)
+    Object.freeze(peeked.header)
+    Object.freeze(peeked.payload)
+    return Object.freeze(peeked)
+  }, 2000)
+
+  async function verifyAccessToken (token: string): Promise<VerifiedToken> {
+    const peeked = peek(token)
     const route = routeIssuer(peeked.payload, config.issuer, entra)
     const kid = peeked.kid
     if (kid === undefined) throw new TokenRejection('unknown_key', 'The token header names no signing key (kid)')

@@ -8,6 +8,7 @@ import {
   basicClientId, formClientId, consumerKey, type UnverifiedClaims
 } from './rate-limit-keys.ts'
 import { MemoryCounter, RedisCounter, rateLimitStore, type Counter } from './rate-limit-store.ts'
+import { memoizeBounded } from './token-rules.ts'
 
 export interface RateLimitResult {
   allowed: boolean
@@ -205,9 +206,16 @@ export default fp(async function rateLimit (fastify) {
     return refuse(reply, family, shown)
   }
 
+  // Decoded once per distinct Authorization header (a caller sends the same token many times).
+  const bearerClaims = memoizeBounded((authorization: string) => {
+    const claims = unverifiedBearerClaims(authorization)
+    return claims === null ? null : Object.freeze(claims)
+  }, 2000)
+
   const onRequestCheck: onRequestAsyncHookHandler = async function (request, reply) {
     const family = request.routeOptions.config.rateLimitFamily as RateLimitFamily
-    const claims = family === 'mcp' ? unverifiedBearerClaims(request.headers.authorization) : null
+    const authorization = request.headers.authorization
+    const claims = family === 'mcp' && authorization !== undefined ? bearerClaims(authorization) : null
     return check(request, reply, family, onRequestBuckets(family, request.ip, claims, settings), claims)
   }
 
