@@ -118,15 +118,28 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
       log: request.log,
       async graph (path: string, init: { signal?: AbortSignal } = {}): Promise<GraphResponse> {
         const token = await graphToken()
-        const signals = [AbortSignal.timeout(GRAPH_TIMEOUT_MS), ...(init.signal !== undefined ? [init.signal] : [])]
-        const res = await fetch(`${config.graphBaseUrl}${path.startsWith('/') ? path : `/${path}`}`, {
-          headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-          signal: AbortSignal.any(signals)
-        })
-        const text = await res.text()
+        const timeout = AbortSignal.timeout(GRAPH_TIMEOUT_MS)
+        const signal = init.signal !== undefined ? AbortSignal.any([timeout, init.signal]) : timeout
+        let status: number
+        let text: string
+        try {
+          const res = await fetch(`${config.graphBaseUrl}${path.startsWith('/') ? path : `/${path}`}`, {
+            headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+            signal
+          })
+          status = res.status
+          text = await res.text()
+        } catch (err) {
+          // The caller cancelled: not Graph's fault, let the cancellation through as it is.
+          if (init.signal?.aborted === true && !timeout.aborted) throw err
+          const reason = timeout.aborted ? 'timeout' : 'network error'
+          const cause = (err as { cause?: { code?: unknown, message?: unknown } }).cause
+          request.log.warn({ reason, err: { name: (err as Error).name, message: (err as Error).message, code: cause?.code, cause: typeof cause?.message === 'string' ? cause.message : undefined } }, 'Microsoft Graph could not be reached')
+          throw new ToolError(`Microsoft Graph could not be reached (${reason}); try again later.`)
+        }
         let body: unknown = text
         try { body = JSON.parse(text) } catch {}
-        return { status: res.status, body }
+        return { status, body }
       }
     }
 

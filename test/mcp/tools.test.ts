@@ -1,7 +1,7 @@
 import t from 'tap'
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import * as z from 'zod'
-import { buildListening } from '../helper.ts'
+import { buildListening, freePort } from '../helper.ts'
 import { startFakeGraph } from '../fixtures/fake-graph.ts'
 import { defineTool, ToolError } from '../../mcp/registry.ts'
 import { SCOPES_META_KEY } from '../../mcp/server.ts'
@@ -169,6 +169,31 @@ t.test('graph_me gives a clear tool error when the grant lacks Graph consent', a
   const client4 = await connectClient(t, baseUrl, mintToken(baseUrl, 'graph.read', { sid: 'grant-gone' }))
   const gone = await client4.callTool({ name: 'graph_me', arguments: {} })
   t.match((gone.content as any)[0].text, /no longer exists/)
+})
+
+t.test('graph_me gives a clear tool error when Microsoft Graph cannot be reached', async t => {
+  // Nothing listens on this port: fetch fails before any answer.
+  const closedPort = await freePort()
+  const unreachableLogs: string[] = []
+  const unreachable = await buildListening(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, GRAPH_BASE_URL: `http://127.0.0.1:${closedPort}/v1.0`, LOG_LEVEL: 'info' }, {
+    logs: unreachableLogs,
+    app: { mcp: { upstreamTokens } }
+  })
+  const client = await connectClient(t, unreachable.baseUrl, mintToken(unreachable.baseUrl, 'graph.read', { sid: 'grant-ada' }))
+  const result = await client.callTool({ name: 'graph_me', arguments: {} })
+  t.equal(result.isError, true)
+  const text = (result.content as any)[0].text as string
+  t.match(text, /^Microsoft Graph could not be reached \(network error\); try again later/)
+  t.notMatch(text, /failed unexpectedly/)
+  t.notMatch(text, /ECONNREFUSED|127\.0\.0\.1/, 'network internals are not shown')
+  const warned = unreachableLogs.map(l => JSON.parse(l)).find(l => l.msg === 'Microsoft Graph could not be reached')
+  t.ok(warned, 'the cause is logged')
+  t.equal(warned.level, 40, 'at warn')
+  t.equal(warned.reason, 'network error')
+  t.notOk(unreachableLogs.some(l => l.includes(GRAPH_TOKEN)), 'the Graph token is not logged')
+  const audit = auditLines(unreachableLogs, 'tool.called').find(l => l.tool === 'graph_me')
+  t.equal(audit?.outcome, 'failure')
+  t.equal(audit?.reason, 'tool_error')
 })
 
 t.test('a tool that throws gives an isError result, not a 500, and hides internals', async t => {
