@@ -19,6 +19,7 @@ export interface AuthorizeSettings {
 export interface AuthorizeParams {
   clientId: string
   redirectUri: string
+  /** The client's own state, echoed back to it. */
   state?: string
   codeChallenge: string
   scopes: string[]

@@ -2,15 +2,10 @@ import fp from 'fastify-plugin'
 import { randomBytes } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import { generateEphemeralSigningKey, type SigningKey } from '../config/keys.ts'
+import type { GrantUser } from './grants.ts'
 
 /** What the authorization server puts in the access tokens it issues (RFC 9068 shape). */
-export interface AccessTokenClaims {
-  sub: string
-  oid?: string
-  tid?: string
-  name?: string
-  preferred_username?: string
-  email?: string
+export interface AccessTokenClaims extends GrantUser {
   client_id: string
   /** Space-separated. */
   scope: string

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Store } from './stores/store.ts'
 import { getJson, setJson, takeJson } from './stores/store.ts'
+import type { AuthorizeParams } from './authorize-request.ts'
 
 /**
  * One authorize request, from GET /authorize to the callback from Entra. Its id is also the
@@ -8,15 +9,8 @@ import { getJson, setJson, takeJson } from './stores/store.ts'
  * the consent form is posted (and put back with the upstream PKCE verifier and nonce), and taken
  * atomically by the callback: a second callback with the same state finds nothing.
  */
-export interface AuthorizeTransaction {
+export interface AuthorizeTransaction extends AuthorizeParams {
   id: string
-  clientId: string
-  redirectUri: string
-  /** The client's own state, echoed back to it. */
-  state?: string
-  codeChallenge: string
-  scopes: string[]
-  resource: string
   csrf: string
   /** Epoch seconds. */
   createdAt: number
