@@ -7,6 +7,8 @@ export interface Counter {
   readonly kind: 'redis' | 'memory'
   /** Counts one hit on `key`; the window (and its expiry) starts with the first hit. */
   incr (key: string, windowMs: number): Promise<CounterResult>
+  /** Counts one hit on each key, in one step (one Redis round trip); results in the same order. */
+  incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<CounterResult[]>
 }
 
 /**
@@ -38,6 +40,12 @@ export class MemoryCounter implements Counter {
     return { current: window.count, ttlMs: window.endsAt - now }
   }
 
+  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<CounterResult[]> {
+    const results: CounterResult[] = []
+    for (const { key, windowMs } of hits) results.push(await this.incr(key, windowMs))
+    return results
+  }
+
   get size () { return this.windows.size }
 
   private evict (now: number) {
@@ -67,7 +75,25 @@ end
 return {current, ttl}
 `
 
+// The same for several counters at once (KEYS[i] with window ARGV[i]): one round trip for a
+// request checked against two counters. Flat answer: current1, ttl1, current2, ttl2, ...
+const HIT_MANY_SCRIPT = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local current = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[i])
+    ttl = tonumber(ARGV[i])
+  end
+  out[2 * i - 1] = current
+  out[2 * i] = ttl
+end
+return out
+`
+
 type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>
+type HitManyCommand = (numberOfKeys: number, ...keysThenWindows: Array<string | number>) => Promise<number[]>
 
 /**
  * Counters in the store's Redis under `{REDIS_KEY_PREFIX}rl:{family}:{key}`, shared by every
@@ -77,21 +103,40 @@ type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>
 export class RedisCounter implements Counter {
   readonly kind = 'redis'
   private readonly hit: HitCommand
+  private readonly hitMany: HitManyCommand
   private readonly prefix: string
 
   constructor (client: Redis, prefix: string) {
     this.prefix = `${prefix}rl:`
-    const commands = client as unknown as { emgRateLimitHit?: HitCommand }
+    const commands = client as unknown as { emgRateLimitHit?: HitCommand, emgRateLimitHitMany?: HitManyCommand }
     if (typeof commands.emgRateLimitHit !== 'function') {
       // ioredis sends EVALSHA and falls back to EVAL after a Redis restart (NOSCRIPT).
       client.defineCommand('emgRateLimitHit', { numberOfKeys: 1, lua: HIT_SCRIPT })
     }
+    if (typeof commands.emgRateLimitHitMany !== 'function') {
+      // No fixed key count: the first argument says how many keys follow.
+      client.defineCommand('emgRateLimitHitMany', { lua: HIT_MANY_SCRIPT })
+    }
     this.hit = (commands.emgRateLimitHit as HitCommand).bind(client)
+    this.hitMany = (commands.emgRateLimitHitMany as HitManyCommand).bind(client)
   }
 
   async incr (key: string, windowMs: number): Promise<CounterResult> {
     const [current, ttlMs] = await this.hit(this.prefix + key, windowMs)
     return { current: Number(current), ttlMs: Number(ttlMs) }
+  }
+
+  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<CounterResult[]> {
+    const n = hits.length
+    const args: Array<string | number> = new Array(2 * n)
+    for (let i = 0; i < n; i++) {
+      args[i] = this.prefix + hits[i].key
+      args[n + i] = hits[i].windowMs
+    }
+    const flat = await this.hitMany(n, ...args)
+    const results: CounterResult[] = new Array(n)
+    for (let i = 0; i < n; i++) results[i] = { current: Number(flat[2 * i]), ttlMs: Number(flat[2 * i + 1]) }
+    return results
   }
 }
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
+import { RedisCounter } from '../../plugins/rate-limit-store.ts'
 import { buildWithRoutes, selfMadeToken, auditLines, PrivateRedis, clientReady, type TestApp } from './rate-limit-fixtures.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
@@ -40,6 +41,30 @@ t.test('consumeRateLimit budgets are shared across instances too', async t => {
   const results = []
   for (const app of [a, b, a, b]) results.push((await app.inner.consumeRateLimit('tool:whoami', `${TID}:${ALICE}`, rule)).allowed)
   t.same(results, [true, true, true, false])
+})
+
+t.test('RedisCounter.incrMany counts several counters in one script, each with its own window', async t => {
+  const { REDIS_KEY_PREFIX: prefix } = redisEnv()
+  const client = new Redis(REDIS_URL)
+  t.teardown(() => client.disconnect())
+  const counter = new RedisCounter(client, prefix)
+  const hits = [{ key: 'mcp:u1', windowMs: 60000 }, { key: 'mcp-ip:ip1', windowMs: 5000 }]
+  const first = await counter.incrMany(hits)
+  t.same(first.map(r => r.current), [1, 1])
+  t.ok(first[0].ttlMs > 5000 && first[0].ttlMs <= 60000, `first window ${first[0].ttlMs} ms`)
+  t.ok(first[1].ttlMs > 0 && first[1].ttlMs <= 5000, `second window ${first[1].ttlMs} ms`)
+  await counter.incr('mcp:u1', 60000)
+  const third = await counter.incrMany(hits)
+  t.same(third.map(r => r.current), [3, 2], 'the single and the combined command share the counters')
+  t.equal(await client.get(`${prefix}rl:mcp:u1`), '3', 'under rl: with the prefix')
+  // A counter left without an expiry (never expected) gets the window rather than living forever.
+  await client.set(`${prefix}rl:stale`, '7')
+  const [stale] = await counter.incrMany([{ key: 'stale', windowMs: 30000 }])
+  t.equal(stale.current, 8)
+  t.equal(stale.ttlMs, 30000)
+  const ttl = await client.pttl(`${prefix}rl:stale`)
+  t.ok(ttl > 0 && ttl <= 30000, `expiry set: ${ttl} ms`)
+  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`)
 })
 
 /** Waits until the app's Redis client has noticed the server is gone. */
