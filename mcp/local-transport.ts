@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import {
-  JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest, isJSONRPCErrorResponse,
-  isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId
+  JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest,
+  type JSONRPCMessage, type JSONRPCRequest, type RequestId
 } from '@modelcontextprotocol/sdk/types.js'
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js'
 import { jsonRpcError, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from './jsonrpc.ts'
@@ -14,6 +14,11 @@ export interface HttpAnswer {
 }
 
 type Response = JSONRPCMessage & { id: RequestId }
+
+const isInitialize = (message: JSONRPCMessage): boolean =>
+  (message as { method?: unknown }).method === 'initialize' && isInitializeRequest(message)
+
+const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message
 
 const answerError = (status: number, code: number, message: string): HttpAnswer =>
   ({ status, body: JSON.stringify(jsonRpcError(code, message)) })
@@ -55,8 +60,11 @@ export class LocalTransport implements Transport {
   }
 
   async send (message: JSONRPCMessage): Promise<void> {
-    if (!isJSONRPCResultResponse(message) && !isJSONRPCErrorResponse(message)) return
-    const id = message.id as number
+    // Only answers to the requests handed over are awaited, and those all carry a numeric id of
+    // ours: anything else the server sends (notifications, its own requests) is dropped. The
+    // server builds its messages itself, so the cheap shape test stands in for the zod schemas.
+    const id = (message as { id?: unknown }).id
+    if (typeof id !== 'number' || !(('result' in message) || ('error' in message))) return
     const deliver = this.#waiting.get(id)
     if (deliver === undefined) return
     this.#waiting.delete(id)
@@ -77,7 +85,10 @@ export class LocalTransport implements Transport {
     } catch {
       return answerError(400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message')
     }
-    const initializing = messages.some(isInitializeRequest)
+    // Equivalent to the SDK's checks on an already parsed message, without a zod pass each:
+    // InitializeRequestSchema needs the method `initialize`, and of the (strict) message schemas
+    // only a request has both `method` and `id`.
+    const initializing = messages.some(isInitialize)
     if (initializing && messages.length > 1) {
       return answerError(400, INVALID_REQUEST, 'Invalid Request: Only one initialization request is allowed')
     }
@@ -89,22 +100,23 @@ export class LocalTransport implements Transport {
     const onmessage = this.onmessage
     if (onmessage === undefined) throw new Error('the transport is not connected to a server')
 
-    if (!messages.some(isJSONRPCRequest)) {
+    if (!messages.some(isRequest)) {
       for (const message of messages) onmessage(message, extra)
       return { status: 202 }
     }
+
+    if (messages.length === 1) return await this.#single(messages[0] as JSONRPCRequest, onmessage, extra, deadlineMs)
 
     const pending: Array<Promise<Response>> = []
     const internalIds: number[] = []
     const originalIds: RequestId[] = []
     const forwarded: JSONRPCMessage[] = []
     for (const message of messages) {
-      if (!isJSONRPCRequest(message)) {
+      if (!isRequest(message)) {
         forwarded.push(message)
         continue
       }
-      const id = this.#nextId++
-      if (this.#nextId >= Number.MAX_SAFE_INTEGER) this.#nextId = 0
+      const id = this.#takeId()
       internalIds.push(id)
       originalIds.push(message.id)
       pending.push(new Promise<Response>(resolve => this.#waiting.set(id, resolve)))
@@ -125,5 +137,29 @@ export class LocalTransport implements Transport {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** The common case, one request alone: one promise and one timer, no batch bookkeeping. */
+  async #single (message: JSONRPCRequest, onmessage: NonNullable<Transport['onmessage']>, extra: { requestInfo: { headers: IncomingHttpHeaders } }, deadlineMs: number): Promise<HttpAnswer> {
+    const id = this.#takeId()
+    const originalId = message.id
+    const answered = new Promise<HttpAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id)
+        reject(new Error(`no answer from the MCP server within ${deadlineMs} ms`))
+      }, deadlineMs)
+      this.#waiting.set(id, response => {
+        clearTimeout(timer)
+        resolve({ status: 200, body: JSON.stringify({ ...response, id: originalId }) })
+      })
+    })
+    onmessage({ ...message, id }, extra)
+    return await answered
+  }
+
+  #takeId (): number {
+    const id = this.#nextId++
+    if (this.#nextId >= Number.MAX_SAFE_INTEGER) this.#nextId = 0
+    return id
   }
 }
