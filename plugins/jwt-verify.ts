@@ -3,9 +3,10 @@ import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'f
 import { createVerifier } from 'fast-jwt'
 import type { Identity } from './identity.ts'
 import { RemoteKeySet } from './jwks-cache.ts'
+import type { PrefetchedReads } from './rate-limit.ts'
 import {
   TokenRejection, categorizeVerifyError, checkIssuedAt, formatChallenge, identityFromClaims, missingScopes,
-  memoizeBounded, parseAuthorization, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type RejectionCategory
+  memoizeBounded, parseAuthorization, revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type RejectionCategory
 } from './token-rules.ts'
 
 /** What the `validate_token` tool may show about the token of this request; nothing of the raw token. */
@@ -46,7 +47,8 @@ declare module 'fastify' {
     /** The `WWW-Authenticate` value for this resource (with `resource_metadata`). */
     bearerChallenge: (opts?: ChallengeOptions) => string
     /** Verifies a bearer token; throws `TokenRejection` (with a category) when it is refused. */
-    verifyAccessToken: (token: string) => Promise<VerifiedToken>
+    /** `prefetched`: revocation entries already read for this request (used only if they are this token's). */
+    verifyAccessToken: (token: string, prefetched?: PrefetchedReads | null) => Promise<VerifiedToken>
     /** Refuses one self-issued access token until it expires anyway (`exp`: epoch seconds). */
     revokeAccessToken: (jti: string, exp: number) => Promise<void>
     /** Refuses every self-issued access token of a grant. */
@@ -81,6 +83,12 @@ const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
  * Two issuers are trusted: this service (keys from signing-keys) and Microsoft Entra ID for
  * this API (keys from each allowed tenant's `discovery/v2.0/keys`). RS256 only.
  */
+function sameKeys (a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 export default fp(async function jwtVerify (fastify) {
   const { config, store } = fastify
   const toleranceMs = config.clockToleranceSeconds * 1000
@@ -154,7 +162,7 @@ export default fp(async function jwtVerify (fastify) {
     return Object.freeze(peeked)
   }, 2000)
 
-  async function verifyAccessToken (token: string): Promise<VerifiedToken> {
+  async function verifyAccessToken (token: string, prefetched?: PrefetchedReads | null): Promise<VerifiedToken> {
     const peeked = peek(token)
     const route = routeIssuer(peeked.payload, config.issuer, entra)
     const kid = peeked.kid
@@ -181,9 +189,10 @@ export default fp(async function jwtVerify (fastify) {
       const jti = payload.jti
       const sid = payload.sid
       if (typeof jti !== 'string' || (sid !== undefined && typeof sid !== 'string')) throw new TokenRejection('malformed', 'The token jti or sid claim is not a string')
-      const keys = [`revoked:jti:${jti}`]
-      if (typeof sid === 'string') keys.push(`revoked:grant:${sid}`)
-      const revoked = await store.getMany(keys)
+      const keys = revocationKeys(jti, sid)
+      // Read on every request: in the rate-limit round trip when that read exactly these entries
+      // (the prefetch was chosen from the unverified token), else here.
+      const revoked = prefetched != null && sameKeys(prefetched.keys, keys) ? prefetched.values : await store.getMany(keys)
       if (revoked.some(v => v !== null)) throw new TokenRejection('revoked', 'The token has been revoked')
       checks.push('not revoked')
     } else {
@@ -248,7 +257,7 @@ export default fp(async function jwtVerify (fastify) {
     }
     let verified: VerifiedToken
     try {
-      verified = await verifyAccessToken(parsed.token)
+      verified = await verifyAccessToken(parsed.token, request.prefetchedReads)
     } catch (err) {
       if (err instanceof TokenRejection) return refuse(request, reply, err.category, err.message)
       request.log.warn({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'token verification could not complete')

@@ -40,6 +40,9 @@ export interface UnverifiedClaims {
   oid?: string
   sub?: string
   clientId?: string
+  /** For the revocation entries read with the counters (the verifier checks they are the token's). */
+  jti?: string
+  sid?: string
 }
 
 // A JWT in compact form; bounded so a huge header costs nothing to look at.
@@ -72,7 +75,9 @@ export function unverifiedBearerClaims (authorization: string | undefined): Unve
     oid: str(p.oid),
     sub: str(p.sub),
     // our tokens carry client_id; Entra v2 tokens azp, v1 tokens appid
-    clientId: str(p.client_id) ?? str(p.azp) ?? str(p.appid)
+    clientId: str(p.client_id) ?? str(p.azp) ?? str(p.appid),
+    jti: str(p.jti),
+    sid: str(p.sid)
   }
 }
 

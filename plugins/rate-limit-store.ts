@@ -7,9 +7,15 @@ export interface Counter {
   readonly kind: 'redis' | 'memory'
   /** Counts one hit on `key`; the window (and its expiry) starts with the first hit. */
   incr (key: string, windowMs: number): Promise<CounterResult>
-  /** Counts one hit on each key, in one step (one Redis round trip); results in the same order. */
-  incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<CounterResult[]>
+  /**
+   * Counts one hit on each key, in one step (one Redis round trip); results in the same order.
+   * `reads`: store keys (as the store names them, without prefix) to read in the same round
+   * trip; only a Redis counter reads them (`values`, same order), a memory counter leaves them.
+   */
+  incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads?: readonly string[]): Promise<ManyResult>
 }
+
+export interface ManyResult { counts: CounterResult[], values?: Array<string | null> }
 
 /**
  * Counters in the process, for one instance without Redis. Bounded: when full, the oldest
@@ -40,10 +46,10 @@ export class MemoryCounter implements Counter {
     return { current: window.count, ttlMs: window.endsAt - now }
   }
 
-  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<CounterResult[]> {
-    const results: CounterResult[] = []
-    for (const { key, windowMs } of hits) results.push(await this.incr(key, windowMs))
-    return results
+  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<ManyResult> {
+    const counts: CounterResult[] = []
+    for (const { key, windowMs } of hits) counts.push(await this.incr(key, windowMs))
+    return { counts }
   }
 
   get size () { return this.windows.size }
@@ -76,10 +82,17 @@ return {current, ttl}
 `
 
 // The same for several counters at once (KEYS[i] with window ARGV[i]): one round trip for a
-// request checked against two counters. Flat answer: current1, ttl1, current2, ttl2, ...
+// request checked against two counters. Keys past the last window are only read (GET), so the
+// store values the request needs next come in the same round trip.
+// Flat answer: current1, ttl1, current2, ttl2, ..., then the value of each read key (nil if none).
 const HIT_MANY_SCRIPT = `
 local out = {}
-for i, key in ipairs(KEYS) do
+local n = #ARGV
+for i = n + 1, #KEYS do
+  out[2 * n + i - n] = redis.call('GET', KEYS[i])
+end
+for i = 1, n do
+  local key = KEYS[i]
   local current = redis.call('INCR', key)
   local ttl = redis.call('PTTL', key)
   if ttl < 0 then
@@ -93,7 +106,7 @@ return out
 `
 
 type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>
-type HitManyCommand = (numberOfKeys: number, ...keysThenWindows: Array<string | number>) => Promise<number[]>
+type HitManyCommand = (numberOfKeys: number, ...keysThenWindows: Array<string | number>) => Promise<Array<number | string | null>>
 
 /**
  * Counters in the store's Redis under `{REDIS_KEY_PREFIX}rl:{family}:{key}`, shared by every
@@ -105,9 +118,11 @@ export class RedisCounter implements Counter {
   private readonly hit: HitCommand
   private readonly hitMany: HitManyCommand
   private readonly prefix: string
+  private readonly storePrefix: string
 
   constructor (client: Redis, prefix: string) {
     this.prefix = `${prefix}rl:`
+    this.storePrefix = prefix
     const commands = client as unknown as { emgRateLimitHit?: HitCommand, emgRateLimitHitMany?: HitManyCommand }
     if (typeof commands.emgRateLimitHit !== 'function') {
       // ioredis sends EVALSHA and falls back to EVAL after a Redis restart (NOSCRIPT).
@@ -126,17 +141,22 @@ export class RedisCounter implements Counter {
     return { current: Number(current), ttlMs: Number(ttlMs) }
   }
 
-  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>): Promise<CounterResult[]> {
+  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads: readonly string[] = []): Promise<ManyResult> {
     const n = hits.length
-    const args: Array<string | number> = new Array(2 * n)
+    const r = reads.length
+    const args: Array<string | number> = new Array(2 * n + r)
     for (let i = 0; i < n; i++) {
       args[i] = this.prefix + hits[i].key
-      args[n + i] = hits[i].windowMs
+      args[n + r + i] = hits[i].windowMs
     }
-    const flat = await this.hitMany(n, ...args)
-    const results: CounterResult[] = new Array(n)
-    for (let i = 0; i < n; i++) results[i] = { current: Number(flat[2 * i]), ttlMs: Number(flat[2 * i + 1]) }
-    return results
+    for (let i = 0; i < r; i++) args[n + i] = this.storePrefix + reads[i]
+    const flat = await this.hitMany(n + r, ...args)
+    const counts: CounterResult[] = new Array(n)
+    for (let i = 0; i < n; i++) counts[i] = { current: Number(flat[2 * i]), ttlMs: Number(flat[2 * i + 1]) }
+    if (r === 0) return { counts }
+    const values: Array<string | null> = new Array(r)
+    for (let i = 0; i < r; i++) values[i] = (flat[2 * n + i] as unknown as string | null | undefined) ?? null
+    return { counts, values }
   }
 }
 

@@ -8,7 +8,7 @@ import {
   basicClientId, formClientId, consumerKey, type UnverifiedClaims
 } from './rate-limit-keys.ts'
 import { MemoryCounter, RedisCounter, rateLimitStore, type Counter, type CounterResult } from './rate-limit-store.ts'
-import { memoizeBounded } from './token-rules.ts'
+import { memoizeBounded, revocationKeys } from './token-rules.ts'
 
 export interface RateLimitResult {
   allowed: boolean
@@ -20,7 +20,17 @@ export interface RateLimitResult {
   unavailable?: true
 }
 
+/** Store entries read in the rate-limit round trip, in the order of `keys` (null: absent). */
+export interface PrefetchedReads {
+  keys: readonly string[]
+  values: ReadonlyArray<string | null>
+}
+
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the /mcp rate-limit check with Redis counters: the token's revocation entries. */
+    prefetchedReads: PrefetchedReads | null
+  }
   interface FastifyContextConfig {
     /** Opt a route into a rate-limit family; routes without one are never limited. */
     rateLimitFamily?: RateLimitFamily
@@ -176,11 +186,13 @@ export default fp(async function rateLimit (fastify) {
    * Redis round trip instead of one per counter. Same arithmetic as the library's limiter
    * (exceeded when the count passes max; remaining never below 0; the reset rounded up).
    */
-  async function hitAll (buckets: Bucket[], request: FastifyRequest): Promise<Outcome[]> {
+  async function hitAll (buckets: Bucket[], request: FastifyRequest, reads?: readonly string[]): Promise<Outcome[]> {
     if (buckets.length === 1) return [await hit(buckets[0], request)]
     let results: CounterResult[]
     try {
-      results = await counter.incrMany(buckets.map(b => ({ key: b.name, windowMs: b.rule.windowSeconds * 1000 })))
+      const many = await counter.incrMany(buckets.map(b => ({ key: b.name, windowMs: b.rule.windowSeconds * 1000 })), reads)
+      results = many.counts
+      if (reads !== undefined && many.values !== undefined) request.prefetchedReads = { keys: reads, values: many.values }
     } catch (err) {
       unreachable(err, request)
       return buckets.map(uncountable)
@@ -227,8 +239,8 @@ export default fp(async function rateLimit (fastify) {
     return reply.send({ error: 'temporarily_unavailable', error_description: message })
   }
 
-  async function check (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[], claims: UnverifiedClaims | null) {
-    const outcomes = await hitAll(buckets, request)
+  async function check (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[], claims: UnverifiedClaims | null, reads?: readonly string[]) {
+    const outcomes = await hitAll(buckets, request, reads)
     const counted = outcomes.filter(o => o.uncounted !== true)
     if (counted.length === 0) return undefined // fail-open with no counter reachable: no headers to tell
     const shown = decisive(counted)
@@ -242,17 +254,23 @@ export default fp(async function rateLimit (fastify) {
     return refuse(reply, family, shown)
   }
 
-  // Decoded once per distinct Authorization header (a caller sends the same token many times).
+  // Decoded once per distinct Authorization header (a caller sends the same token many times),
+  // with the revocation entries the verifier will look up for such a token (ours carry a jti).
   const bearerClaims = memoizeBounded((authorization: string) => {
     const claims = unverifiedBearerClaims(authorization)
-    return claims === null ? null : Object.freeze(claims)
+    if (claims === null) return null
+    return Object.freeze({ claims: Object.freeze(claims), reads: claims.jti !== undefined ? Object.freeze(revocationKeys(claims.jti, claims.sid)) : undefined })
   }, 2000)
+  // With Redis counters, those entries are read by the counters' script: the verifier gets
+  // them without a round trip of its own (it still checks they belong to the verified token).
+  const prefetch = counter.kind === 'redis'
 
   const onRequestCheck: onRequestAsyncHookHandler = async function (request, reply) {
     const family = request.routeOptions.config.rateLimitFamily as RateLimitFamily
     const authorization = request.headers.authorization
-    const claims = family === 'mcp' && authorization !== undefined ? bearerClaims(authorization) : null
-    return check(request, reply, family, onRequestBuckets(family, request.ip, claims, settings), claims)
+    const decoded = family === 'mcp' && authorization !== undefined ? bearerClaims(authorization) : null
+    const claims = decoded === null ? null : decoded.claims
+    return check(request, reply, family, onRequestBuckets(family, request.ip, claims, settings), claims, prefetch && decoded !== null ? decoded.reads : undefined)
   }
 
   const tokenClientCheck: preValidationAsyncHookHandler = async function (request, reply) {
@@ -265,6 +283,8 @@ export default fp(async function rateLimit (fastify) {
     const { bucket: _bucket, uncounted: _uncounted, ...result } = await hit({ name: `${consumerKey(family)}:${consumerKey(key)}`, rule, keyKind: 'user' })
     return result
   })
+
+  fastify.decorateRequest('prefetchedReads', null)
 
   if (!settings.enabled) return
 

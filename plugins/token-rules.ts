@@ -235,6 +235,11 @@ export function formatChallenge (params: ChallengeParams): string {
  * functions of a token or header only, which the same caller sends again and again: the answer
  * for a string never changes. A call that throws is not remembered.
  */
+/** The store entries that revoke a token of ours: its own (jti) and its grant's (sid). */
+export function revocationKeys (jti: string, sid: string | undefined): string[] {
+  return sid === undefined ? [`revoked:jti:${jti}`] : [`revoked:jti:${jti}`, `revoked:grant:${sid}`]
+}
+
 export function memoizeBounded<T> (fn: (input: string) => T, max = 1000): (input: string) => T {
   const memo = new Map<string, T>()
   return (input: string) => {

@@ -43,28 +43,31 @@ t.test('consumeRateLimit budgets are shared across instances too', async t => {
   t.same(results, [true, true, true, false])
 })
 
-t.test('RedisCounter.incrMany counts several counters in one script, each with its own window', async t => {
+t.test('RedisCounter.incrMany counts several counters in one script, each with its own window, and reads store entries', async t => {
   const { REDIS_KEY_PREFIX: prefix } = redisEnv()
   const client = new Redis(REDIS_URL)
   t.teardown(() => client.disconnect())
   const counter = new RedisCounter(client, prefix)
   const hits = [{ key: 'mcp:u1', windowMs: 60000 }, { key: 'mcp-ip:ip1', windowMs: 5000 }]
-  const first = await counter.incrMany(hits)
+  const first = (await counter.incrMany(hits)).counts
   t.same(first.map(r => r.current), [1, 1])
   t.ok(first[0].ttlMs > 5000 && first[0].ttlMs <= 60000, `first window ${first[0].ttlMs} ms`)
   t.ok(first[1].ttlMs > 0 && first[1].ttlMs <= 5000, `second window ${first[1].ttlMs} ms`)
   await counter.incr('mcp:u1', 60000)
-  const third = await counter.incrMany(hits)
-  t.same(third.map(r => r.current), [3, 2], 'the single and the combined command share the counters')
+  // Store entries read in the same script: values in order, null when absent.
+  await client.set(`${prefix}revoked:jti:j1`, '1')
+  const third = await counter.incrMany(hits, ['revoked:jti:j1', 'revoked:grant:g1'])
+  t.same(third.counts.map(r => r.current), [3, 2], 'the single and the combined command share the counters')
+  t.same(third.values, ['1', null])
   t.equal(await client.get(`${prefix}rl:mcp:u1`), '3', 'under rl: with the prefix')
   // A counter left without an expiry (never expected) gets the window rather than living forever.
   await client.set(`${prefix}rl:stale`, '7')
-  const [stale] = await counter.incrMany([{ key: 'stale', windowMs: 30000 }])
+  const [stale] = (await counter.incrMany([{ key: 'stale', windowMs: 30000 }])).counts
   t.equal(stale.current, 8)
   t.equal(stale.ttlMs, 30000)
   const ttl = await client.pttl(`${prefix}rl:stale`)
   t.ok(ttl > 0 && ttl <= 30000, `expiry set: ${ttl} ms`)
-  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`)
+  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`, `${prefix}revoked:jti:j1`)
 })
 
 /** Waits until the app's Redis client has noticed the server is gone. */

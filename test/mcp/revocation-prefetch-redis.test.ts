@@ -1,0 +1,57 @@
+// With Redis counters, the /mcp rate-limit script also reads the token's revocation entries, and
+// the verifier uses them instead of a store round trip of its own. Revocation must still bite at once.
+import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { build, redisEnv, requireRedis } from '../helper.ts'
+import { MCP_HEADERS, SIGNING_KEY_PEM, callTool, mintToken } from './mcp-helper.ts'
+
+const payloadOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'))
+
+/** The app (its inner instance holds the decorators) with every store `getMany` recorded. */
+async function buildRecording (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>) {
+  let inner: FastifyInstance | undefined
+  const app = await build(t, env, { setup: async instance => { inner = instance } })
+  const store = inner!.store as unknown as { getMany: (keys: string[]) => Promise<Array<string | null>> }
+  const getMany = store.getMany.bind(store)
+  const storeReads: string[][] = []
+  store.getMany = async (keys) => { storeReads.push(keys); return await getMany(keys) }
+  return { app, inner: inner!, storeReads }
+}
+
+t.test('revocation is read with the rate-limit counters and refuses a revoked token or grant on the next request', async t => {
+  await requireRedis()
+  const { app, inner, storeReads } = await buildRecording(t, { ...redisEnv(), TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_ENABLED: 'true' })
+
+  const call = async (token: string) => await app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, 'whoami') })
+
+  const token = mintToken('http://localhost:8000', 'tools.read')
+  const { jti, sid, exp } = payloadOf(token)
+  const ok = await call(token)
+  t.equal(ok.statusCode, 200)
+  t.notOk(ok.json().result.isError)
+  t.same(storeReads, [], 'the verifier needed no store round trip of its own')
+
+  await inner.revokeAccessToken(jti, exp)
+  const revoked = await call(token)
+  t.equal(revoked.statusCode, 401, 'a revoked access token is refused on the next request')
+  t.match(revoked.headers['www-authenticate'], /invalid_token/)
+
+  const sibling = mintToken('http://localhost:8000', 'tools.read', { sid })
+  t.equal((await call(sibling)).statusCode, 200, 'another token of the same grant still works')
+  await inner.revokeGrant(sid)
+  t.equal((await call(sibling)).statusCode, 401, 'until the grant is revoked')
+  t.same(storeReads, [], 'all read in the rate-limit round trip')
+})
+
+t.test('without rate limiting the verifier reads revocation from the store itself', async t => {
+  await requireRedis()
+  const { app, inner, storeReads } = await buildRecording(t, { ...redisEnv(), TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_ENABLED: 'false' })
+  const token = mintToken('http://localhost:8000', 'tools.read')
+  const { jti, sid, exp } = payloadOf(token)
+  const res = await app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, 'whoami') })
+  t.equal(res.statusCode, 200)
+  t.same(storeReads, [[`revoked:jti:${jti}`, `revoked:grant:${sid}`]])
+  await inner.revokeAccessToken(jti, exp)
+  const again = await app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, 'whoami') })
+  t.equal(again.statusCode, 401)
+})
