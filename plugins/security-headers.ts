@@ -1,10 +1,6 @@
 import fp from 'fastify-plugin'
-import { createRequire } from 'node:module'
+import helmet from 'helmet'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-
-// helmet itself, as @fastify/helmet depends on it (resolved from there, so no second copy).
-const requireFromFastifyHelmet = createRequire(createRequire(import.meta.url).resolve('@fastify/helmet'))
-const helmet = requireFromFastifyHelmet('helmet') as (options: object) => (req: unknown, res: unknown, next: (err?: unknown) => void) => void
 
 // JSON APIs need no scripts or frames; pages that render HTML (the consent page) set their own CSP.
 export const HELMET_OPTIONS = {
@@ -30,7 +26,7 @@ export function helmetHeaders (options: object = HELMET_OPTIONS): Array<[string,
     getHeader () { return undefined }
   }
   let failure: unknown
-  helmet(options)({ method: 'GET', headers: {} }, res, (err) => { failure = err })
+  helmet(options)({ method: 'GET', headers: {} } as any, res as any, (err?: unknown) => { failure = err })
   if (failure !== undefined) throw failure
   return headers
 }
