@@ -6,11 +6,11 @@
 // Target (issue 5): ratio >= 4 and p99 of (a) < 10 ms.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { createServer } from 'node:net'
 import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import autocannon from 'autocannon'
+import { freePort, waitFor } from './server-process.ts'
 import { parseSigningKeys } from '../config/keys.ts'
 import { createTokenSigner } from '../plugins/signing-keys.ts'
 
@@ -19,17 +19,6 @@ const REDIS_URL = 'redis://127.0.0.1:6379'
 const CONNECTIONS = 10
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 function start (script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
@@ -41,18 +30,6 @@ function start (script: string, env: Record<string, string>): ChildProcess {
     if (code !== null && code !== 0) process.stderr.write(`${script} exited with ${code ?? signal}\n`)
   })
   return child
-}
-
-async function waitFor (url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited (${child.exitCode})`)
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {}
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`${url} did not come up within 30 s`)
 }
 
 interface Round { rps: number, p50: number, p99: number, non2xx: number, errors: number, total: number, cpuUs: number }

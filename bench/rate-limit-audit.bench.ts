@@ -12,10 +12,10 @@
 // audit line is timed in process (steadier than req/s when the machine is busy).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import autocannon from 'autocannon'
+import { freePort, waitFor } from './server-process.ts'
 import { parseSigningKeys } from '../config/keys.ts'
 import { createTokenSigner } from '../plugins/signing-keys.ts'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -39,29 +39,6 @@ const VARIANTS: Variant[] = [
   { name: 'redis-rl', label: 'Redis store + Redis rate limit', env: { RATE_LIMIT_ENABLED: 'true', LOG_LEVEL: 'silent', REDIS_URL } },
   { name: 'audit', label: 'audit lines on (to /dev/null)', env: { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'warn' } }
 ]
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-async function waitFor (url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: the server exited (${child.exitCode})`)
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {}
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-  throw new Error(`${url} did not come up within 60 s`)
-}
 
 const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
 const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } })

@@ -1,11 +1,11 @@
 import t from 'tap'
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { freePort } from './helper.ts'
+import { startServer } from './fixtures/server-process.ts'
 
 // `npm run build` compiles to plain JavaScript that runs with node alone (no tsx), as in the container.
 // The build goes to a private folder (inside the project, so node_modules and package.json are found);
@@ -23,21 +23,11 @@ t.test('the compiled build starts with plain node, answers /health and reports i
   t.notOk(existsSync(join(outDir, 'test')), 'tests are not part of the build')
 
   const port = await freePort()
-  const child = spawn(process.execPath, [join(outDir, 'server.js')], {
+  const { child, exited } = await startServer(t, {
     cwd: root,
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe']
+    args: [join(outDir, 'server.js')],
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }
   })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-  const deadline = Date.now() + 30000
-  while (!output.includes('Server listening')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the compiled server did not start: ${output}`)
-    await sleep(50)
-  }
   const health = await fetch(`http://127.0.0.1:${port}/health`)
   t.equal(health.status, 200)
   t.same(await health.json(), { status: 'ok' })

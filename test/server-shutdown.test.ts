@@ -1,9 +1,9 @@
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './helper.ts'
+import { startServer } from './fixtures/server-process.ts'
 
 // The real server.ts in its own process: SIGTERM while a request is in flight lets it finish, then exit 0.
 
@@ -11,23 +11,12 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 t.test('SIGTERM while a slow request is in flight: it completes, then the process exits 0', async t => {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server.ts'], {
+  const server = await startServer(t, {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe']
+    args: ['--import', 'tsx', 'server.ts'],
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }
   })
-  t.teardown(() => { child.kill('SIGKILL') })
-  let output = ''
-  child.stdout.on('data', chunk => { output += chunk })
-  child.stderr.on('data', chunk => { output += chunk })
-  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
-
-  const deadline = Date.now() + 60000
-  while (!output.includes('Server listening')) {
-    if (Date.now() > deadline) throw new Error(`the server did not start: ${output}`)
-    if (child.exitCode !== null) throw new Error(`the server exited early: ${output}`)
-    await sleep(50)
-  }
+  const { child, exited } = server
 
   // A POST whose JSON body arrives in two parts; the server answers once it has all of it.
   const parts = ['{"part":"one",', '"two":"2"}']
@@ -45,11 +34,11 @@ t.test('SIGTERM while a slow request is in flight: it completes, then the proces
   await sleep(300)
   t.ok(child.kill('SIGTERM'), 'SIGTERM sent while the body is still arriving')
 
-  const res = await response.catch(err => { throw new Error(`${err.message}; server output:\n${output}`) })
+  const res = await response.catch(err => { throw new Error(`${err.message}; server output:\n${server.output()}`) })
   t.ok(bodyDone, 'the answer came after the whole body')
   t.equal(res.status, 404, 'the request was handled normally (no route of that name), not refused')
   t.equal(JSON.parse(res.body).error, 'not_found')
   t.equal(await exited, 0, 'exit code 0')
-  t.match(output, /closing: finishing in-flight requests/)
-  t.notMatch(output, /killed by timeout/)
+  t.match(server.output(), /closing: finishing in-flight requests/)
+  t.notMatch(server.output(), /killed by timeout/)
 })
