@@ -3,31 +3,29 @@
 //   npm run test:conformance        (also run by test/conformance/conformance.test.ts)
 //
 // The suite needs Node >= 22 and has no option to send a header, so:
-// - Node 22 and the suite are installed into .tools/conformance (git-ignored) on first use;
+// - Node 22 and the suite are installed into .tools/conformance (git-ignored) on first use, by
+//   test/fixtures/node22-tools.ts (with the MCP Inspector: one install, under a lock);
 // - the service listens on a loopback port with the suite's reference tools added
 //   (fixture-tools.ts), behind a loopback proxy that adds `Authorization: Bearer <valid token>`;
 // - the CLI runs every active server scenario with expected-failures.yml (one reason per line);
 // - then each scenario's checks.json is read: every scenario not listed must have only SUCCESS
 //   checks, tool calls must have reached a real tool (not "Tool ... not found"), and a listed
 //   scenario that passes is reported as stale.
-import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { promisify } from 'node:util'
 import { buildListening } from '../helper.ts'
+import { NODE22 as NODE, PINNED, TOOLS_DIR as TOOLS, ensureNode22Tools, toolPath } from '../fixtures/node22-tools.ts'
 import { SIGNING_KEY_PEM, mintToken } from '../mcp/mcp-helper.ts'
 import { fixtureTools } from './fixture-tools.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const ROOT = join(HERE, '..', '..')
-const TOOLS = join(ROOT, '.tools', 'conformance')
-const NODE = join(TOOLS, 'node_modules', '.bin', 'node')
-const CLI = join(TOOLS, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js')
-export const SUITE_VERSION = '0.1.16'
+const CLI = toolPath('@modelcontextprotocol/conformance', 'dist', 'index.js')
+export const SUITE_VERSION = PINNED['@modelcontextprotocol/conformance']
 export const EXPECTED_FAILURES = join(HERE, 'expected-failures.yml')
 /** Scenarios this server must pass for real (a missing one is a failure too). */
 export const REQUIRED = [
@@ -35,20 +33,9 @@ export const REQUIRED = [
   'tools-call-embedded-resource', 'tools-call-mixed-content', 'tools-call-error', 'dns-rebinding-protection'
 ]
 
-const run = promisify(execFile)
-
-/** Installs Node 22 and the suite into .tools/conformance unless they are there already. */
+/** Installs Node 22 and the suite (with the other Node 22 tools, see test/fixtures/node22-tools.ts) unless they are there already. */
 export async function ensureSuite (log: (line: string) => void = () => {}): Promise<void> {
-  const installed = existsSync(CLI) && existsSync(NODE) &&
-    JSON.parse(readFileSync(join(TOOLS, 'node_modules', '@modelcontextprotocol', 'conformance', 'package.json'), 'utf8')).version === SUITE_VERSION
-  if (installed) return
-  log(`installing node@22 and @modelcontextprotocol/conformance@${SUITE_VERSION} into ${TOOLS}`)
-  mkdirSync(TOOLS, { recursive: true })
-  // A package.json of its own, so npm installs here and never into the project.
-  if (!existsSync(join(TOOLS, 'package.json'))) writeFileSync(join(TOOLS, 'package.json'), '{ "name": "conformance-tools", "private": true }\n')
-  await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', 'node@22', `@modelcontextprotocol/conformance@${SUITE_VERSION}`], { cwd: TOOLS, timeout: 300_000 })
-  const { stdout } = await run(NODE, ['--version'])
-  if (!/^v2[2-9]\./.test(stdout.trim())) throw new Error(`${NODE} is ${stdout.trim()}, not Node 22`)
+  await ensureNode22Tools(log)
 }
 
 type Teardown = { teardown: (fn: () => unknown) => void }
