@@ -116,13 +116,12 @@ export function checkAuthorizeRequest (
   if (scopes.length === 0) {
     scopes = defaultScopes(client, settings.scopes)
   } else {
+    // Any offered scope, also beyond the client's registered `scope`: registration is open, so
+    // that ceiling protects nothing (anyone may register again with more) and it would refuse the
+    // step-up of clients that registered with the scopes of their first sign-in. The user still
+    // approves every scope on the consent page.
     const unknown = scopes.filter(s => !settings.scopes.includes(s))
     if (unknown.length > 0) return fail('invalid_scope', `Unknown scope: ${unknown.join(' ')} (offered: ${settings.scopes.join(' ')})`)
-    const registered = parseScope(client.scope)
-    if (registered.length > 0) {
-      const beyond = scopes.filter(s => !registered.includes(s))
-      if (beyond.length > 0) return fail('invalid_scope', `This application did not register the scope: ${beyond.join(' ')}`)
-    }
   }
 
   return { outcome: 'ok', params: { clientId: client.client_id, redirectUri, state, codeChallenge: challenge.value, scopes, resource: settings.resource } }

@@ -59,7 +59,8 @@ t.test('default scopes: the client registered scope, else every offered scope', 
   t.same(defaultScopes(client, settings.scopes), settings.scopes)
   t.same(defaultScopes({ ...client, scope: 'tools.read unknown' }, settings.scopes), ['tools.read'])
   t.match(check(good, { ...client, scope: 'tools.read' }), { outcome: 'ok', params: { scopes: ['tools.read'] } })
-  t.match(check({ ...good, scope: 'tools.write' }, { ...client, scope: 'tools.read' }), { outcome: 'redirect', error: 'invalid_scope' })
+  t.match(check({ ...good, scope: 'tools.read tools.write' }, { ...client, scope: 'tools.read' }), { outcome: 'ok', params: { scopes: ['tools.read', 'tools.write'] } }, 'the registered scope is a default, not a ceiling (step-up)')
+  t.match(check({ ...good, scope: 'tools.read admin' }, { ...client, scope: 'tools.read' }), { outcome: 'redirect', error: 'invalid_scope' }, 'scopes not offered are still refused')
 })
 
 t.test('helpers', async t => {
