@@ -7,6 +7,7 @@ import ipaddr from 'ipaddr.js'
 import { EnvSchema, envNames, type Env } from './schema.ts'
 import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from './dev-identity.ts'
+import { privateUseSchemeProblem } from '../plugins/redirect-uris.ts'
 
 export interface RateRule { max: number, windowSeconds: number }
 
@@ -49,6 +50,8 @@ export interface Config {
   scopes: string[]
   allowedOrigins: string[]
   allowedRedirectUris: string[]
+  /** Private-use URI schemes (RFC 8252 §7.1) accepted in redirect URIs besides https and loopback http. */
+  redirectSchemes: string[]
   clientIdMetadataDocuments: boolean
   clientRegistrationTtl: number
   accessTokenTtl: number
@@ -291,6 +294,12 @@ export function loadConfig (source: Record<string, string | undefined> = process
   for (const uri of allowedRedirectUris) {
     if (!URL.canParse(uri)) problems.push(`ALLOWED_REDIRECT_URIS has an entry that is not an absolute URL: ${uri}`)
   }
+  // `none` turns the default off (an empty value counts as unset, so it would mean the default).
+  const redirectSchemes = env.ALLOWED_REDIRECT_SCHEMES.trim().toLowerCase() === 'none' ? [] : list(env.ALLOWED_REDIRECT_SCHEMES).map(s => s.toLowerCase().replace(/:(\/\/)?$/, ''))
+  for (const scheme of redirectSchemes) {
+    const problem = privateUseSchemeProblem(scheme)
+    if (problem !== null) problems.push(`ALLOWED_REDIRECT_SCHEMES: ${problem}`)
+  }
   const allowedOrigins = list(env.MCP_ALLOWED_ORIGINS)
   for (const origin of allowedOrigins) {
     if (!URL.canParse(origin) || new URL(origin).origin !== origin) problems.push(`MCP_ALLOWED_ORIGINS entries must be origins like https://app.example.com (not: ${origin})`)
@@ -324,6 +333,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
     scopes,
     allowedOrigins,
     allowedRedirectUris,
+    redirectSchemes,
     clientIdMetadataDocuments: env.CLIENT_ID_METADATA_DOCUMENTS,
     clientRegistrationTtl: env.CLIENT_REGISTRATION_TTL,
     accessTokenTtl: env.ACCESS_TOKEN_TTL,

@@ -28,6 +28,7 @@ export const EnvSchema = Type.Object({
   MCP_SCOPES: Type.String({ default: 'tools.read tools.write graph.read', minLength: 1 }),
   MCP_ALLOWED_ORIGINS: Type.String({ default: '' }),
   ALLOWED_REDIRECT_URIS: Type.String({ default: '' }),
+  ALLOWED_REDIRECT_SCHEMES: Type.String({ default: 'cursor' }),
   CLIENT_ID_METADATA_DOCUMENTS: Flag(true),
   CLIENT_REGISTRATION_TTL: Seconds(0, 0),
   TOKEN_SIGNING_KEY: Type.Optional(Type.String({ minLength: 1 })),

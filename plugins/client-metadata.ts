@@ -40,6 +40,8 @@ export interface MetadataRules {
   scopes: readonly string[]
   /** ALLOWED_REDIRECT_URIS: when not empty, every redirect URI must match one of them. */
   allowedRedirectUris: readonly string[]
+  /** ALLOWED_REDIRECT_SCHEMES: private-use schemes of native apps accepted besides https and loopback http. */
+  redirectSchemes?: readonly string[]
   /** Metadata documents: public clients only, and scopes outside the offer are dropped instead of refused. */
   metadataDocument?: boolean
 }
@@ -89,7 +91,7 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   if (redirectUris.length === 0) return fail('invalid_redirect_uri', 'redirect_uris must list at least one URI')
   if (redirectUris.length > LIMITS.redirectUris) return fail('invalid_redirect_uri', `redirect_uris may list at most ${LIMITS.redirectUris} URIs`)
   for (const uri of redirectUris) {
-    const problem = redirectUriProblem(uri, rules.allowedRedirectUris)
+    const problem = redirectUriProblem(uri, rules.allowedRedirectUris, rules.redirectSchemes)
     if (problem !== null) return fail('invalid_redirect_uri', problem)
   }
 

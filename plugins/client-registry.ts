@@ -74,7 +74,7 @@ function isJsonContentType (value: string | string[] | undefined): boolean {
  */
 export default fp<ClientRegistryOptions>(async function clientRegistry (fastify, opts) {
   const { config, store } = fastify
-  const rules = { scopes: config.scopes, allowedRedirectUris: config.allowedRedirectUris }
+  const rules = { scopes: config.scopes, allowedRedirectUris: config.allowedRedirectUris, redirectSchemes: config.redirectSchemes }
   // One fetch per document URL at a time, however many requests ask for it.
   const inFlight = new Map<string, Promise<ClientLookup>>()
 

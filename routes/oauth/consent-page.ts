@@ -50,16 +50,21 @@ export interface ConsentPageInput {
 export function renderConsentPage (input: ConsentPageInput): string {
   const redirect = new URL(input.redirectUri)
   const loopback = redirect.protocol === 'http:' && isLoopbackHost(redirect.hostname)
+  // A private-use scheme (RFC 8252 §7.1, e.g. cursor://): whichever app claims it on this computer gets the answer.
+  const appScheme = redirect.protocol !== 'http:' && redirect.protocol !== 'https:'
+  const target = appScheme ? `${redirect.protocol}//${redirect.host}` : redirect.host
   const name = input.clientName !== undefined && input.clientName !== '' ? input.clientName : input.clientId
   const scopes = input.scopes.map(s => `<li><strong>${escapeHtml(describeScope(s))}</strong> <span class="muted">(<code>${escapeHtml(s)}</code>)</span></li>`).join('')
   const warning = loopback
     ? `<p class="warn" id="loopback-warning">This application receives the answer on <strong>this computer</strong> (<code>${escapeHtml(redirect.host)}</code>, plain http). Approve only if you started it yourself just now.</p>`
-    : ''
+    : appScheme
+      ? `<p class="warn" id="app-scheme-warning">This application receives the answer through the app that handles <code>${escapeHtml(redirect.protocol)}</code> links on <strong>this computer</strong>. Approve only if you started it yourself just now.</p>`
+      : ''
   const body = `
 <h1>Allow <span id="client-name">${escapeHtml(name)}</span> to use ${escapeHtml(input.serviceName)}?</h1>
 <p>The application <strong>${escapeHtml(name)}</strong> asks to act on your behalf.</p>
 <p class="muted">Client ID${input.metadataDocument ? ' (metadata document)' : ''}: <code id="client-id">${escapeHtml(input.clientId)}</code><br>
-It will receive the result at <code id="redirect-host">${escapeHtml(redirect.host)}</code>.</p>
+It will receive the result at <code id="redirect-host">${escapeHtml(target)}</code>.</p>
 ${warning}
 <p>It asks for:</p>
 <ul id="scopes">${scopes}</ul>

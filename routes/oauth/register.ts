@@ -68,7 +68,7 @@ const register: FastifyPluginAsyncTypebox = async function (fastify) {
       const onRedirectUris = problems.some(v => (v.instancePath ?? '').startsWith('/redirect_uris') || v.params?.missingProperty === 'redirect_uris')
       throw new OAuthError(400, onRedirectUris ? 'invalid_redirect_uri' : 'invalid_client_metadata', request.validationError.message)
     }
-    const checked = validateClientMetadata(request.body, { scopes: fastify.config.scopes, allowedRedirectUris: fastify.config.allowedRedirectUris })
+    const checked = validateClientMetadata(request.body, { scopes: fastify.config.scopes, allowedRedirectUris: fastify.config.allowedRedirectUris, redirectSchemes: fastify.config.redirectSchemes })
     if (!checked.ok) throw new OAuthError(400, checked.error, checked.description)
 
     const { client, clientSecret } = await fastify.clients.register(checked.metadata)

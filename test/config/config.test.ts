@@ -175,6 +175,9 @@ t.test('malformed values are refused with the expected form and the value given'
     [{ MCP_SCOPES: 'tools.read "quoted"' }, /MCP_SCOPES has characters not allowed in a scope: "quoted"/],
     [{ ALLOWED_REDIRECT_URIS: 'https://ok.example/cb not-a-url' }, /ALLOWED_REDIRECT_URIS has an entry that is not an absolute URL: not-a-url/],
     [{ MCP_ALLOWED_ORIGINS: 'https://app.example.com/path' }, /MCP_ALLOWED_ORIGINS entries must be origins/],
+    [{ ALLOWED_REDIRECT_SCHEMES: 'cursor javascript' }, /ALLOWED_REDIRECT_SCHEMES: "javascript" cannot be a private-use redirect scheme/],
+    [{ ALLOWED_REDIRECT_SCHEMES: 'https' }, /ALLOWED_REDIRECT_SCHEMES: "https" cannot be a private-use redirect scheme/],
+    [{ ALLOWED_REDIRECT_SCHEMES: '1app' }, /ALLOWED_REDIRECT_SCHEMES: "1app" is not a URI scheme/],
     [{ TLS_CERT_PATH: '/tmp/cert.pem' }, /TLS_CERT_PATH and TLS_KEY_PATH go together/],
     [{ TLS_CERT_PATH: join(dir, 'missing.crt'), TLS_KEY_PATH: join(dir, 'missing.key') }, /TLS_CERT_PATH\/TLS_KEY_PATH cannot be read: ENOENT/],
     [{ TOKEN_ENCRYPTION_KEY: randomBytes(16).toString('base64') }, /TOKEN_ENCRYPTION_KEY must be 32 bytes in base64 \(got 16 bytes\)/],
@@ -188,6 +191,12 @@ t.test('malformed values are refused with the expected form and the value given'
     t.equal(problems.length, 1, `${env.PORT ?? env.AZURE_TENANT_ID ?? Object.keys(env).join(',')}: one problem (${problems.join('; ')})`)
     t.match(problems[0], expected)
   }
+})
+
+t.test('ALLOWED_REDIRECT_SCHEMES: cursor by default, none for none, written with or without ://', async t => {
+  t.same(loadConfig({}).redirectSchemes, ['cursor'])
+  t.same(loadConfig({ ALLOWED_REDIRECT_SCHEMES: 'none' }).redirectSchemes, [])
+  t.same(loadConfig({ ALLOWED_REDIRECT_SCHEMES: 'Cursor:// com.example.app:, windsurf' }).redirectSchemes, ['cursor', 'com.example.app', 'windsurf'])
 })
 
 t.test('a signing key shorter than 2048 bits is refused', async t => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { redirectUriMatches, redirectUriProblem, isLoopbackHost } from '../../plugins/redirect-uris.ts'
+import { redirectUriMatches, redirectUriProblem, isLoopbackHost, privateUseSchemeProblem } from '../../plugins/redirect-uris.ts'
 
 t.test('redirectUriMatches is an exact match for https redirect URIs', async t => {
   const registered = ['https://app.example.com/callback', 'https://claude.ai/api/mcp/auth_callback']
@@ -68,6 +68,28 @@ t.test('redirectUriProblem refuses dangerous and malformed redirect URIs', async
     [42, /non-empty/]
   ]
   for (const [uri, reason] of cases) t.match(redirectUriProblem(uri), reason, `${String(uri).slice(0, 60)} refused`)
+})
+
+t.test('private-use schemes of native apps (RFC 8252 §7.1) are accepted only when listed', async t => {
+  const cursor = 'cursor://anysphere.cursor-mcp/oauth/callback'
+  t.match(redirectUriProblem(cursor), /"cursor:" scheme is not allowed/, 'not listed: refused')
+  t.equal(redirectUriProblem(cursor, [], ['cursor']), null, 'listed: accepted')
+  t.equal(redirectUriProblem('CURSOR://anysphere.cursor-mcp/oauth/callback', [], ['cursor']), null, 'schemes are case-insensitive')
+  t.equal(redirectUriProblem('com.example.app:/oauth2redirect', [], ['com.example.app']), null, 'reverse-domain scheme without authority')
+  t.match(redirectUriProblem('com.example.app:/oauth2redirect', [], ['cursor']), /an app scheme this server accepts: cursor/, 'the refusal names what is accepted')
+  t.match(redirectUriProblem('cursor://anysphere.cursor-mcp/oauth/callback#x', [], ['cursor']), /fragment/, 'the other rules still apply')
+  t.match(redirectUriProblem('cursor://user@anysphere.cursor-mcp/cb', [], ['cursor']), /user information/)
+  t.match(redirectUriProblem('cursorx://anysphere.cursor-mcp/cb', [], ['cursor']), /scheme is not allowed/, 'no prefix match on the scheme')
+  t.match(redirectUriProblem(cursor, ['https://claude.ai/api/mcp/auth_callback'], ['cursor']), /allowed redirect URIs/, 'ALLOWED_REDIRECT_URIS still narrows')
+  t.equal(redirectUriProblem(cursor, [cursor], ['cursor']), null)
+  t.ok(redirectUriMatches([cursor], cursor), 'matched exactly at /authorize')
+  t.notOk(redirectUriMatches([cursor], 'cursor://anysphere.cursor-mcp/oauth/callback2'))
+})
+
+t.test('privateUseSchemeProblem refuses web, script and file schemes', async t => {
+  for (const scheme of ['cursor', 'com.example.app', 'vscode', 'my-app+x']) t.equal(privateUseSchemeProblem(scheme), null, `${scheme} can be listed`)
+  for (const scheme of ['javascript', 'data', 'vbscript', 'file', 'blob', 'about', 'http', 'https', 'ws', 'intent', 'chrome-extension']) t.match(privateUseSchemeProblem(scheme), /cannot be a private-use redirect scheme/, `${scheme} cannot`)
+  for (const scheme of ['1app', 'a b', '', 'app:']) t.match(privateUseSchemeProblem(scheme), /not a URI scheme/, `"${scheme}" is malformed`)
 })
 
 t.test('ALLOWED_REDIRECT_URIS narrows what may be registered, with the same matching', async t => {
