@@ -1,4 +1,5 @@
 import { isValidS256Challenge } from './pkce.ts'
+import { parseScope, requestedScopes } from './requested-scopes.ts'
 
 /** What /authorize needs to know of a client (a subset of the registry's ClientRecord). */
 export interface AuthorizeClient {
@@ -38,10 +39,6 @@ export type AuthorizeCheck =
   | { outcome: 'ok', params: AuthorizeParams }
 
 export const MAX_STATE_LENGTH = 2048
-
-export function parseScope (value: string | undefined): string[] {
-  return [...new Set((value ?? '').split(' ').filter(Boolean))]
-}
 
 /** Reads one query parameter; a parameter given twice is a malformed request (RFC 6749 §3.1). */
 function single (query: Record<string, unknown>, name: string): { value?: string, repeated: boolean } {
@@ -112,7 +109,7 @@ export function checkAuthorizeRequest (
 
   const scope = single(query, 'scope')
   if (scope.repeated) return fail('invalid_request', 'The request has more than one scope parameter.')
-  let scopes = parseScope(scope.value)
+  let scopes = requestedScopes(scope.value, settings.scopes)
   if (scopes.length === 0) {
     scopes = defaultScopes(client, settings.scopes)
   } else {

@@ -1,6 +1,7 @@
 // Client metadata rules (RFC 7591 §2) for dynamic registration and client ID metadata documents.
 // Pure functions: no Fastify, no I/O.
 import { hasControlOrSpace, redirectUriProblem } from './redirect-uris.ts'
+import { requestedScopes } from './requested-scopes.ts'
 
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic'
 export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_post', 'client_secret_basic']
@@ -124,10 +125,10 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
     response_types: responseTypes
   }
 
-  // scope: a subset of the scopes offered.
+  // scope: a subset of the scopes offered; sign-in scopes (openid, offline_access, ...) are ignored.
   if (body.scope !== undefined) {
     if (typeof body.scope !== 'string') return fail('invalid_client_metadata', 'scope must be a space-separated string')
-    const requested = [...new Set(body.scope.split(' ').filter(Boolean))]
+    const requested = requestedScopes(body.scope, rules.scopes)
     const unknown = requested.filter(s => !rules.scopes.includes(s))
     if (unknown.length > 0 && !doc) return fail('invalid_client_metadata', `scope lists scopes this server does not offer: ${unknown.join(' ')} (offered: ${rules.scopes.join(' ')})`)
     const kept = requested.filter(s => rules.scopes.includes(s))

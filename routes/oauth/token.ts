@@ -5,7 +5,7 @@ import Type, { type Static } from 'typebox'
 import { OAuthError } from '../../plugins/errors.ts'
 import { getJson, setJson } from '../../plugins/stores/store.ts'
 import { verifyS256 } from '../../plugins/pkce.ts'
-import { parseScope } from '../../plugins/authorize-request.ts'
+import { requestedScopes } from '../../plugins/requested-scopes.ts'
 import {
   USED_CODE_TTL, codeKey, codeUseKey, isOpaqueToken, refreshKey, refreshUseKey,
   type CodeRecord, type RefreshRecord
@@ -110,7 +110,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
 
     let scopes = record.scopes
     if (body.scope !== undefined) {
-      const asked = parseScope(body.scope)
+      const asked = requestedScopes(body.scope, fastify.config.scopes)
       const beyond = asked.filter(s => !record.scopes.includes(s))
       if (beyond.length > 0) throw new OAuthError(400, 'invalid_scope', `The grant does not include: ${beyond.join(' ')}`)
       if (asked.length > 0) scopes = asked

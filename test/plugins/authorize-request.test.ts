@@ -1,5 +1,6 @@
 import t from 'tap'
-import { checkAuthorizeRequest, clientRedirect, defaultScopes, parseScope, type AuthorizeClient } from '../../plugins/authorize-request.ts'
+import { checkAuthorizeRequest, clientRedirect, defaultScopes, type AuthorizeClient } from '../../plugins/authorize-request.ts'
+import { parseScope, requestedScopes } from '../../plugins/requested-scopes.ts'
 import { createCodeVerifier, s256Challenge } from '../../plugins/pkce.ts'
 
 const settings = { scopes: ['tools.read', 'tools.write', 'graph.read'], resource: 'https://mcp.example.com/mcp' }
@@ -61,10 +62,15 @@ t.test('default scopes: the client registered scope, else every offered scope', 
   t.match(check(good, { ...client, scope: 'tools.read' }), { outcome: 'ok', params: { scopes: ['tools.read'] } })
   t.match(check({ ...good, scope: 'tools.read tools.write' }, { ...client, scope: 'tools.read' }), { outcome: 'ok', params: { scopes: ['tools.read', 'tools.write'] } }, 'the registered scope is a default, not a ceiling (step-up)')
   t.match(check({ ...good, scope: 'tools.read admin' }, { ...client, scope: 'tools.read' }), { outcome: 'redirect', error: 'invalid_scope' }, 'scopes not offered are still refused')
+  t.match(check({ ...good, scope: 'tools.write offline_access' }, client), { outcome: 'ok', params: { scopes: ['tools.write'] } }, 'offline_access (Claude Code) is ignored')
+  t.match(check({ ...good, scope: 'openid email profile' }, { ...client, scope: 'tools.read' }), { outcome: 'ok', params: { scopes: ['tools.read'] } }, 'only sign-in scopes (mcp-remote): the default scopes')
 })
 
 t.test('helpers', async t => {
   t.same(parseScope(' a  b a '), ['a', 'b'])
   t.same(parseScope(undefined), [])
+  t.same(requestedScopes('tools.read openid profile email offline_access', ['tools.read']), ['tools.read'], 'sign-in scopes not offered are dropped')
+  t.same(requestedScopes('profile tools.read', ['tools.read', 'profile']), ['profile', 'tools.read'], 'unless MCP_SCOPES offers them')
+  t.same(requestedScopes('admin tools.read', ['tools.read']), ['admin', 'tools.read'], 'other unknown scopes are kept, to be refused')
   t.equal(clientRedirect('http://127.0.0.1:3000/cb?keep=1', { code: 'c', state: undefined, iss: 'https://x' }), 'http://127.0.0.1:3000/cb?keep=1&code=c&iss=https%3A%2F%2Fx')
 })

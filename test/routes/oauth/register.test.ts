@@ -109,6 +109,13 @@ t.test('refuses inconsistent or unsupported metadata with invalid_client_metadat
   }
 })
 
+t.test('sign-in scopes in a registration (openid, offline_access, ...) are ignored, not refused', async t => {
+  const app = await build(t)
+  const res = await app.inject(register({ redirect_uris: ['http://127.0.0.1:39123/callback'], token_endpoint_auth_method: 'none', scope: 'openid profile offline_access tools.read' }))
+  t.equal(res.statusCode, 201)
+  t.equal(res.json().scope, 'tools.read')
+})
+
 t.test('ALLOWED_REDIRECT_URIS narrows which redirect URIs may be registered', async t => {
   const app = await build(t, { ALLOWED_REDIRECT_URIS: 'https://claude.ai/api/mcp/auth_callback http://127.0.0.1/callback' })
   t.equal((await app.inject(register({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'], token_endpoint_auth_method: 'none' }))).statusCode, 201)

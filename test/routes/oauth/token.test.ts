@@ -102,7 +102,9 @@ t.test('refresh: rotated on every use; reusing an old one revokes the grant', as
   t.equal(claimsOf(narrowed.body.access_token).scope, 'tools.read')
   const widened = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read graph.read' })
   t.equal(widened.body.error, 'invalid_scope')
-  const full = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id })
+  const withSignIn = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read offline_access' })
+  t.equal(withSignIn.body.scope, 'tools.read', 'offline_access in a refresh is ignored, not refused')
+  const full = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: withSignIn.body.refresh_token, client_id: client.client_id })
   t.equal(full.body.scope, 'tools.read tools.write', 'the narrowed refresh token still carries the whole grant')
   t.equal(await mcpStatus(baseUrl, full.body.access_token), 200)
 
@@ -113,7 +115,7 @@ t.test('refresh: rotated on every use; reusing an old one revokes the grant', as
   const latest = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: full.body.refresh_token, client_id: client.client_id })
   t.equal(latest.body.error, 'invalid_grant', 'the newest refresh token is dead too')
   t.equal(auditsOf(logs, 'token.refresh_reused').length, 1)
-  t.equal(auditsOf(logs, 'token.refreshed').length, 3)
+  t.equal(auditsOf(logs, 'token.refreshed').length, 4)
   t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'refresh_reused' }])
 })
 

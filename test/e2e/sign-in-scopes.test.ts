@@ -1,0 +1,34 @@
+// MCP clients add OpenID Connect scopes of their own to the authorization request: Claude Code asks
+// for offline_access whatever the metadata lists, mcp-remote for openid email profile. This service
+// grants less (RFC 6749 §3.3) instead of refusing the sign-in; the token answer says what was granted.
+import t from 'tap'
+import { buildListening } from '../helper.ts'
+import { claimsOf, fullFlow, mcpStatus, registerClient } from '../routes/oauth/oauth-flow.ts'
+
+const ENV = { RATE_LIMIT_ENABLED: 'false' }
+
+t.test('Claude Code: the MCP scopes plus offline_access; the MCP scopes are granted, with a refresh token', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl)
+  const { tokens } = await fullFlow(baseUrl, client, undefined, { scope: 'tools.read tools.write graph.read offline_access' })
+  t.equal(tokens.status, 200, 'signed in')
+  t.equal(tokens.body.scope, 'tools.read tools.write graph.read', 'the answer names what was granted')
+  t.equal(claimsOf(tokens.body.access_token).scope, 'tools.read tools.write graph.read')
+  t.ok(tokens.body.refresh_token, 'a refresh token, as the client registered the refresh_token grant')
+  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 200)
+})
+
+t.test('mcp-remote: openid email profile only; the default scopes are granted', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl, { scope: 'tools.read' })
+  const { tokens } = await fullFlow(baseUrl, client, undefined, { scope: 'openid email profile' })
+  t.equal(tokens.status, 200, 'signed in')
+  t.equal(tokens.body.scope, 'tools.read', 'the client\'s registered scope')
+  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 200)
+})
+
+t.test('a scope that is neither offered nor a sign-in scope still ends the request with invalid_scope', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl)
+  await t.rejects(fullFlow(baseUrl, client, undefined, { scope: 'tools.read offline_access admin.everything' }), /no code: .*error=invalid_scope/)
+})
