@@ -1,5 +1,6 @@
 import { isValidS256Challenge } from './pkce.ts'
 import { parseScope, requestedScopes } from './requested-scopes.ts'
+import { isThisResource } from './resource-indicator.ts'
 
 /** What /authorize needs to know of a client (a subset of the registry's ClientRecord). */
 export interface AuthorizeClient {
@@ -103,7 +104,7 @@ export function checkAuthorizeRequest (
 
   const resource = single(query, 'resource')
   if (resource.repeated) return fail('invalid_target', `This service is one resource: ${settings.resource}`)
-  if (resource.value !== undefined && resource.value !== settings.resource) {
+  if (resource.value !== undefined && !isThisResource(resource.value, settings.resource)) {
     return fail('invalid_target', `Unknown resource; this service's resource is ${settings.resource}`)
   }
 

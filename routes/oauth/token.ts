@@ -6,6 +6,7 @@ import { OAuthError } from '../../plugins/errors.ts'
 import { getJson, setJson } from '../../plugins/stores/store.ts'
 import { verifyS256 } from '../../plugins/pkce.ts'
 import { requestedScopes } from '../../plugins/requested-scopes.ts'
+import { isThisResource } from '../../plugins/resource-indicator.ts'
 import {
   USED_CODE_TTL, codeKey, codeUseKey, isOpaqueToken, refreshKey, refreshUseKey,
   type CodeRecord, type RefreshRecord
@@ -56,7 +57,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
   })
 
   function checkResource (resource: string | undefined) {
-    if (resource !== undefined && resource !== config.resource) {
+    if (resource !== undefined && !isThisResource(resource, config.resource)) {
       throw new OAuthError(400, 'invalid_target', `Unknown resource; this service's resource is ${config.resource}`)
     }
   }

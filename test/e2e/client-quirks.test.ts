@@ -1,9 +1,11 @@
-// MCP clients add OpenID Connect scopes of their own to the authorization request: Claude Code asks
-// for offline_access whatever the metadata lists, mcp-remote for openid email profile. This service
-// grants less (RFC 6749 §3.3) instead of refusing the sign-in; the token answer says what was granted.
+// What real MCP clients send that a strict reading would refuse, through the whole flow:
+// - OpenID Connect scopes of their own: Claude Code asks for offline_access whatever the metadata
+//   lists, mcp-remote for openid email profile. This service grants less (RFC 6749 §3.3) instead of
+//   refusing the sign-in; the token answer says what was granted.
+// - `resource` normalised by URL parsing (a trailing slash) or the bare origin (Claude Code).
 import t from 'tap'
 import { buildListening } from '../helper.ts'
-import { claimsOf, fullFlow, mcpStatus, registerClient } from '../routes/oauth/oauth-flow.ts'
+import { claimsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
 
 const ENV = { RATE_LIMIT_ENABLED: 'false' }
 
@@ -31,4 +33,18 @@ t.test('a scope that is neither offered nor a sign-in scope still ends the reque
   const { baseUrl } = await buildListening(t, ENV)
   const client = await registerClient(baseUrl)
   await t.rejects(fullFlow(baseUrl, client, undefined, { scope: 'tools.read offline_access admin.everything' }), /no code: .*error=invalid_scope/)
+})
+
+t.test('resource sent with a trailing slash or as the bare origin: the token is for the one MCP resource', async t => {
+  const { baseUrl } = await buildListening(t, ENV)
+  const client = await registerClient(baseUrl)
+  for (const resource of [`${baseUrl}/mcp/`, `${baseUrl}/`, baseUrl]) {
+    const { tokens } = await fullFlow(baseUrl, client, undefined, { resource })
+    t.equal(tokens.status, 200, `${resource}: signed in`)
+    t.equal(claimsOf(tokens.body.access_token).aud, `${baseUrl}/mcp`, `${resource}: audience is the MCP resource`)
+    const refreshed = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id, resource })
+    t.equal(refreshed.status, 200, `${resource}: accepted at refresh too`)
+    t.equal(await mcpStatus(baseUrl, refreshed.body.access_token), 200)
+  }
+  await t.rejects(fullFlow(baseUrl, client, undefined, { resource: `${baseUrl}/other` }), /no code: .*error=invalid_target/, 'another path is not this resource')
 })

@@ -1,0 +1,18 @@
+// The `resource` parameter (RFC 8707) that clients send at /authorize and /token.
+
+/**
+ * Whether `presented` names this service's one protected resource (`resource`, `{MCP_BASE_URL}/mcp`).
+ * Besides the exact URL, the same URL with a trailing slash and the service's origin (with or
+ * without a slash) are accepted: clients normalise URLs (`new URL(x).href` adds the slash) and
+ * Claude Code has been seen sending the origin. Every token still gets the one audience; another
+ * origin, path, a query or a fragment is not this resource.
+ */
+export function isThisResource (presented: string, resource: string): boolean {
+  if (presented === resource) return true
+  if (!URL.canParse(presented)) return false
+  const asked = new URL(presented)
+  const ours = new URL(resource)
+  if (asked.origin !== ours.origin || presented.includes('?') || presented.includes('#')) return false
+  const path = asked.pathname.replace(/\/$/, '')
+  return path === '' || path === ours.pathname.replace(/\/$/, '')
+}
