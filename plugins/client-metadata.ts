@@ -108,15 +108,18 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
     return fail('invalid_client_metadata', `token_endpoint_auth_method must be one of: ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`)
   }
 
-  // grant_types and response_types, consistent with each other (RFC 7591 §2.1).
-  const grantTypes = body.grant_types === undefined ? ['authorization_code'] : stringList(body.grant_types)
-  if (grantTypes === null) return fail('invalid_client_metadata', 'grant_types must be an array of strings')
-  const unsupportedGrant = grantTypes.find(g => !(GRANT_TYPES as readonly string[]).includes(g))
-  if (unsupportedGrant !== undefined) return fail('invalid_client_metadata', `grant type "${unsupportedGrant}" is not supported (supported: ${GRANT_TYPES.join(', ')})`)
-  if (!grantTypes.includes('authorization_code')) return fail('invalid_client_metadata', 'grant_types must include "authorization_code"')
-  const responseTypes = body.response_types === undefined ? ['code'] : stringList(body.response_types)
-  if (responseTypes === null) return fail('invalid_client_metadata', 'response_types must be an array of strings')
-  if (responseTypes.length !== 1 || responseTypes[0] !== 'code') return fail('invalid_client_metadata', 'response_types must be ["code"], the only response type with the authorization_code grant')
+  // grant_types and response_types, consistent with each other (RFC 7591 §2.1). Grant and response
+  // types this server does not offer are dropped, not refused (RFC 7591 §2 lets the server register
+  // less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant and
+  // VS Code's lists device_code; refusing those stopped both at /authorize.
+  const askedGrants = body.grant_types === undefined ? ['authorization_code'] : stringList(body.grant_types)
+  if (askedGrants === null) return fail('invalid_client_metadata', 'grant_types must be an array of strings')
+  if (!askedGrants.includes('authorization_code')) return fail('invalid_client_metadata', `grant_types must include "authorization_code" (supported: ${GRANT_TYPES.join(', ')})`)
+  const grantTypes = GRANT_TYPES.filter(g => askedGrants.includes(g))
+  const askedResponses = body.response_types === undefined ? ['code'] : stringList(body.response_types)
+  if (askedResponses === null) return fail('invalid_client_metadata', 'response_types must be an array of strings')
+  if (!askedResponses.includes('code')) return fail('invalid_client_metadata', 'response_types must include "code", the response type of the authorization_code grant')
+  const responseTypes = ['code']
 
   const metadata: ClientMetadata = {
     token_endpoint_auth_method: method as TokenEndpointAuthMethod,

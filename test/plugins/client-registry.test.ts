@@ -48,6 +48,11 @@ t.test('validateClientMetadata keeps the metadata an MCP client sends', async t 
   })
 })
 
+t.test('validateClientMetadata drops grant and response types this server does not offer', async t => {
+  const result = validateClientMetadata({ redirect_uris: ['https://app.example.com/cb'], grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token', 'authorization_code', 'client_credentials'], response_types: ['code', 'id_token'] }, rules)
+  t.match(result, { ok: true, metadata: { grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] } })
+})
+
 t.test('validateClientMetadata refuses bad metadata with the RFC 7591 error code', async t => {
   const good = { redirect_uris: ['https://app.example.com/cb'] }
   const cases: Array<[unknown, string, RegExp]> = [
@@ -61,11 +66,10 @@ t.test('validateClientMetadata refuses bad metadata with the RFC 7591 error code
     [{ redirect_uris: Array.from({ length: 21 }, (_, i) => `https://app.example.com/${i}`) }, 'invalid_redirect_uri', /at most 20/],
     [{ ...good, token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata', /token_endpoint_auth_method/],
     [{ ...good, token_endpoint_auth_method: 7 }, 'invalid_client_metadata', /string/],
-    [{ ...good, grant_types: ['client_credentials'] }, 'invalid_client_metadata', /not supported/],
+    [{ ...good, grant_types: ['client_credentials'] }, 'invalid_client_metadata', /must include "authorization_code"/],
     [{ ...good, grant_types: ['refresh_token'] }, 'invalid_client_metadata', /authorization_code/],
     [{ ...good, grant_types: 'authorization_code' }, 'invalid_client_metadata', /array/],
     [{ ...good, response_types: ['token'] }, 'invalid_client_metadata', /response_types/],
-    [{ ...good, response_types: ['code', 'id_token'] }, 'invalid_client_metadata', /response_types/],
     [{ ...good, scope: 'tools.read admin' }, 'invalid_client_metadata', /admin/],
     [{ ...good, scope: ['tools.read'] }, 'invalid_client_metadata', /string/],
     [{ ...good, client_name: 'x'.repeat(201) }, 'invalid_client_metadata', /at most 200/],

@@ -109,6 +109,19 @@ t.test('refuses inconsistent or unsupported metadata with invalid_client_metadat
   }
 })
 
+t.test('VS Code\'s registration (device_code among its grants) is accepted with the grants this server offers', async t => {
+  const app = await build(t)
+  const res = await app.inject(register({
+    client_name: 'Visual Studio Code',
+    redirect_uris: ['http://127.0.0.1:33418/', 'https://vscode.dev/redirect'],
+    grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'none'
+  }))
+  t.equal(res.statusCode, 201)
+  t.same(res.json().grant_types, ['authorization_code', 'refresh_token'], 'the answer names what was registered (RFC 7591 §3.2.1)')
+})
+
 t.test('sign-in scopes in a registration (openid, offline_access, ...) are ignored, not refused', async t => {
   const app = await build(t)
   const res = await app.inject(register({ redirect_uris: ['http://127.0.0.1:39123/callback'], token_endpoint_auth_method: 'none', scope: 'openid profile offline_access tools.read' }))
