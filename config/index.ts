@@ -56,6 +56,8 @@ export interface Config {
   clientRegistrationTtl: number
   accessTokenTtl: number
   refreshTokenTtl: number
+  /** Seconds after a rotation in which the old refresh token still refreshes instead of revoking the grant. */
+  refreshReuseGrace: number
   consentTtl: number
   clockToleranceSeconds: number
   graphBaseUrl: string
@@ -338,6 +340,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
     clientRegistrationTtl: env.CLIENT_REGISTRATION_TTL,
     accessTokenTtl: env.ACCESS_TOKEN_TTL,
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
+    refreshReuseGrace: env.REFRESH_TOKEN_REUSE_GRACE,
     consentTtl: env.CONSENT_TTL,
     clockToleranceSeconds: env.CLOCK_TOLERANCE,
     // The development provider serves a stand-in for Graph's /me, so graph_me works on a laptop.

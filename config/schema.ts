@@ -35,6 +35,7 @@ export const EnvSchema = Type.Object({
   TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
   ACCESS_TOKEN_TTL: Seconds(900, 30),
   REFRESH_TOKEN_TTL: Seconds(2592000, 60),
+  REFRESH_TOKEN_REUSE_GRACE: Seconds(30, 0),
   CONSENT_TTL: Seconds(2592000, 0),
   CLOCK_TOLERANCE: Seconds(60, 0),
   GRAPH_BASE_URL: Type.String({ default: 'https://graph.microsoft.com/v1.0', pattern: '^https?://' }),

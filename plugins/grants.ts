@@ -50,8 +50,10 @@ export interface RefreshRecord {
   sid: string
   clientId: string
   scopes: string[]
-  /** Set once rotated: presenting it again revokes the grant. */
+  /** Set once rotated: presenting it again revokes the grant (after REFRESH_TOKEN_REUSE_GRACE). */
   used?: boolean
+  /** When it was rotated (ms since the epoch). */
+  usedAt?: number
 }
 
 export const CODE_TTL = 60

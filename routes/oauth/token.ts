@@ -107,7 +107,12 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
       await oauthProxy.revokeGrant(record.sid, 'refresh_reused', request)
       return invalidGrant('The refresh token was already used; the grant is revoked, sign in again')
     }
-    if (record.used === true) throw await reused()
+    // A client whose processes share one refresh token (Claude Code sessions) refreshes with it
+    // twice at once: within the grace period a second use refreshes too, and only a later one is a
+    // replay. Each use gets its own new refresh token.
+    const graceMs = config.refreshReuseGrace * 1000
+    const inGrace = (usedAt: number | undefined) => graceMs > 0 && usedAt !== undefined && Date.now() - usedAt <= graceMs
+    if (record.used === true && !inGrace(record.usedAt)) throw await reused()
 
     let scopes = record.scopes
     if (body.scope !== undefined) {
@@ -127,11 +132,17 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
       throw err
     }
     const uses = await store.incr(refreshUseKey(body.refresh_token), config.refreshTokenTtl)
-    if (uses > 1) throw await reused()
-    await setJson(store, refreshKey(body.refresh_token), { ...record, used: true }, config.refreshTokenTtl)
+    let marked: RefreshRecord | null = null
+    if (uses > 1) {
+      if (graceMs === 0) throw await reused()
+      // Not marked yet: the other refresh with this token is in flight right now (it marks it next).
+      marked = await getJson<RefreshRecord>(store, refreshKey(body.refresh_token))
+      if (marked?.used === true && !inGrace(marked.usedAt)) throw await reused()
+    }
+    if (marked?.used !== true) await setJson(store, refreshKey(body.refresh_token), { ...record, used: true, usedAt: Date.now() }, config.refreshTokenTtl)
 
     const answer = await oauthProxy.issueTokens(grant, scopes, { refreshToken: true })
-    fastify.audit('token.refreshed', { client_id: client.client_id, oid: grant.user.oid, tid: grant.user.tid, scopes }, request)
+    fastify.audit('token.refreshed', { client_id: client.client_id, oid: grant.user.oid, tid: grant.user.tid, scopes, ...(uses > 1 ? { reuse_within_grace: true } : {}) }, request)
     return answer
   }
 

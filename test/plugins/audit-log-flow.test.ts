@@ -11,7 +11,7 @@ import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
 // and no secret used anywhere in the flow appears in any log line.
 t.test('a full flow emits every audit event with its fields, and no log line carries a secret', async t => {
   const logs: string[] = []
-  const { baseUrl } = await buildListening(t, { RATE_LIMIT_REGISTER: '1/3600' }, { logs })
+  const { baseUrl } = await buildListening(t, { RATE_LIMIT_REGISTER: '1/3600', REFRESH_TOKEN_REUSE_GRACE: '0' }, { logs })
   const audit = (event: string) => logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
 
   const client = await registerClient(baseUrl, { token_endpoint_auth_method: 'client_secret_post' })

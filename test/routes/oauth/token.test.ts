@@ -85,9 +85,9 @@ t.test('PKCE, redirect URI, client and resource are bound to the code', async t 
   t.equal(ok.status, 200, 'failed attempts did not burn the code for its client')
 })
 
-t.test('refresh: rotated on every use; reusing an old one revokes the grant', async t => {
+t.test('refresh: rotated on every use; reusing an old one revokes the grant (no grace period)', async t => {
   const logs: string[] = []
-  const { baseUrl } = await buildListening(t, ENV, { logs })
+  const { baseUrl } = await buildListening(t, { ...ENV, REFRESH_TOKEN_REUSE_GRACE: '0' }, { logs })
   const client = await registerClient(baseUrl)
   const { tokens } = await fullFlow(baseUrl, client)
   const first = tokens.body
@@ -116,6 +116,40 @@ t.test('refresh: rotated on every use; reusing an old one revokes the grant', as
   t.equal(latest.body.error, 'invalid_grant', 'the newest refresh token is dead too')
   t.equal(auditsOf(logs, 'token.refresh_reused').length, 1)
   t.equal(auditsOf(logs, 'token.refreshed').length, 4)
+  t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'refresh_reused' }])
+})
+
+t.test('refresh: two refreshes at once with one token (a client\'s processes sharing it) both succeed within the grace period', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, ENV, { logs })
+  const client = await registerClient(baseUrl)
+  const { tokens } = await fullFlow(baseUrl, client)
+  const refresh = () => tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  const [a, b] = await Promise.all([refresh(), refresh()])
+  t.same([a.status, b.status], [200, 200], 'both refreshed')
+  t.not(a.body.refresh_token, b.body.refresh_token, 'each with its own new refresh token')
+  const later = await refresh()
+  t.equal(later.status, 200, 'a third use a moment later, still within the grace period')
+  for (const answer of [a, b, later]) {
+    t.equal(await mcpStatus(baseUrl, answer.body.access_token), 200)
+    const next = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: answer.body.refresh_token, client_id: client.client_id })
+    t.equal(next.status, 200, 'every new refresh token works')
+  }
+  t.equal(auditsOf(logs, 'token.refresh_reused').length, 0, 'no reuse detected')
+  t.equal(auditsOf(logs, 'token.refreshed').filter(e => e.reuse_within_grace === true).length, 2, 'the second and third use are audited as reuse within the grace period')
+})
+
+t.test('refresh: a rotated token presented after the grace period revokes the grant', async t => {
+  const logs: string[] = []
+  const { baseUrl } = await buildListening(t, { ...ENV, REFRESH_TOKEN_REUSE_GRACE: '1' }, { logs })
+  const client = await registerClient(baseUrl)
+  const { tokens } = await fullFlow(baseUrl, client)
+  const first = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(first.status, 200)
+  await new Promise(resolve => setTimeout(resolve, 1300))
+  const replay = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(replay.body.error, 'invalid_grant', 'after the grace period: a replay')
+  t.equal(await mcpStatus(baseUrl, first.body.access_token), 401, 'the grant is revoked')
   t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'refresh_reused' }])
 })
 
