@@ -39,7 +39,9 @@ const corsPath = (path: string) => CORS_PATHS.some(p => p.test(path))
 // methods and request headers, and the MCP / OAuth headers a browser client must read.
 export const CORS = {
   methods: 'GET, POST, DELETE, OPTIONS',
-  allowedHeaders: 'authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id, x-request-id',
+  // mcp-method / mcp-name: request headers that newer MCP revisions of Streamable HTTP add; traceparent,
+  // tracestate, baggage: W3C trace context that instrumented clients send.
+  allowedHeaders: 'authorization, content-type, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id, x-request-id, traceparent, tracestate, baggage',
   exposedHeaders: 'www-authenticate, mcp-session-id, mcp-protocol-version, x-request-id, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset',
   maxAge: '600'
 }

@@ -51,7 +51,7 @@ t.test('CORS on discovery, registration, token, revocation and /mcp, exposing th
     t.equal(preflight.statusCode, 204, `${url} preflight`)
     t.equal(preflight.headers['access-control-allow-origin'], ORIGIN, `${url} preflight origin`)
     t.match(preflight.headers['access-control-allow-methods'], /POST/, url)
-    for (const header of ['authorization', 'content-type', 'mcp-protocol-version', 'mcp-session-id']) {
+    for (const header of ['authorization', 'content-type', 'mcp-protocol-version', 'mcp-session-id', 'mcp-method', 'mcp-name', 'traceparent']) {
       t.match(preflight.headers['access-control-allow-headers'], header, `${url} allows ${header}`)
     }
 
