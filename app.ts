@@ -15,6 +15,7 @@ import signingKeys from './plugins/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
 import wellKnownResource from './routes/well-known-resource.ts'
 import clientRegistry, { type ClientRegistryOptions } from './plugins/client-registry.ts'
+import privateKeyJwt from './plugins/private-key-jwt.ts'
 import authorizationServerMetadata from './routes/oauth/metadata.ts'
 import registerRoute from './routes/oauth/register.ts'
 import oauthProxy from './plugins/oauth-proxy.ts'
@@ -27,7 +28,7 @@ import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 
 export interface AppOptions {
   config: Config
-  /** Test seams for client ID metadata document fetches (resolver, address policy, CA, timeout). */
+  /** Test seams for client ID metadata document and client JWKS fetches (resolver, address policy, CA, timeout). */
   clientRegistry?: ClientRegistryOptions
   /** Test seam: tools served instead of / besides the files in mcp/tools. */
   mcp?: McpPluginOptions
@@ -102,6 +103,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(upstreamMetadata)
   // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
+  await fastify.register(privateKeyJwt, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)
   await fastify.register(registerRoute)
   await fastify.register(oauthProxy)

@@ -2,9 +2,15 @@
 // Pure functions: no Fastify, no I/O.
 import { hasControlOrSpace, redirectUriProblem } from './redirect-uris.ts'
 import { requestedScopes } from './requested-scopes.ts'
+import { jwksUriProblem, parseClientJwks, type ClientJwks } from './client-jwks.ts'
 
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic'
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
+/** What POST /register accepts. */
 export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_post', 'client_secret_basic']
+/** What a client ID metadata document may declare: a public client, or RFC 7523 keys (ChatGPT). */
+export const METADATA_DOCUMENT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'private_key_jwt']
+/** Every method /token and /revoke accept (discovery). */
+export const SUPPORTED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [...TOKEN_ENDPOINT_AUTH_METHODS, 'private_key_jwt']
 export const GRANT_TYPES = ['authorization_code', 'refresh_token'] as const
 export const RESPONSE_TYPES = ['code'] as const
 
@@ -16,6 +22,10 @@ export interface ClientRecord {
   /** Epoch seconds; 0 or absent: the secret does not expire. */
   client_secret_expires_at?: number
   token_endpoint_auth_method: TokenEndpointAuthMethod
+  /** private_key_jwt (metadata documents): where the client publishes its public keys (https)... */
+  jwks_uri?: string
+  /** ...or the keys themselves, from the document (exactly one of the two). */
+  jwks?: ClientJwks
   redirect_uris: string[]
   client_name?: string
   client_uri?: string
@@ -29,7 +39,7 @@ export interface ClientRecord {
 }
 
 /** The metadata the client chose, before the server adds its identifiers. */
-export type ClientMetadata = Pick<ClientRecord, 'token_endpoint_auth_method' | 'redirect_uris' | 'client_name' | 'client_uri' | 'logo_uri' | 'grant_types' | 'response_types' | 'scope'>
+export type ClientMetadata = Pick<ClientRecord, 'token_endpoint_auth_method' | 'jwks_uri' | 'jwks' | 'redirect_uris' | 'client_name' | 'client_uri' | 'logo_uri' | 'grant_types' | 'response_types' | 'scope'>
 
 export type MetadataErrorCode = 'invalid_redirect_uri' | 'invalid_client_metadata'
 export type MetadataResult =
@@ -43,7 +53,7 @@ export interface MetadataRules {
   allowedRedirectUris: readonly string[]
   /** ALLOWED_REDIRECT_SCHEMES: private-use schemes of native apps accepted besides https and loopback http. */
   redirectSchemes?: readonly string[]
-  /** Metadata documents: public clients only, and scopes outside the offer are dropped instead of refused. */
+  /** Metadata documents: public or private_key_jwt clients, and scopes outside the offer are dropped instead of refused. */
   metadataDocument?: boolean
 }
 
@@ -77,7 +87,8 @@ function webUriProblem (name: string, value: unknown): string | null {
 /**
  * Validates and normalises client metadata. Defaults follow RFC 7591 §2: grant_types
  * ["authorization_code"], response_types ["code"], token_endpoint_auth_method "client_secret_basic"
- * (MCP clients normally send "none"); metadata documents default to (and only allow) "none".
+ * (MCP clients normally send "none"); metadata documents default to "none" and may declare
+ * "private_key_jwt" with their keys (jwks_uri or jwks); registration offers no private_key_jwt.
  * Unknown members are ignored, as RFC 7591 §2 permits.
  */
 export function validateClientMetadata (input: unknown, rules: MetadataRules): MetadataResult {
@@ -99,10 +110,18 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   // token_endpoint_auth_method
   const method = body.token_endpoint_auth_method ?? (doc ? 'none' : 'client_secret_basic')
   if (typeof method !== 'string') return fail('invalid_client_metadata', 'token_endpoint_auth_method must be a string')
+  let keys: Pick<ClientMetadata, 'jwks_uri' | 'jwks'> = {}
   if (doc) {
-    if (method !== 'none') return fail('invalid_client_metadata', `token_endpoint_auth_method "${method}" is not supported for client ID metadata documents: only "none" (public clients)`)
+    if (!(METADATA_DOCUMENT_AUTH_METHODS as readonly string[]).includes(method)) {
+      return fail('invalid_client_metadata', `token_endpoint_auth_method "${method}" is not supported for client ID metadata documents: only "none" (public clients) and "private_key_jwt" (RFC 7523, with jwks_uri or jwks)`)
+    }
     if (body.client_secret !== undefined || body.client_secret_expires_at !== undefined) {
       return fail('invalid_client_metadata', 'a client ID metadata document must not contain client_secret or client_secret_expires_at')
+    }
+    if (method === 'private_key_jwt') {
+      const checked = clientKeys(body.jwks_uri, body.jwks)
+      if (typeof checked === 'string') return fail('invalid_client_metadata', checked)
+      keys = checked
     }
   } else if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
     return fail('invalid_client_metadata', `token_endpoint_auth_method must be one of: ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`)
@@ -123,6 +142,7 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
 
   const metadata: ClientMetadata = {
     token_endpoint_auth_method: method as TokenEndpointAuthMethod,
+    ...keys,
     redirect_uris: redirectUris,
     grant_types: grantTypes,
     response_types: responseTypes
@@ -154,6 +174,18 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   return { ok: true, metadata }
 }
 
+/** A private_key_jwt client's keys: exactly one of jwks_uri and jwks (RFC 7591 §2), or the reason not. */
+function clientKeys (jwksUri: unknown, jwks: unknown): Pick<ClientMetadata, 'jwks_uri' | 'jwks'> | string {
+  if (jwksUri !== undefined && jwks !== undefined) return 'private_key_jwt: give jwks_uri or jwks, not both'
+  if (jwksUri !== undefined) {
+    const problem = jwksUriProblem(jwksUri)
+    return problem ?? { jwks_uri: jwksUri as string }
+  }
+  if (jwks === undefined) return 'private_key_jwt needs the client\'s public keys: jwks_uri or jwks'
+  const parsed = parseClientJwks(jwks)
+  return typeof parsed === 'string' ? `jwks: ${parsed}` : { jwks: parsed }
+}
+
 /**
  * Whether a client_id names a client ID metadata document (an https URL), and if it
  * is well-formed: https, a path, no fragment, no user information, no dot segments.
@@ -175,6 +207,12 @@ export function metadataDocumentUrlProblem (clientId: string): string | null {
     return 'a client ID metadata document URL must not contain dot segments'
   }
   return null
+}
+
+/** application/json or a structured +json type (application/jwk-set+json). */
+export function isJsonContentType (value: string | string[] | undefined): boolean {
+  const type = (Array.isArray(value) ? value[0] : value ?? '').split(';')[0].trim().toLowerCase()
+  return type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
 }
 
 /**

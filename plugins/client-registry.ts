@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { getJson, setJson } from './stores/store.ts'
 import {
-  cacheSeconds, metadataDocumentUrlProblem, validateClientMetadata,
+  cacheSeconds, isJsonContentType, metadataDocumentUrlProblem, validateClientMetadata,
   type ClientMetadata, type ClientRecord
 } from './client-metadata.ts'
 import { safeFetch, SafeFetchError, type AddressPolicy, type Resolver } from './safe-fetch.ts'
@@ -31,7 +31,10 @@ export interface ClientRegistry {
   get (clientId: string): Promise<ClientRecord | null>
   /** Like get, with the reason when there is no client (for an error page or a log line; not secret). */
   lookup (clientId: string): Promise<ClientLookup>
-  /** Timing-safe secret check for confidential clients; public ('none') clients need no secret. */
+  /**
+   * Timing-safe secret check for confidential clients; public ('none') clients need no secret;
+   * private_key_jwt clients never pass here (their assertion is checked by plugins/private-key-jwt.ts).
+   */
   authenticate (client: ClientRecord, credentials: { clientSecret?: string }): boolean
   /** Stores a newly registered client; the plain secret (confidential clients) is returned once, never stored. */
   register (metadata: ClientMetadata): Promise<{ client: ClientRecord, clientSecret?: string }>
@@ -58,11 +61,6 @@ export function secretMatches (presented: string, storedHash: string): boolean {
   const expected = Buffer.from(storedHash, 'base64url')
   const actual = sha256(presented)
   return expected.length === actual.length && timingSafeEqual(expected, actual)
-}
-
-function isJsonContentType (value: string | string[] | undefined): boolean {
-  const type = (Array.isArray(value) ? value[0] : value ?? '').split(';')[0].trim().toLowerCase()
-  return type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
 }
 
 /**
@@ -152,6 +150,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
 
     authenticate (client, credentials) {
       if (client.token_endpoint_auth_method === 'none') return true
+      if (client.token_endpoint_auth_method === 'private_key_jwt') return false
       const secret = credentials.clientSecret
       if (typeof secret !== 'string' || secret.length === 0 || client.client_secret_hash === undefined) return false
       const expiresAt = client.client_secret_expires_at ?? 0

@@ -16,6 +16,7 @@ import {
   type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
 } from './grants.ts'
 import upstreamEntra, { UpstreamError, type EntraTokenSet } from './upstream-entra.ts'
+import { CLIENT_ASSERTION_TYPE } from './client-assertion.ts'
 
 /** The token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -25,6 +26,14 @@ export interface TokenResponse {
   /** Only for clients registered for the refresh_token grant. */
   refresh_token?: string
   scope: string
+}
+
+/** The client authentication parameters of a /token or /revoke body. */
+export interface ClientCredentials {
+  client_id?: string
+  client_secret?: string
+  client_assertion?: string
+  client_assertion_type?: string
 }
 
 /** Why a grant was revoked (audit `reason`). */
@@ -50,8 +59,8 @@ export interface OAuthProxy {
   issueTokens (grant: Grant, scopes: readonly string[], opts: { refreshToken: boolean }): Promise<TokenResponse & { jti: string }>
   /** Every token of the grant stops working: access tokens refused, refresh tokens find no grant. */
   revokeGrant (sid: string, reason: RevocationReason, request?: FastifyRequest): Promise<void>
-  /** Client authentication at /token and /revoke: none, client_secret_post, client_secret_basic. */
-  authenticateClient (request: FastifyRequest, body: { client_id?: string, client_secret?: string }): Promise<ClientRecord>
+  /** Client authentication at /token and /revoke: none, client_secret_post, client_secret_basic, private_key_jwt. */
+  authenticateClient (request: FastifyRequest, body: ClientCredentials): Promise<ClientRecord>
 }
 
 export interface UpstreamTokensApi {
@@ -268,6 +277,12 @@ export default fp(async function oauthProxy (fastify) {
       if (basic !== undefined && body.client_secret !== undefined) {
         throw new OAuthError(400, 'invalid_request', 'Use one client authentication method: Basic or client_secret in the body, not both')
       }
+      if (body.client_assertion !== undefined || body.client_assertion_type !== undefined) {
+        if (basic !== undefined || body.client_secret !== undefined) {
+          throw new OAuthError(400, 'invalid_request', 'Use one client authentication method: a client assertion or a client secret, not both')
+        }
+        return await fastify.privateKeyJwt.authenticate(body)
+      }
       if (basic !== undefined && body.client_id !== undefined && body.client_id !== basic.id) {
         throw new OAuthError(400, 'invalid_request', 'client_id in the body differs from the Basic credentials')
       }
@@ -275,6 +290,9 @@ export default fp(async function oauthProxy (fastify) {
       if (clientId === undefined || clientId === '') throw new OAuthError(401, 'invalid_client', 'Client authentication failed: no client_id', challenge)
       const client = await fastify.clients.get(clientId)
       if (client === null) throw new OAuthError(401, 'invalid_client', 'Client authentication failed: unknown client', challenge)
+      if (client.token_endpoint_auth_method === 'private_key_jwt') {
+        throw new OAuthError(401, 'invalid_client', `Client authentication failed: this client authenticates with private_key_jwt (client_assertion_type ${CLIENT_ASSERTION_TYPE} and client_assertion)`, challenge)
+      }
       if (client.token_endpoint_auth_method !== 'none') {
         const secret = basic?.secret ?? body.client_secret
         if (secret === undefined || !fastify.clients.authenticate(client, { clientSecret: secret })) {
@@ -342,4 +360,4 @@ export default fp(async function oauthProxy (fastify) {
     }
   }
   fastify.decorate('upstreamTokens', upstreamTokens)
-}, { name: 'oauth-proxy', dependencies: ['config', 'store', 'audit-log', 'signing-keys', 'jwt-verify', 'client-registry'] })
+}, { name: 'oauth-proxy', dependencies: ['config', 'store', 'audit-log', 'signing-keys', 'jwt-verify', 'client-registry', 'private-key-jwt'] })

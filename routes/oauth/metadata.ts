@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type, { type Static } from 'typebox'
 import type { Config } from '../../config/index.ts'
-import { TOKEN_ENDPOINT_AUTH_METHODS } from '../../plugins/client-metadata.ts'
+import { SUPPORTED_AUTH_METHODS } from '../../plugins/client-metadata.ts'
+import { ASSERTION_ALGORITHMS } from '../../plugins/client-jwks.ts'
 
 const AuthorizationServerMetadataSchema = Type.Object({
   issuer: Type.String(),
@@ -15,7 +16,9 @@ const AuthorizationServerMetadataSchema = Type.Object({
   grant_types_supported: Type.Array(Type.String()),
   code_challenge_methods_supported: Type.Array(Type.String()),
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  token_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  revocation_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
   scopes_supported: Type.Array(Type.String()),
   client_id_metadata_document_supported: Type.Optional(Type.Boolean()),
   authorization_response_iss_parameter_supported: Type.Boolean()
@@ -42,8 +45,11 @@ export function authorizationServerMetadata (config: Config): AuthorizationServe
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: [...TOKEN_ENDPOINT_AUTH_METHODS],
-    revocation_endpoint_auth_methods_supported: [...TOKEN_ENDPOINT_AUTH_METHODS],
+    // private_key_jwt (RFC 7523) is for metadata-document clients (ChatGPT); /register offers the others.
+    token_endpoint_auth_methods_supported: [...SUPPORTED_AUTH_METHODS],
+    token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
+    revocation_endpoint_auth_methods_supported: [...SUPPORTED_AUTH_METHODS],
+    revocation_endpoint_auth_signing_alg_values_supported: [...ASSERTION_ALGORITHMS],
     scopes_supported: [...config.scopes],
     ...(config.clientIdMetadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     authorization_response_iss_parameter_supported: true

@@ -10,7 +10,9 @@ const Body = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 16384 })),
   token_type_hint: Type.Optional(Type.String({ maxLength: 100 })),
   client_id: Type.Optional(Type.String({ maxLength: 2000 })),
-  client_secret: Type.Optional(Type.String({ maxLength: 500 }))
+  client_secret: Type.Optional(Type.String({ maxLength: 500 })),
+  client_assertion: Type.Optional(Type.String({ maxLength: 8192 })),
+  client_assertion_type: Type.Optional(Type.String({ maxLength: 200 }))
 })
 
 const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/

@@ -24,7 +24,9 @@ const Body = Type.Object({
   scope: Param(1000),
   resource: Param(2000),
   client_id: Param(2000),
-  client_secret: Param(500)
+  client_secret: Param(500),
+  client_assertion: Param(8192),
+  client_assertion_type: Param(200)
 })
 
 type TokenBody = Static<typeof Body>
@@ -46,7 +48,8 @@ const invalidGrant = (description: string) => new OAuthError(400, 'invalid_grant
 /**
  * POST /token: `authorization_code` (PKCE S256, redirect URI and client bound to the code; a code
  * redeemed twice revokes its grant) and `refresh_token` (rotated on every use; an already-used one
- * revokes the grant). Client authentication: none, client_secret_post, client_secret_basic.
+ * revokes the grant). Client authentication: none, client_secret_post, client_secret_basic,
+ * private_key_jwt (RFC 7523; metadata-document clients such as ChatGPT).
  */
 const token: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config, store, oauthProxy } = fastify

@@ -110,7 +110,8 @@ t.test('documents that break the rules are refused with a reason', async t => {
     ['/broken.json', () => (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }).end('{"client_id":') }, /not valid JSON/],
     ['/array.json', () => json([1, 2]), /not a JSON object/],
     ['/secret.json', (url) => json(documentFor(url, { token_endpoint_auth_method: 'client_secret_basic' })), /only "none"/],
-    ['/pkjwt.json', (url) => json(documentFor(url, { token_endpoint_auth_method: 'private_key_jwt' })), /not supported/],
+    ['/pkjwt.json', (url) => json(documentFor(url, { token_endpoint_auth_method: 'private_key_jwt' })), /private_key_jwt needs .* jwks_uri or jwks/],
+    ['/jwt.json', (url) => json(documentFor(url, { token_endpoint_auth_method: 'client_secret_jwt' })), /not supported/],
     ['/js.json', (url) => json(documentFor(url, { redirect_uris: ['javascript:alert(1)'] })), /invalid_redirect_uri/],
     ['/http.json', (url) => json(documentFor(url, { redirect_uris: ['http://client.example/cb'] })), /loopback/],
     ['/no-redirects.json', (url) => json(documentFor(url, { redirect_uris: undefined })), /redirect_uris is required/]

@@ -19,8 +19,10 @@ t.test('GET /.well-known/oauth-authorization-server describes this authorization
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],
     code_challenge_methods_supported: ['S256'],
-    token_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
-    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic'],
+    token_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic', 'private_key_jwt'],
+    token_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
+    revocation_endpoint_auth_methods_supported: ['none', 'client_secret_post', 'client_secret_basic', 'private_key_jwt'],
+    revocation_endpoint_auth_signing_alg_values_supported: ['RS256', 'PS256', 'ES256'],
     scopes_supported: ['tools.read', 'tools.write'],
     client_id_metadata_document_supported: true,
     authorization_response_iss_parameter_supported: true
