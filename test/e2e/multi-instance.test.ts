@@ -29,7 +29,9 @@ const env = {
   MCP_BASE_URL: front,
   TOKEN_SIGNING_KEY: signingKey,
   TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-  RATE_LIMIT_ENABLED: 'false'
+  RATE_LIMIT_ENABLED: 'false',
+  // Reuse of a rotated refresh token must be seen as a replay at once, on the other instance.
+  REFRESH_TOKEN_REUSE_GRACE: '0'
 }
 
 async function instance (t: Parameters<typeof build>[0]): Promise<{ app: FastifyInstance, origin: string }> {
