@@ -131,11 +131,25 @@ export class ToolRegistry {
   }
 }
 
+const loaded = new Map<string, Promise<AnyTool[]>>()
+
 /**
  * Imports every tool file in `folder` (`.ts` when running from source, `.js` when built).
  * Adding a tool is adding a file; the file name is the tool name.
  */
 export async function loadTools (folder: URL = new URL('./tools/', import.meta.url)): Promise<AnyTool[]> {
+  // Imported once per folder and process: every app build (tests build hundreds) would otherwise
+  // import each tool again, and each import is a round trip to the module loader's hooks thread.
+  let tools = loaded.get(folder.href)
+  if (tools === undefined) {
+    tools = importTools(folder)
+    loaded.set(folder.href, tools)
+    tools.catch(() => loaded.delete(folder.href))
+  }
+  return [...await tools]
+}
+
+async function importTools (folder: URL): Promise<AnyTool[]> {
   const ext = extname(fileURLToPath(import.meta.url)) // '.ts' from source, '.js' from dist
   const dir = fileURLToPath(folder)
   const files = (await readdir(dir))
