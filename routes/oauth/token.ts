@@ -140,7 +140,8 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
       if (graceMs === 0) throw await reused()
       // Not marked yet: the other refresh with this token is in flight right now (it marks it next).
       marked = await getJson<RefreshRecord>(store, refreshKey(body.refresh_token))
-      if (marked?.used === true && !inGrace(marked.usedAt)) throw await reused()
+      if (marked === null) throw invalidGrant('The refresh token is unknown, expired or revoked')
+      if (marked.used === true && !inGrace(marked.usedAt)) throw await reused()
     }
     if (marked?.used !== true) await setJson(store, refreshKey(body.refresh_token), { ...record, used: true, usedAt: Date.now() }, config.refreshTokenTtl)
 
