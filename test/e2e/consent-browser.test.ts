@@ -1,6 +1,6 @@
 // The consent page in a real browser (headless Chromium via playwright-core): Approve and Deny
 // clicked for real, through the sign-in page and every redirect back to the client.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser } from 'playwright-core'
@@ -27,13 +27,18 @@ t.before(async () => {
 })
 t.teardown(async () => { await browser?.close() })
 
-t.test('Approve: consent page, sign-in, callback, code at the client; no CSP violation on the way', async t => {
+/** A listening server, a client registered with the loopback redirect URI, an authorize URL, and a fresh browser page. */
+async function start (t: Test, metadata: Record<string, unknown> = {}) {
   const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false' })
-  const client = await registerClient(baseUrl, { redirect_uris: [redirectUri], client_name: 'Browser Test Client' })
+  const client = await registerClient(baseUrl, { redirect_uris: [redirectUri], ...metadata })
   const request = await authorizeRequest(baseUrl, client)
   const context = await browser.newContext()
   t.teardown(() => context.close())
-  const page = await context.newPage()
+  return { baseUrl, client, request, context, page: await context.newPage() }
+}
+
+t.test('Approve: consent page, sign-in, callback, code at the client; no CSP violation on the way', async t => {
+  const { baseUrl, client, request, context, page } = await start(t, { client_name: 'Browser Test Client' })
   const violations: string[] = []
   page.on('console', message => { if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text()) })
 
@@ -67,12 +72,7 @@ t.test('Approve: consent page, sign-in, callback, code at the client; no CSP vio
 })
 
 t.test('Deny: access_denied with state and iss at the client', async t => {
-  const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false' })
-  const client = await registerClient(baseUrl, { redirect_uris: [redirectUri] })
-  const request = await authorizeRequest(baseUrl, client)
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
-  const page = await context.newPage()
+  const { baseUrl, request, page } = await start(t)
   await page.goto(request.url)
   await Promise.all([page.waitForURL(u => u.href.startsWith(redirectUri)), page.click('#deny')])
   const params = new URL(page.url()).searchParams
@@ -83,12 +83,7 @@ t.test('Deny: access_denied with state and iss at the client', async t => {
 })
 
 t.test('the consent page refuses to be framed', async t => {
-  const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false' })
-  const client = await registerClient(baseUrl, { redirect_uris: [redirectUri] })
-  const request = await authorizeRequest(baseUrl, client)
-  const context = await browser.newContext()
-  t.teardown(() => context.close())
-  const page = await context.newPage()
+  const { baseUrl, request, page } = await start(t)
   // An attacker page on another origin (the client server's origin) framing the consent page.
   await page.goto(`${redirectUri}?frame=1`)
   await page.setContent(`<iframe id="f" src="${request.url.replace(/&/g, '&amp;')}"></iframe>`, { waitUntil: 'load' })
