@@ -85,17 +85,22 @@ async function signIn (clientId: string, user = 'Ada Lovelace', extra: Record<st
 
 const jwks = async () => await (await fetch(server.endpoints.jwks)).json()
 
+const SECRET_AUTH = { client_id: SECRET_CLIENT, client_secret: 'secret-value' }
+
+/** Redeems a sign-in's code with its PKCE verifier at the token endpoint, with the given client authentication. */
+async function redeem (signedIn: { params: URLSearchParams, verifier: string }, auth: Record<string, string>, headers: Record<string, string> = {}) {
+  return await token({ grant_type: 'authorization_code', code: signedIn.params.get('code') as string, redirect_uri: REDIRECT, code_verifier: signedIn.verifier, ...auth }, headers)
+}
+
+/** private_key_jwt client authentication with the given assertion. */
+const byAssertion = (jwt: string) => ({ client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt })
+
+/** A client assertion of the certificate client for the token endpoint, signed with its key. */
+const certAssertion = (header: Record<string, string> = { x5t: cert.x5t }, claims: Record<string, unknown> = {}, key: KeyObject = cert.key) =>
+  assertion(key, header, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token, ...claims })
+
 t.test('private_key_jwt with a certificate (x5t header, aud = token endpoint) is accepted', async t => {
-  const { params, verifier } = await signIn(CERT_CLIENT, 'Alan Turing')
-  const res = await token({
-    grant_type: 'authorization_code',
-    code: params.get('code') as string,
-    redirect_uri: REDIRECT,
-    code_verifier: verifier,
-    client_id: CERT_CLIENT,
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: assertion(cert.key, { x5t: cert.x5t }, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token })
-  })
+  const res = await redeem(await signIn(CERT_CLIENT, 'Alan Turing'), { client_id: CERT_CLIENT, ...byAssertion(certAssertion()) })
   t.equal(res.status, 200, JSON.stringify(res.body))
   const at = verifyJwt(res.body.access_token, await jwks(), { issuer: server.issuer, audience: CERT_CLIENT })
   t.equal(at.payload.azpacr, '2', 'certificate-authenticated client')
@@ -104,53 +109,35 @@ t.test('private_key_jwt with a certificate (x5t header, aud = token endpoint) is
 })
 
 t.test('private_key_jwt with x5t#S256 only is accepted', async t => {
-  const { params, verifier } = await signIn(CERT_CLIENT)
-  const res = await token({
-    grant_type: 'authorization_code',
-    code: params.get('code') as string,
-    redirect_uri: REDIRECT,
-    code_verifier: verifier,
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: assertion(cert.key, { 'x5t#S256': cert.x5tS256 }, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token })
-  })
+  const res = await redeem(await signIn(CERT_CLIENT), byAssertion(certAssertion({ 'x5t#S256': cert.x5tS256 })))
   t.equal(res.status, 200, JSON.stringify(res.body))
 })
 
 t.test('client assertions that Entra would refuse are refused with invalid_client', async t => {
   const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
   const cases: Array<[string, string]> = [
-    ['unknown thumbprint', assertion(cert.key, { x5t: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA' }, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token })],
-    ['no thumbprint header', assertion(cert.key, {}, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token })],
-    ['signed by another key', assertion(other, { x5t: cert.x5t }, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token })],
-    ['aud is the issuer, not the token endpoint', assertion(cert.key, { x5t: cert.x5t }, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.issuer })],
-    ['expired', assertion(cert.key, { x5t: cert.x5t }, { iss: CERT_CLIENT, sub: CERT_CLIENT, aud: server.endpoints.token, exp: Math.floor(Date.now() / 1000) - 3600 })]
+    ['unknown thumbprint', certAssertion({ x5t: 'AAAAAAAAAAAAAAAAAAAAAAAAAAA' })],
+    ['no thumbprint header', certAssertion({})],
+    ['signed by another key', certAssertion(undefined, {}, other)],
+    ['aud is the issuer, not the token endpoint', certAssertion(undefined, { aud: server.issuer })],
+    ['expired', certAssertion(undefined, { exp: Math.floor(Date.now() / 1000) - 3600 })]
   ]
   for (const [name, jwt] of cases) {
-    const { params, verifier } = await signIn(CERT_CLIENT)
-    const res = await token({
-      grant_type: 'authorization_code',
-      code: params.get('code') as string,
-      redirect_uri: REDIRECT,
-      code_verifier: verifier,
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: jwt
-    })
+    const res = await redeem(await signIn(CERT_CLIENT), byAssertion(jwt))
     t.equal(res.status, 401, name)
     t.equal(res.body.error, 'invalid_client', name)
   }
-  const { params, verifier } = await signIn(CERT_CLIENT)
-  const bySecret = await token({ grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: REDIRECT, code_verifier: verifier, client_id: CERT_CLIENT, client_secret: 'guess' })
+  const bySecret = await redeem(await signIn(CERT_CLIENT), { client_id: CERT_CLIENT, client_secret: 'guess' })
   t.equal(bySecret.body.error, 'invalid_client', 'a certificate client cannot use a secret')
 })
 
 t.test('client_secret_basic and client_secret_post both work; a wrong secret is invalid_client', async t => {
   for (const style of ['basic', 'post', 'wrong'] as const) {
-    const { params, verifier } = await signIn(SECRET_CLIENT)
-    const form = { grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: REDIRECT, code_verifier: verifier }
+    const signedIn = await signIn(SECRET_CLIENT)
     const secret = style === 'wrong' ? 'nope' : 'secret-value'
     const res = style === 'basic'
-      ? await token(form, { authorization: `Basic ${Buffer.from(`${SECRET_CLIENT}:${secret}`).toString('base64')}` })
-      : await token({ ...form, client_id: SECRET_CLIENT, client_secret: secret })
+      ? await redeem(signedIn, {}, { authorization: `Basic ${Buffer.from(`${SECRET_CLIENT}:${secret}`).toString('base64')}` })
+      : await redeem(signedIn, { client_id: SECRET_CLIENT, client_secret: secret })
     if (style === 'wrong') {
       t.equal(res.status, 401)
       t.equal(res.body.error, 'invalid_client')
@@ -172,36 +159,31 @@ t.test('cancel on the sign-in page returns access_denied with an AADSTS descript
 
 t.test('code exchange checks PKCE and is single use', async t => {
   const { params, verifier } = await signIn(SECRET_CLIENT)
-  const code = params.get('code') as string
-  const auth = { client_id: SECRET_CLIENT, client_secret: 'secret-value' }
-  const wrong = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: 'x'.repeat(43), ...auth })
+  const wrong = await redeem({ params, verifier: 'x'.repeat(43) }, SECRET_AUTH)
   t.equal(wrong.body.error, 'invalid_grant', 'wrong verifier')
 
   const second = await signIn(SECRET_CLIENT)
-  const ok = await token({ grant_type: 'authorization_code', code: second.params.get('code') as string, redirect_uri: REDIRECT, code_verifier: second.verifier, ...auth })
+  const ok = await redeem(second, SECRET_AUTH)
   t.equal(ok.status, 200)
-  const replay = await token({ grant_type: 'authorization_code', code: second.params.get('code') as string, redirect_uri: REDIRECT, code_verifier: second.verifier, ...auth })
+  const replay = await redeem(second, SECRET_AUTH)
   t.equal(replay.body.error, 'invalid_grant', 'code replay')
   t.ok(verifier)
 })
 
 t.test('no refresh token without offline_access', async t => {
-  const { params, verifier } = await signIn(SECRET_CLIENT, 'Ada Lovelace', { scope: `api://${SECRET_CLIENT}/tools.read openid profile` })
-  const res = await token({ grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: REDIRECT, code_verifier: verifier, client_id: SECRET_CLIENT, client_secret: 'secret-value' })
+  const res = await redeem(await signIn(SECRET_CLIENT, 'Ada Lovelace', { scope: `api://${SECRET_CLIENT}/tools.read openid profile` }), SECRET_AUTH)
   t.equal(res.status, 200)
   t.notOk(res.body.refresh_token)
   t.ok(res.body.id_token)
 })
 
 t.test('a refresh token gets a Microsoft Graph token for Graph scopes (bare or full names)', async t => {
-  const { params, verifier } = await signIn(SECRET_CLIENT, 'Grace Hopper')
-  const auth = { client_id: SECRET_CLIENT, client_secret: 'secret-value' }
-  const first = await token({ grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: REDIRECT, code_verifier: verifier, ...auth })
+  const first = await redeem(await signIn(SECRET_CLIENT, 'Grace Hopper'), SECRET_AUTH)
   t.equal(first.status, 200)
   const keys = await jwks()
   let refresh = first.body.refresh_token
   for (const scope of ['User.Read', 'https://graph.microsoft.com/User.Read offline_access']) {
-    const res = await token({ grant_type: 'refresh_token', refresh_token: refresh, scope, ...auth })
+    const res = await token({ grant_type: 'refresh_token', refresh_token: refresh, scope, ...SECRET_AUTH })
     t.equal(res.status, 200, JSON.stringify(res.body))
     const graph = verifyJwt(res.body.access_token, keys, { issuer: server.issuer, audience: 'https://graph.microsoft.com' })
     t.equal(graph.payload.scp, 'User.Read')
@@ -209,7 +191,7 @@ t.test('a refresh token gets a Microsoft Graph token for Graph scopes (bare or f
     t.not(res.body.refresh_token, refresh)
     refresh = res.body.refresh_token
   }
-  const api = await token({ grant_type: 'refresh_token', refresh_token: refresh, scope: `api://${SECRET_CLIENT}/tools.read`, ...auth })
+  const api = await token({ grant_type: 'refresh_token', refresh_token: refresh, scope: `api://${SECRET_CLIENT}/tools.read`, ...SECRET_AUTH })
   t.equal(api.status, 200)
   t.equal(decodeJwt(api.body.access_token).payload.aud, SECRET_CLIENT, 'back to the API audience')
 })
@@ -236,8 +218,7 @@ t.test('a second sign-in in the same browser is silent (SSO); prompt=login shows
 
 t.test('logout ends the session and returns to the post-logout URI', async t => {
   const browser = new Browserless()
-  const { params, verifier } = await signIn(SECRET_CLIENT, 'Ada Lovelace', {}, browser)
-  const tokens = await token({ grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: REDIRECT, code_verifier: verifier, client_id: SECRET_CLIENT, client_secret: 'secret-value' })
+  const tokens = await redeem(await signIn(SECRET_CLIENT, 'Ada Lovelace', {}, browser), SECRET_AUTH)
   const url = new URL(server.endpoints.logout)
   url.search = new URLSearchParams({ id_token_hint: tokens.body.id_token, post_logout_redirect_uri: 'http://127.0.0.1:9/', state: 'bye' }).toString()
   const confirm = await browser.navigate(url.href)
