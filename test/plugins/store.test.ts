@@ -126,7 +126,8 @@ contract('memory', async t => {
   return { store, elapse: async seconds => { clock += seconds * 1000 } }
 })
 
-contract('redis', async t => {
+/** A RedisStore on the local Redis under a key prefix of its own; its keys are deleted when the test ends. */
+async function openRedisStore (t: Test) {
   await requireRedis()
   const prefix = redisEnv().REDIS_KEY_PREFIX
   const client = createRedisClient(REDIS_URL)
@@ -137,6 +138,11 @@ contract('redis', async t => {
     if (keys.length > 0) await client.del(...keys)
     await store.close()
   })
+  return { client, prefix, store }
+}
+
+contract('redis', async t => {
+  const { client, prefix, store } = await openRedisStore(t)
   // Time passes for Redis by shortening each key's remaining TTL (PEXPIRE precision, no sleeping for seconds).
   const elapse = async (seconds: number) => {
     for (const key of await client.keys(`${prefix}*`)) {
@@ -154,15 +160,7 @@ contract('redis', async t => {
 })
 
 t.test('redis store: keys carry the prefix and TTLs are real Redis TTLs', async t => {
-  await requireRedis()
-  const prefix = redisEnv().REDIS_KEY_PREFIX
-  const client = createRedisClient(REDIS_URL)
-  await new Promise(resolve => client.once('ready', resolve))
-  const store = new RedisStore(client, prefix)
-  t.teardown(async () => {
-    await client.del(`${prefix}k`, `${prefix}n`)
-    await store.close()
-  })
+  const { client, prefix, store } = await openRedisStore(t)
   await store.set('k', 'v', 30)
   t.equal(await client.get(`${prefix}k`), 'v')
   const ttl = await client.pttl(`${prefix}k`)
