@@ -4,16 +4,8 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildListening } from '../helper.ts'
 import { startFakeGraph, type GraphUser } from '../fixtures/fake-graph.ts'
+import { callTool, post } from '../mcp/mcp-helper.ts'
 import { claimsOf, fullFlow, registerClient } from '../routes/oauth/oauth-flow.ts'
-
-async function callTool (baseUrl: string, token: string, name: string) {
-  const res = await fetch(`${baseUrl}/mcp`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: {} } })
-  })
-  return { status: res.status, body: await res.json() as any }
-}
 
 t.test('graph_me with the development identity provider: a Graph token for the signed-in user', async t => {
   const users: Record<string, GraphUser> = {}
@@ -33,9 +25,9 @@ t.test('graph_me with the development identity provider: a Graph token for the s
   t.not(upstream.accessToken, tokens.body.access_token)
   users[upstream.accessToken] = { id: graphClaims.oid, displayName: 'Ada Lovelace', userPrincipalName: 'ada@dev-idp.example.com' }
 
-  const result = await callTool(baseUrl, tokens.body.access_token, 'graph_me')
+  const result = await post(baseUrl, callTool(1, 'graph_me'), { authorization: `Bearer ${tokens.body.access_token}` })
   t.equal(result.status, 200)
-  t.notOk(result.body.result?.isError, JSON.stringify(result.body).slice(0, 300))
-  t.match(JSON.stringify(result.body.result), /Ada Lovelace/)
+  t.notOk(result.json.result?.isError, result.text.slice(0, 300))
+  t.match(JSON.stringify(result.json.result), /Ada Lovelace/)
   t.same(graph.requests.map(r => r.token), [upstream.accessToken], 'Graph saw the cached Graph token, never the proxy token')
 })

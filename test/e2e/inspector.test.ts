@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildListening, freePort } from '../helper.ts'
 import { Browserless } from '../fixtures/browserless.ts'
+import { auditsOf } from '../routes/oauth/oauth-flow.ts'
 import { INSTALL_TIMEOUT_MS, NODE22, ensureNode22Tools, node22ToolsInstalled, toolPath } from '../fixtures/node22-tools.ts'
 
 const LAUNCHER = toolPath('@modelcontextprotocol/inspector', 'clients', 'launcher', 'build', 'index.js')
@@ -152,10 +153,6 @@ function requests (logs: string[]): Logged[] {
   return [...byId.values()]
 }
 
-function audits (logs: string[], event: string): Array<Record<string, any>> {
-  return logs.map(line => JSON.parse(line)).filter(entry => entry.audit === true && entry.event === event)
-}
-
 /** `wanted` ("METHOD /path STATUS", status optional) appear in this order among `seen`. */
 function inOrder (seen: Logged[], wanted: string[]): string[] {
   const missing: string[] = []
@@ -212,7 +209,7 @@ t.test('the Inspector discovers, registers, authorizes (consent + dev sign-in) a
     'POST /token 200',
     'POST /mcp 200'
   ]), [], `the 401, the discovery, the registration, the flow, then MCP with a token: ${seen.map(r => `${r.method} ${r.path} ${String(r.status)}`).join(', ')}`)
-  t.same(audits(logs, 'token.issued').map(a => a.client_id), [clientId], 'one token, for the Inspector\'s client')
+  t.same(auditsOf(logs, 'token.issued').map(a => a.client_id), [clientId], 'one token, for the Inspector\'s client')
 
   const tools = JSON.parse(list.stdout).result.tools.map((tool: { name: string }) => tool.name)
   t.same([...tools].sort(), ['graph_me', 'validate_token', 'whoami'], 'tools/list lists the three tools')
@@ -249,8 +246,8 @@ t.test('step-up through the Inspector: it registers itself for tools.read, gets 
   t.equal(second.callbackStatus, 200, 'the Inspector\'s callback took it')
 
   t.same(inOrder(requests(logs), ['POST /token 200', 'POST /mcp 403', 'GET /authorize 200', 'POST /token 200', 'POST /mcp 200']), [], 'token, 403, authorize again, token, success')
-  t.match(audits(logs, 'scope.denied'), [{ tool: 'graph_me', missing: ['graph.read'] }], 'the service refused graph_me for the missing scope')
-  t.same(audits(logs, 'token.issued').map(a => [...a.scopes].sort()), [['tools.read'], ['graph.read', 'tools.read']], 'a token for tools.read, then one for both')
+  t.match(auditsOf(logs, 'scope.denied'), [{ tool: 'graph_me', missing: ['graph.read'] }], 'the service refused graph_me for the missing scope')
+  t.same(auditsOf(logs, 'token.issued').map(a => [...a.scopes].sort()), [['tools.read'], ['graph.read', 'tools.read']], 'a token for tools.read, then one for both')
 
   const result = JSON.parse(run.stdout).result
   t.notOk(result.isError, 'not an error result', { result })

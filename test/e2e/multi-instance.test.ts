@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, freePort, redisEnv, requireRedis } from '../helper.ts'
 import { Browserless } from '../fixtures/browserless.ts'
 import { startEntraLike } from '../fixtures/entra-like-server.ts'
-import { REDIRECT_URI, authorizeRequest, claimsOf, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { REDIRECT_URI, authorizeRequest, claimsOf, mcpStatus, registerClient, revokeRequest, tokenRequest } from '../routes/oauth/oauth-flow.ts'
 
 await requireRedis()
 
@@ -49,12 +49,6 @@ function router (pick: (path: string) => string): typeof fetch {
   }
 }
 
-async function mcpStatus (origin: string, token: string) {
-  const res = await fetch(`${origin}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })
-  await res.arrayBuffer()
-  return res.status
-}
-
 t.test('started on one instance, finished on another; tokens, refresh, consent memory and revocation shared', async t => {
   const a = await instance(t)
   const b = await instance(t)
@@ -84,7 +78,7 @@ t.test('started on one instance, finished on another; tokens, refresh, consent m
   t.notOk(second.chain.some(u => u.endsWith('/authorize/consent')), 'no consent page the second time')
   const tokens2 = await tokenRequest(a.origin, { grant_type: 'authorization_code', code: second.params.get('code') as string, redirect_uri: REDIRECT_URI, code_verifier: again.verifier, client_id: client.client_id })
   t.equal(tokens2.status, 200)
-  const revoked = await fetch(`${b.origin}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: tokens2.body.access_token, client_id: client.client_id }) })
+  const revoked = await revokeRequest(b.origin, { token: tokens2.body.access_token, client_id: client.client_id })
   t.equal(revoked.status, 200)
   t.equal(await mcpStatus(a.origin, tokens2.body.access_token), 401, 'an access token revoked on B is refused on A')
 })

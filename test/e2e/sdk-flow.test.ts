@@ -7,6 +7,8 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import { buildListening } from '../helper.ts'
 import { Browserless } from '../fixtures/browserless.ts'
+import { post } from '../mcp/mcp-helper.ts'
+import { revokeRequest } from '../routes/oauth/oauth-flow.ts'
 
 const REDIRECT = 'http://127.0.0.1:53999/callback'
 
@@ -60,7 +62,7 @@ t.test('401 -> discovery -> registration -> authorize -> consent -> sign-in -> c
   const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }, { logs })
   const mcpUrl = new URL(`${baseUrl}/mcp`)
 
-  const unauthenticated = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })
+  const unauthenticated = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'tools/list' })
   t.equal(unauthenticated.status, 401)
   const challenge = unauthenticated.headers.get('www-authenticate') ?? ''
   const resourceMetadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)?.[1]
@@ -93,9 +95,9 @@ t.test('401 -> discovery -> registration -> authorize -> consent -> sign-in -> c
   t.not(refreshed.refresh_token, firstTokens.refresh_token, 'rotated')
   t.ok((await listTools(mcpUrl, provider)).tools.length > 0, 'the refreshed token works')
 
-  const revoke = await fetch(`${baseUrl}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: refreshed.refresh_token as string, client_id: provider.client?.client_id as string }) })
+  const revoke = await revokeRequest(baseUrl, { token: refreshed.refresh_token, client_id: provider.client?.client_id })
   t.equal(revoke.status, 200)
-  const refused = await fetch(mcpUrl, { method: 'POST', headers: { authorization: `Bearer ${refreshed.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) })
+  const refused = await post(baseUrl, { jsonrpc: '2.0', id: 2, method: 'tools/list' }, { authorization: `Bearer ${refreshed.access_token}` })
   t.equal(refused.status, 401, '/mcp refuses the revoked grant')
   t.match(refused.headers.get('www-authenticate'), /error="invalid_token"/)
 
