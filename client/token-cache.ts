@@ -88,10 +88,6 @@ export class TokenCache {
     this.file = join(dir, CACHE_FILE)
   }
 
-  static fromEnv (env: Record<string, string | undefined>): TokenCache {
-    return new TokenCache(configDir(env))
-  }
-
   async read (): Promise<CacheFile> {
     let text: string
     try {
