@@ -63,7 +63,8 @@ export class StepUpRequired extends Error {
 
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'])
 
-function * causes (err: unknown): Generator<unknown> {
+/** An error and the errors of its `cause` chain, each once. */
+export function * causes (err: unknown): Generator<unknown> {
   const seen = new Set<unknown>()
   let current: unknown = err
   while (current !== undefined && current !== null && !seen.has(current)) {

@@ -4,7 +4,7 @@ import { auth, discoverOAuthServerInfo, extractWWWAuthenticateParams, registerCl
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { AuthorizationServerMetadata } from '@modelcontextprotocol/sdk/shared/auth.js'
 import type { Tool } from '@modelcontextprotocol/sdk/types.js'
-import { CliError, StepUpRequired } from './errors.ts'
+import { CliError, StepUpRequired, causes } from './errors.ts'
 import { CliOAuthProvider } from './oauth-provider.ts'
 import { startLoopbackListener } from './loopback.ts'
 import type { OpenUrl } from './browser.ts'
@@ -180,11 +180,7 @@ export async function connect (ctx: Context, entry: ServerEntry): Promise<Connec
 }
 
 export function findStepUp (err: unknown): StepUpRequired | undefined {
-  let current: unknown = err
-  for (let i = 0; i < 5 && current !== undefined && current !== null; i++) {
-    if (current instanceof StepUpRequired) return current
-    current = (current as { cause?: unknown }).cause
-  }
+  for (const e of causes(err)) if (e instanceof StepUpRequired) return e
   return undefined
 }
 
