@@ -90,13 +90,8 @@ export async function callTool (ctx: Context, out: Output, { name, pairs, json }
     return client.callTool({ name, arguments: args })
   })
   const { text, isError } = resultText(result as Parameters<typeof resultText>[0])
-  if (out.json) {
-    out.result(result, () => text)
-  } else if (isError) {
-    out.info(`Tool ${name} failed: ${text}`)
-  } else {
-    out.result(result, () => text)
-  }
+  if (isError && !out.json) out.info(`Tool ${name} failed: ${text}`)
+  else out.result(result, () => text)
   return isError ? 1 : 0
 }
 
