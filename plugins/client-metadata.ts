@@ -208,24 +208,3 @@ export function metadataDocumentUrlProblem (clientId: string): string | null {
   }
   return null
 }
-
-/** application/json or a structured +json type (application/jwk-set+json). */
-export function isJsonContentType (value: string | string[] | undefined): boolean {
-  const type = (Array.isArray(value) ? value[0] : value ?? '').split(';')[0].trim().toLowerCase()
-  return type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
-}
-
-/**
- * How long to keep a fetched metadata document, from its Cache-Control header, within
- * [min, max]. `no-store`, `no-cache` and `max-age=0` give the floor (the document is fetched
- * again soon, but not on every request of one sign-in); no header or no max-age gives `fallback`.
- */
-export function cacheSeconds (cacheControl: string | string[] | undefined, bounds: { min: number, max: number, fallback: number }): number {
-  const value = Array.isArray(cacheControl) ? cacheControl.join(',') : cacheControl
-  if (value === undefined || value.trim() === '') return bounds.fallback
-  const directives = value.toLowerCase().split(',').map(d => d.trim())
-  if (directives.some(d => d === 'no-store' || d === 'no-cache')) return bounds.min
-  const maxAge = directives.map(d => /^max-age\s*=\s*"?(\d+)"?$/.exec(d)).find(m => m !== null)
-  if (maxAge === undefined || maxAge === null) return bounds.fallback
-  return Math.min(bounds.max, Math.max(bounds.min, Number(maxAge[1])))
-}

@@ -1,11 +1,8 @@
 import fp from 'fastify-plugin'
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { getJson, setJson } from './stores/store.ts'
-import {
-  cacheSeconds, isJsonContentType, metadataDocumentUrlProblem, validateClientMetadata,
-  type ClientMetadata, type ClientRecord
-} from './client-metadata.ts'
-import { safeFetch, SafeFetchError, type AddressPolicy, type Resolver } from './safe-fetch.ts'
+import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord } from './client-metadata.ts'
+import { jsonDocuments, SafeFetchError, type AddressPolicy, type Resolver } from './safe-fetch.ts'
 
 export type { ClientRecord, ClientMetadata, TokenEndpointAuthMethod } from './client-metadata.ts'
 export { redirectUriMatches } from './redirect-uris.ts'
@@ -73,65 +70,35 @@ export function secretMatches (presented: string, storedHash: string): boolean {
 export default fp<ClientRegistryOptions>(async function clientRegistry (fastify, opts) {
   const { config, store } = fastify
   const rules = { scopes: config.scopes, allowedRedirectUris: config.allowedRedirectUris, redirectSchemes: config.redirectSchemes }
-  // One fetch per document URL at a time, however many requests ask for it.
-  const inFlight = new Map<string, Promise<ClientLookup>>()
-
-  async function fetchMetadataDocument (url: string): Promise<ClientLookup> {
-    const failed = (reason: string): ClientLookup => {
-      fastify.log.info({ client_id: url, reason }, 'client ID metadata document refused')
-      return { client: null, reason: `client ID metadata document refused: ${reason}` }
+  const documents = jsonDocuments<ClientRecord>({
+    store,
+    log: fastify.log,
+    prefix: 'cimd',
+    cache: CIMD_CACHE,
+    fetch: { resolve: opts.resolve, isAllowedAddress: opts.isAllowedAddress, timeoutMs: opts.fetchTimeoutMs, maxBytes: opts.maxDocumentBytes, ca: opts.ca },
+    names: { what: 'the document', type: 'application/json', redirects: true },
+    parse (document, url) {
+      if (document === null || typeof document !== 'object' || Array.isArray(document)) return 'the document is not a JSON object'
+      if ((document as Record<string, unknown>).client_id !== url) return 'its client_id is not the URL it was fetched from'
+      const checked = validateClientMetadata(document, { ...rules, metadataDocument: true })
+      if (!checked.ok) return `${checked.error}: ${checked.description}`
+      return { client_id: url, ...checked.metadata, client_id_issued_at: Math.floor(Date.now() / 1000), source: 'metadata_document' }
     }
-    let response
-    try {
-      response = await safeFetch(url, {
-        resolve: opts.resolve,
-        isAllowedAddress: opts.isAllowedAddress,
-        timeoutMs: opts.fetchTimeoutMs,
-        maxBytes: opts.maxDocumentBytes,
-        ca: opts.ca
-      })
-    } catch (err) {
-      if (err instanceof SafeFetchError) return failed(err.message)
-      // Not expected: still an answer about the client, never a 500 for someone else's document.
-      fastify.log.warn({ err, client_id: url }, 'client ID metadata document fetch failed unexpectedly')
-      return failed('the document could not be fetched')
-    }
-    if (response.status >= 300 && response.status < 400) return failed(`the server answered a redirect (HTTP ${response.status}); redirects are not followed`)
-    if (response.status !== 200) return failed(`the server answered HTTP ${response.status}`)
-    if (!isJsonContentType(response.headers['content-type'])) return failed('the document is not served as application/json')
-    let document: unknown
-    try {
-      document = JSON.parse(response.body.toString('utf8'))
-    } catch {
-      return failed('the document is not valid JSON')
-    }
-    if (document === null || typeof document !== 'object' || Array.isArray(document)) return failed('the document is not a JSON object')
-    if ((document as Record<string, unknown>).client_id !== url) return failed('its client_id is not the URL it was fetched from')
-    const checked = validateClientMetadata(document, { ...rules, metadataDocument: true })
-    if (!checked.ok) return failed(`${checked.error}: ${checked.description}`)
-    const client: ClientRecord = {
-      client_id: url,
-      ...checked.metadata,
-      client_id_issued_at: Math.floor(Date.now() / 1000),
-      source: 'metadata_document'
-    }
-    const ttl = cacheSeconds(response.headers['cache-control'], CIMD_CACHE)
-    await setJson(store, `cimd:${sha256(url).toString('hex')}`, client, ttl)
-    return { client }
-  }
+  })
 
   async function lookupMetadataDocument (url: string): Promise<ClientLookup> {
     if (!config.clientIdMetadataDocuments) return { client: null, reason: 'client ID metadata documents are disabled on this server' }
     const problem = metadataDocumentUrlProblem(url)
     if (problem !== null) return { client: null, reason: problem }
-    const cached = await getJson<ClientRecord>(store, `cimd:${sha256(url).toString('hex')}`)
+    const cached = await documents.cached(url)
     if (cached !== null) return { client: cached }
-    let pending = inFlight.get(url)
-    if (pending === undefined) {
-      pending = fetchMetadataDocument(url).finally(() => inFlight.delete(url))
-      inFlight.set(url, pending)
+    try {
+      return { client: await documents.fetch(url) }
+    } catch (err) {
+      if (!(err instanceof SafeFetchError)) throw err
+      fastify.log.info({ client_id: url, reason: err.message }, 'client ID metadata document refused')
+      return { client: null, reason: `client ID metadata document refused: ${err.message}` }
     }
-    return await pending
   }
 
   const registry: ClientRegistry = {

@@ -1,13 +1,12 @@
 import fp from 'fastify-plugin'
 import { createHash } from 'node:crypto'
 import { OAuthError } from './errors.ts'
-import { getJson, setJson } from './stores/store.ts'
-import { cacheSeconds, isJsonContentType, type ClientRecord } from './client-metadata.ts'
+import type { ClientRecord } from './client-metadata.ts'
 import { chooseKey, parseClientJwks, type ClientJwk, type ClientJwks } from './client-jwks.ts'
 import {
   CLIENT_ASSERTION_TYPE, ClientAssertionError, assertedClientId, verifyClientAssertion, type AssertionHeader
 } from './client-assertion-verify.ts'
-import { safeFetch, SafeFetchError } from './safe-fetch.ts'
+import { jsonDocuments, SafeFetchError } from './safe-fetch.ts'
 import type { ClientRegistryOptions } from './client-registry.ts'
 
 export interface ClientAssertionCredentials {
@@ -52,47 +51,24 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
   const { config, store } = fastify
   const audiences = [`${config.baseUrl}/token`, config.issuer]
   const tolerance = config.clockToleranceSeconds
-  const inFlight = new Map<string, Promise<ClientJwks>>()
+  const keySets = jsonDocuments<ClientJwks>({
+    store,
+    log: fastify.log,
+    prefix: 'client-jwks',
+    cache: JWKS_CACHE,
+    fetch: { resolve: opts.resolve, isAllowedAddress: opts.isAllowedAddress, timeoutMs: opts.fetchTimeoutMs, maxBytes: JWKS_MAX_BYTES, ca: opts.ca, accept: 'application/jwk-set+json, application/json' },
+    names: { what: 'the key set', type: 'JSON' },
+    parse: parseClientJwks
+  })
 
-  async function download (uri: string): Promise<ClientJwks> {
-    const refused = (reason: string) => new ClientAssertionError('key', `the client's jwks_uri was refused: ${reason}`)
-    let response
+  /** Fetches (and caches) a key set; concurrent requests for one URI share one fetch. */
+  async function fetchKeys (uri: string): Promise<ClientJwks> {
     try {
-      response = await safeFetch(uri, {
-        resolve: opts.resolve,
-        isAllowedAddress: opts.isAllowedAddress,
-        timeoutMs: opts.fetchTimeoutMs,
-        maxBytes: JWKS_MAX_BYTES,
-        ca: opts.ca,
-        accept: 'application/jwk-set+json, application/json'
-      })
+      return await keySets.fetch(uri)
     } catch (err) {
-      if (err instanceof SafeFetchError) throw refused(err.message)
-      fastify.log.warn({ err, jwks_uri: uri }, 'client JWKS fetch failed unexpectedly')
-      throw refused('the key set could not be fetched')
+      if (!(err instanceof SafeFetchError)) throw err
+      throw new ClientAssertionError('key', `the client's jwks_uri was refused: ${err.message}`)
     }
-    if (response.status !== 200) throw refused(`the server answered HTTP ${response.status}`)
-    if (!isJsonContentType(response.headers['content-type'])) throw refused('the key set is not served as JSON')
-    let body: unknown
-    try {
-      body = JSON.parse(response.body.toString('utf8'))
-    } catch {
-      throw refused('the key set is not valid JSON')
-    }
-    const jwks = parseClientJwks(body)
-    if (typeof jwks === 'string') throw refused(jwks)
-    await setJson(store, `client-jwks:${sha256(uri)}`, jwks, cacheSeconds(response.headers['cache-control'], JWKS_CACHE))
-    return jwks
-  }
-
-  /** Fetches a key set that is not cached; concurrent requests for one URI share one fetch. */
-  function fetchKeys (uri: string): Promise<ClientJwks> {
-    let pending = inFlight.get(uri)
-    if (pending === undefined) {
-      pending = download(uri).finally(() => inFlight.delete(uri))
-      inFlight.set(uri, pending)
-    }
-    return pending
   }
 
   async function keyFor (client: ClientRecord, header: AssertionHeader): Promise<ClientJwk> {
@@ -103,14 +79,14 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
     }
     const uri = client.jwks_uri
     if (uri === undefined) throw new ClientAssertionError('key', 'the client has no keys (jwks_uri or jwks)')
-    let keys = await getJson<ClientJwks>(store, `client-jwks:${sha256(uri)}`)
+    let keys = await keySets.cached(uri)
     const cached = keys !== null
     keys ??= await fetchKeys(uri)
     let choice = chooseKey(keys, header)
     if (choice.key === null && choice.unknownKid && cached) {
       // Rotation: a new kid is looked for once per interval, however many assertions name it.
       if (await store.incr(`client-jwks-refetch:${sha256(uri)}`, JWKS_REFETCH_INTERVAL) === 1) {
-        keys = await download(uri)
+        keys = await fetchKeys(uri)
         choice = chooseKey(keys, header)
       }
     }

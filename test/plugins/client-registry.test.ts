@@ -1,6 +1,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { validateClientMetadata, metadataDocumentUrlProblem, cacheSeconds } from '../../plugins/client-metadata.ts'
+import { validateClientMetadata, metadataDocumentUrlProblem } from '../../plugins/client-metadata.ts'
+import { cacheSeconds } from '../../plugins/safe-fetch.ts'
 import { hashSecret, secretMatches, CIMD_CACHE, type ClientRecord } from '../../plugins/client-registry.ts'
 import { REDIS_URL, redisEnv, requireRedis } from '../helper.ts'
 import { buildWithRegistry } from '../fixtures/metadata-document-server.ts'
