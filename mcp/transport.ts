@@ -87,123 +87,123 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
     return await fastify.authenticate(request, reply)
   }
 
-  function toolScope (request: FastifyRequest, identity: Identity): RequestScope {
-    const frozenIdentity = Object.freeze({ ...identity, scopes: [...identity.scopes], roles: [...identity.roles] })
-    const tokenReport = request.tokenReport !== undefined ? Object.freeze({ ...request.tokenReport }) : undefined
-    const rateKey = `${identity.tid ?? '-'}:${identity.oid ?? identity.sub}`
-
-    async function graphToken (): Promise<string> {
-      const upstream = opts.upstreamTokens ?? fastify.upstreamTokens
-      try {
-        if (identity.kind === 'entra') {
-          // The caller's own Entra token is the assertion for the on-behalf-of flow. It is read from
-          // the request here, in the server, and never handed to a tool.
-          const assertion = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
-          if (assertion === undefined) throw new ToolError('No bearer token to exchange for Microsoft Graph.')
-          return (await upstream.onBehalfOf(assertion)).accessToken
-        }
-        if (identity.grantId === undefined) throw new ToolError('This token is not tied to a sign-in grant, so it cannot reach Microsoft Graph. Sign in through this server\'s OAuth flow.')
-        return (await upstream.forGrant(identity.grantId)).accessToken
-      } catch (err) {
-        if (err instanceof ToolError) throw err
-        const code = (err as { code?: unknown }).code
-        request.log.info({ reason: code, detail: (err as Error).message }, 'no Microsoft Graph token for this caller')
-        throw upstreamError(err)
+  /** A Microsoft Graph token for the caller of `request`, acquired server-side. */
+  async function graphToken (request: FastifyRequest, identity: Identity): Promise<string> {
+    const upstream = opts.upstreamTokens ?? fastify.upstreamTokens
+    try {
+      if (identity.kind === 'entra') {
+        // The caller's own Entra token is the assertion for the on-behalf-of flow. It is read from
+        // the request here, in the server, and never handed to a tool.
+        const assertion = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+        if (assertion === undefined) throw new ToolError('No bearer token to exchange for Microsoft Graph.')
+        return (await upstream.onBehalfOf(assertion)).accessToken
       }
+      if (identity.grantId === undefined) throw new ToolError('This token is not tied to a sign-in grant, so it cannot reach Microsoft Graph. Sign in through this server\'s OAuth flow.')
+      return (await upstream.forGrant(identity.grantId)).accessToken
+    } catch (err) {
+      if (err instanceof ToolError) throw err
+      const code = (err as { code?: unknown }).code
+      request.log.info({ reason: code, detail: (err as Error).message }, 'no Microsoft Graph token for this caller')
+      throw upstreamError(err)
     }
+  }
 
-    const baseContext = {
-      identity: frozenIdentity,
-      tokenReport,
+  /** `ctx.graph` of a tool: calls Microsoft Graph as the caller of `request`. */
+  async function callGraph (request: FastifyRequest, identity: Identity, path: string, init: { signal?: AbortSignal } = {}): Promise<GraphResponse> {
+    const token = await graphToken(request, identity)
+    const timeout = AbortSignal.timeout(GRAPH_TIMEOUT_MS)
+    const signal = init.signal !== undefined ? AbortSignal.any([timeout, init.signal]) : timeout
+    let status: number
+    let text: string
+    try {
+      const res = await fetch(`${config.graphBaseUrl}${path.startsWith('/') ? path : `/${path}`}`, {
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        signal
+      })
+      status = res.status
+      text = await res.text()
+    } catch (err) {
+      // The caller cancelled: not Graph's fault, let the cancellation through as it is.
+      if (init.signal?.aborted === true && !timeout.aborted) throw err
+      const reason = timeout.aborted ? 'timeout' : 'network error'
+      const cause = (err as { cause?: { code?: unknown, message?: unknown } }).cause
+      request.log.warn({ reason, err: { name: (err as Error).name, message: (err as Error).message, code: cause?.code, cause: typeof cause?.message === 'string' ? cause.message : undefined } }, 'Microsoft Graph could not be reached')
+      throw new ToolError(`Microsoft Graph could not be reached (${reason}); try again later.`)
+    }
+    let body: unknown = text
+    try { body = JSON.parse(text) } catch {}
+    return { status, body }
+  }
+
+  /**
+   * Runs one tool for the caller of `request`: its per-tool rate limit, the handler with its
+   * context and timeout, the `tool.called` audit line. The context (frozen copies of the identity
+   * and token report) is made here, per call, so requests that call no tool build none of it.
+   */
+  async function runTool (request: FastifyRequest, identity: Identity, tool: AnyTool, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
+    const started = performance.now()
+    const done = (outcome: 'success' | 'failure' | 'denied', extra: Record<string, unknown> = {}) => {
+      fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
+    }
+    // The handler's signal fires when the SDK cancels the request and at the timeout, so
+    // well-behaved tools stop their work too. Made when the handler first reads it (most
+    // tools never do; signals were a measurable part of each call), already aborted if the
+    // request was cancelled or timed out by then.
+    let controller: AbortController | undefined
+    let expired = false
+    const forward = () => { controller?.abort(signal.reason) }
+    function handlerSignal (): AbortSignal {
+      if (controller === undefined) {
+        controller = new AbortController()
+        if (expired) controller.abort()
+        else if (signal.aborted) controller.abort(signal.reason)
+        else signal.addEventListener('abort', forward, { once: true })
+      }
+      return controller.signal
+    }
+    const ctx: ToolContext = {
+      identity: Object.freeze({ ...identity, scopes: [...identity.scopes], roles: [...identity.roles] }),
+      tokenReport: request.tokenReport !== undefined ? Object.freeze({ ...request.tokenReport }) : undefined,
       log: request.log,
-      async graph (path: string, init: { signal?: AbortSignal } = {}): Promise<GraphResponse> {
-        const token = await graphToken()
-        const timeout = AbortSignal.timeout(GRAPH_TIMEOUT_MS)
-        const signal = init.signal !== undefined ? AbortSignal.any([timeout, init.signal]) : timeout
-        let status: number
-        let text: string
-        try {
-          const res = await fetch(`${config.graphBaseUrl}${path.startsWith('/') ? path : `/${path}`}`, {
-            headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
-            signal
-          })
-          status = res.status
-          text = await res.text()
-        } catch (err) {
-          // The caller cancelled: not Graph's fault, let the cancellation through as it is.
-          if (init.signal?.aborted === true && !timeout.aborted) throw err
-          const reason = timeout.aborted ? 'timeout' : 'network error'
-          const cause = (err as { cause?: { code?: unknown, message?: unknown } }).cause
-          request.log.warn({ reason, err: { name: (err as Error).name, message: (err as Error).message, code: cause?.code, cause: typeof cause?.message === 'string' ? cause.message : undefined } }, 'Microsoft Graph could not be reached')
-          throw new ToolError(`Microsoft Graph could not be reached (${reason}); try again later.`)
-        }
-        let body: unknown = text
-        try { body = JSON.parse(text) } catch {}
-        return { status, body }
-      }
+      graph: async (path, init) => await callGraph(request, identity, path, init),
+      get signal () { return handlerSignal() }
     }
-
-    return {
-      async callTool (tool: AnyTool, args: unknown, signal: AbortSignal): Promise<CallToolResult> {
-        const started = performance.now()
-        const done = (outcome: 'success' | 'failure' | 'denied', extra: Record<string, unknown> = {}) => {
-          fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
-        }
-        // The handler's signal fires when the SDK cancels the request and at the timeout, so
-        // well-behaved tools stop their work too. Made when the handler first reads it (most
-        // tools never do; signals were a measurable part of each call), already aborted if the
-        // request was cancelled or timed out by then.
-        let controller: AbortController | undefined
-        let expired = false
-        const forward = () => { controller?.abort(signal.reason) }
-        function handlerSignal (): AbortSignal {
-          if (controller === undefined) {
-            controller = new AbortController()
-            if (expired) controller.abort()
-            else if (signal.aborted) controller.abort(signal.reason)
-            else signal.addEventListener('abort', forward, { once: true })
-          }
-          return controller.signal
-        }
-        const ctx: ToolContext = { ...baseContext, get signal () { return handlerSignal() } }
-        let timer: NodeJS.Timeout | undefined
-        const timedOut = new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => {
-            reject(new ToolError(`The tool ${tool.name} did not finish within ${toolTimeoutMs / 1000} s.`))
-            expired = true
-            controller?.abort()
-          }, toolTimeoutMs)
-        })
-        timedOut.catch(() => {}) // observed by the race below; never an unhandled rejection
-        try {
-          if (tool.rateLimit !== undefined) {
-            const limit = await fastify.consumeRateLimit(`tool:${tool.name}`, rateKey, tool.rateLimit)
-            if (!limit.allowed) {
-              done('denied', { reason: limit.unavailable === true ? 'rate_limit_unavailable' : 'rate_limited' })
-              const text = limit.unavailable === true
-                ? `Rate limiting is unavailable, so ${tool.name} cannot run right now. Retry in ${limit.resetSeconds} s.`
-                : `Rate limit for ${tool.name} reached (${tool.rateLimit.max} calls per ${tool.rateLimit.windowSeconds} s). Retry in ${limit.resetSeconds} s.`
-              return { isError: true, content: [{ type: 'text', text }] }
-            }
-          }
-          const result = toCallToolResult(tool, await Promise.race([tool.handler(args as never, ctx), timedOut]))
-          done(result.isError === true ? 'failure' : 'success')
-          return result
-        } catch (err) {
-          let message: string
-          if (err instanceof ToolError) {
-            message = err.message
-          } else {
-            request.log.error({ err, tool: tool.name }, 'tool failed')
-            message = `The tool ${tool.name} failed unexpectedly (request id ${request.id}).`
-          }
-          done('failure', { reason: err instanceof ToolError ? 'tool_error' : 'exception' })
-          return { isError: true, content: [{ type: 'text', text: message }] }
-        } finally {
-          clearTimeout(timer)
-          if (controller !== undefined) signal.removeEventListener('abort', forward)
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        reject(new ToolError(`The tool ${tool.name} did not finish within ${toolTimeoutMs / 1000} s.`))
+        expired = true
+        controller?.abort()
+      }, toolTimeoutMs)
+    })
+    timedOut.catch(() => {}) // observed by the race below; never an unhandled rejection
+    try {
+      if (tool.rateLimit !== undefined) {
+        const limit = await fastify.consumeRateLimit(`tool:${tool.name}`, `${identity.tid ?? '-'}:${identity.oid ?? identity.sub}`, tool.rateLimit)
+        if (!limit.allowed) {
+          done('denied', { reason: limit.unavailable === true ? 'rate_limit_unavailable' : 'rate_limited' })
+          const text = limit.unavailable === true
+            ? `Rate limiting is unavailable, so ${tool.name} cannot run right now. Retry in ${limit.resetSeconds} s.`
+            : `Rate limit for ${tool.name} reached (${tool.rateLimit.max} calls per ${tool.rateLimit.windowSeconds} s). Retry in ${limit.resetSeconds} s.`
+          return { isError: true, content: [{ type: 'text', text }] }
         }
       }
+      const result = toCallToolResult(tool, await Promise.race([tool.handler(args as never, ctx), timedOut]))
+      done(result.isError === true ? 'failure' : 'success')
+      return result
+    } catch (err) {
+      let message: string
+      if (err instanceof ToolError) {
+        message = err.message
+      } else {
+        request.log.error({ err, tool: tool.name }, 'tool failed')
+        message = `The tool ${tool.name} failed unexpectedly (request id ${request.id}).`
+      }
+      done('failure', { reason: err instanceof ToolError ? 'tool_error' : 'exception' })
+      return { isError: true, content: [{ type: 'text', text: message }] }
+    } finally {
+      clearTimeout(timer)
+      if (controller !== undefined) signal.removeEventListener('abort', forward)
     }
   }
 
@@ -252,7 +252,8 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
 
         let answer
         try {
-          answer = await serveMcpRequest(pool, toolScope(request, identity), request.headers, body, { deadlineMs: toolTimeoutMs + ANSWER_MARGIN_MS })
+          const scope: RequestScope = { callTool: async (tool, args, signal) => await runTool(request, identity, tool, args, signal) }
+          answer = await serveMcpRequest(pool, scope, request.headers, body, { deadlineMs: toolTimeoutMs + ANSWER_MARGIN_MS })
         } catch (err) {
           request.log.error({ err }, 'mcp transport failed')
           return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error'))
