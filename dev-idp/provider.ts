@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import Provider, { errors, type Configuration, type KoaContextWithOIDC, type Account, type ClientMetadata, type JWK } from 'oidc-provider'
+import Provider, { errors, type Configuration, type KoaContextWithOIDC, type Account, type ClientMetadata, type Grant, type JWK } from 'oidc-provider'
 import { DEFAULT_USERS, findUser, type DevUser } from './users.ts'
 import { memoryAdapter } from './memory-adapter.ts'
 import { DEV_IDP_CSP, errorPage, loggedOutPage, logoutPage, signInPage } from './views.ts'
@@ -219,6 +219,13 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
     })
   })
 
+  /** Grants the OpenID scopes among `requested`, with offline_access when the front handler marked the request for it. */
+  const addOidcScopes = (grant: Grant, requested: string[], params: Record<string, unknown> | undefined): void => {
+    const oidc = requested.filter(s => OIDC_SCOPES.has(s))
+    if (params?.[OFFLINE_MARKER] === '1' && !oidc.includes('offline_access')) oidc.push('offline_access')
+    if (oidc.length > 0) grant.addOIDCScope(oidc.join(' '))
+  }
+
   /** Every scope in play for this request: asked now, or carried by the code or refresh token. */
   const scopesInPlay = (ctx: KoaContextWithOIDC): string[] => {
     const sources = [ctx.oidc.params?.scope, ctx.oidc.entities?.AuthorizationCode?.scope, ctx.oidc.entities?.RefreshToken?.scope]
@@ -276,9 +283,7 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
       if (accountId === undefined || ctx.oidc.client === undefined) return undefined
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId })
       const requested = [...ctx.oidc.requestParamScopes]
-      const oidc = requested.filter(s => OIDC_SCOPES.has(s))
-      if (ctx.oidc.params?.[OFFLINE_MARKER] === '1' && !oidc.includes('offline_access')) oidc.push('offline_access')
-      if (oidc.length > 0) grant.addOIDCScope(oidc.join(' '))
+      addOidcScopes(grant, requested, ctx.oidc.params)
       for (const [identifier, server] of Object.entries(ctx.oidc.resourceServers ?? {})) {
         const scopes = requested.filter(s => server.scopes.has(s))
         if (scopes.length > 0) grant.addResourceScope(identifier, scopes.join(' '))
@@ -411,9 +416,7 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
       if (accountId === undefined) return sendHtml(res, 400, errorPage('invalid_request', 'AADSTS50058: No signed-in user'))
       const grant = new provider.Grant({ clientId, accountId })
       const requested = normalizeScopes(params.scope)
-      const oidc = requested.filter(s => OIDC_SCOPES.has(s))
-      if (params[OFFLINE_MARKER] === '1' && !oidc.includes('offline_access')) oidc.push('offline_access')
-      if (oidc.length > 0) grant.addOIDCScope(oidc.join(' '))
+      addOidcScopes(grant, requested, params)
       const byResource = new Map<string, string[]>()
       for (const s of requested) {
         const r = resourceOfScope(s)
