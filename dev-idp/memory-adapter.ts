@@ -25,6 +25,12 @@ export function memoryAdapter (now: () => number = Date.now): AdapterFactory {
     return entry.payload
   }
 
+  /** A copy of the live entry at `key`, so callers never change what is stored. */
+  const copyOf = (key: string | undefined): AdapterPayload | undefined => {
+    const payload = key === undefined ? undefined : alive(key)
+    return payload === undefined ? undefined : structuredClone(payload)
+  }
+
   const sweep = (): void => {
     const t = now()
     for (const [key, entry] of entries) if (entry.expiresAt !== undefined && entry.expiresAt <= t) entries.delete(key)
@@ -53,18 +59,13 @@ export function memoryAdapter (now: () => number = Date.now): AdapterFactory {
         }
       },
       async find (id) {
-        const payload = alive(key(id))
-        return payload === undefined ? undefined : structuredClone(payload)
+        return copyOf(key(id))
       },
       async findByUid (uid) {
-        const k = byUid.get(uid)
-        const payload = k === undefined ? undefined : alive(k)
-        return payload === undefined ? undefined : structuredClone(payload)
+        return copyOf(byUid.get(uid))
       },
       async findByUserCode (userCode) {
-        const k = byUserCode.get(userCode)
-        const payload = k === undefined ? undefined : alive(k)
-        return payload === undefined ? undefined : structuredClone(payload)
+        return copyOf(byUserCode.get(userCode))
       },
       async consume (id) {
         const payload = alive(key(id))
