@@ -53,11 +53,10 @@ export function createTokenSigner (keys: SigningKey[], opts: { issuer: string, a
     // iat comes from the payload (fast-jwt keeps a given iat; noTimestamp would drop it).
     header: { alg: 'RS256', typ: 'at+jwt' }
   })
-  const jwks = { keys: keys.map(k => ({ ...k.publicJwk })) }
   return {
     source: opts.source,
     verificationKeys: keys.map(k => ({ kid: k.kid, publicPem: k.publicPem })),
-    jwks: () => ({ keys: jwks.keys.map(k => ({ ...k })) }),
+    jwks: () => ({ keys: keys.map(k => ({ ...k.publicJwk })) }),
     issueAccessToken (claims) {
       const iat = Math.floor(now() / 1000)
       const jti = randomBytes(16).toString('base64url')
