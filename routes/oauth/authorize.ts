@@ -6,9 +6,9 @@ import { newCsrfToken } from '../../plugins/consent-session.ts'
 import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/transactions.ts'
 import { pageHeaders, renderConsentPage, sendErrorPage } from './consent-page.ts'
 
-// Every parameter is read by hand (checkAuthorizeRequest): a bad one is answered on a page or at
-// the client's verified redirect URI, never with a JSON validation error.
-const Query = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+// Every parameter is read by hand (checkAuthorizeRequest here, the callback's own checks): a bad one
+// is answered on a page or at the client's verified redirect URI, never with a JSON validation error.
+export const BrowserQuery = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
 
 export const CONSENT_PATH = '/authorize/consent'
 
@@ -22,7 +22,7 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.get('/authorize', {
     config: { rateLimitFamily: 'authorize' },
-    schema: { querystring: Query }
+    schema: { querystring: BrowserQuery }
   }, async (request, reply) => {
     const query = request.query
     const clientId = typeof query.client_id === 'string' && query.client_id !== '' ? query.client_id : undefined

@@ -1,11 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import Type from 'typebox'
 import { clientRedirect } from '../../plugins/authorize-request.ts'
 import { takeTransaction } from '../../plugins/transactions.ts'
 import { IdTokenError, UpstreamError, readableDescription } from '../../plugins/upstream-entra.ts'
 import { sendErrorPage } from './consent-page.ts'
-
-const Query = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+import { BrowserQuery } from './authorize.ts'
 
 /**
  * What the client is told when Entra refused or failed: an error code the client knows
@@ -37,7 +35,7 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
 
   fastify.get('/auth/callback', {
     config: { rateLimitFamily: 'authorize' },
-    schema: { querystring: Query }
+    schema: { querystring: BrowserQuery }
   }, async (request, reply) => {
     const q = request.query
     const str = (name: string) => typeof q[name] === 'string' ? q[name] as string : undefined
