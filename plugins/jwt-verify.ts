@@ -46,8 +46,10 @@ declare module 'fastify' {
     requireScopes: (...scopes: string[]) => preHandlerAsyncHookHandler
     /** The `WWW-Authenticate` value for this resource (with `resource_metadata`). */
     bearerChallenge: (opts?: ChallengeOptions) => string
-    /** Verifies a bearer token; throws `TokenRejection` (with a category) when it is refused. */
-    /** `prefetched`: revocation entries already read for this request (used only if they are this token's). */
+    /**
+     * Verifies a bearer token; throws `TokenRejection` (with a category) when it is refused.
+     * `prefetched`: revocation entries already read for this request (used only if they are this token's).
+     */
     verifyAccessToken: (token: string, prefetched?: PrefetchedReads | null) => Promise<VerifiedToken>
     /** Refuses one self-issued access token until it expires anyway (`exp`: epoch seconds). */
     revokeAccessToken: (jti: string, exp: number) => Promise<void>
@@ -78,17 +80,17 @@ const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
 const SELF_REQUIRED = ['iss', 'aud', 'exp', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 
-/**
- * Bearer-token verification for this resource (RFC 6750, RFC 9068, MCP authorization).
- * Two issuers are trusted: this service (keys from signing-keys) and Microsoft Entra ID for
- * this API (keys from each allowed tenant's `discovery/v2.0/keys`). RS256 only.
- */
 function sameKeys (a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 
+/**
+ * Bearer-token verification for this resource (RFC 6750, RFC 9068, MCP authorization).
+ * Two issuers are trusted: this service (keys from signing-keys) and Microsoft Entra ID for
+ * this API (keys from each allowed tenant's `discovery/v2.0/keys`). RS256 only.
+ */
 export default fp(async function jwtVerify (fastify) {
   const { config, store } = fastify
   const toleranceMs = config.clockToleranceSeconds * 1000

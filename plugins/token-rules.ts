@@ -230,16 +230,16 @@ export function formatChallenge (params: ChallengeParams): string {
   return `Bearer ${parts.join(', ')}`
 }
 
-/**
- * `fn` remembered for the last `max` distinct string inputs (oldest forgotten first). For pure
- * functions of a token or header only, which the same caller sends again and again: the answer
- * for a string never changes. A call that throws is not remembered.
- */
 /** The store entries that revoke a token of ours: its own (jti) and its grant's (sid). */
 export function revocationKeys (jti: string, sid: string | undefined): string[] {
   return sid === undefined ? [`revoked:jti:${jti}`] : [`revoked:jti:${jti}`, `revoked:grant:${sid}`]
 }
 
+/**
+ * `fn` remembered for the last `max` distinct string inputs (oldest forgotten first). For pure
+ * functions of a token or header only, which the same caller sends again and again: the answer
+ * for a string never changes. A call that throws is not remembered.
+ */
 export function memoizeBounded<T> (fn: (input: string) => T, max = 1000): (input: string) => T {
   const memo = new Map<string, T>()
   return (input: string) => {
