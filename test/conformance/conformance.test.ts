@@ -1,6 +1,6 @@
 import t from 'tap'
-import { REQUIRED, ensureSuite, judge, readExpectedFailures, runSuite, startTarget, summary, type Check } from './run.ts'
-import { INSTALL_TIMEOUT_MS, node22ToolsInstalled } from '../fixtures/node22-tools.ts'
+import { REQUIRED, judge, readExpectedFailures, runSuite, startTarget, summary, type Check } from './run.ts'
+import { INSTALL_TIMEOUT_MS, ensureNode22Tools, node22ToolsInstalled } from '../fixtures/node22-tools.ts'
 
 // The first run on a fresh machine installs Node 22 and the suite (or waits for another test file
 // to do it): give that run the install's time on top of its own.
@@ -27,7 +27,7 @@ t.test('expected-failures.yml gives a reason for every scenario it lists', async
 })
 
 t.test('the conformance suite\'s server scenarios pass against the service (Node 22, through an Authorization-adding proxy)', async t => {
-  await ensureSuite(line => t.comment(line))
+  await ensureNode22Tools(line => t.comment(line))
   const { url } = await startTarget(t)
   const report = await runSuite(url)
   t.comment(summary(report))

@@ -19,24 +19,18 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { buildListening } from '../helper.ts'
-import { NODE22 as NODE, PINNED, TOOLS_DIR as TOOLS, ensureNode22Tools, toolPath } from '../fixtures/node22-tools.ts'
+import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, toolPath } from '../fixtures/node22-tools.ts'
 import { SIGNING_KEY_PEM, mintToken } from '../mcp/mcp-helper.ts'
 import { fixtureTools } from './fixture-tools.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const CLI = toolPath('@modelcontextprotocol/conformance', 'dist', 'index.js')
-export const SUITE_VERSION = PINNED['@modelcontextprotocol/conformance']
-export const EXPECTED_FAILURES = join(HERE, 'expected-failures.yml')
+const EXPECTED_FAILURES = join(HERE, 'expected-failures.yml')
 /** Scenarios this server must pass for real (a missing one is a failure too). */
 export const REQUIRED = [
   'server-initialize', 'ping', 'tools-list', 'tools-call-simple-text', 'tools-call-image', 'tools-call-audio',
   'tools-call-embedded-resource', 'tools-call-mixed-content', 'tools-call-error', 'dns-rebinding-protection'
 ]
-
-/** Installs Node 22 and the suite (with the other Node 22 tools, see test/fixtures/node22-tools.ts) unless they are there already. */
-export async function ensureSuite (log: (line: string) => void = () => {}): Promise<void> {
-  await ensureNode22Tools(log)
-}
 
 type Teardown = { teardown: (fn: () => unknown) => void }
 
@@ -87,7 +81,7 @@ export function readExpectedFailures (file = EXPECTED_FAILURES): string[] {
 }
 
 /** Reads `<out>/server-<scenario>-<timestamp>/checks.json` for every scenario that ran. */
-export function readChecks (outDir: string): Record<string, Check[]> {
+function readChecks (outDir: string): Record<string, Check[]> {
   const scenarios: Record<string, Check[]> = {}
   for (const dir of readdirSync(outDir)) {
     const name = /^server-(.+)-\d{4}-\d\d-\d\dT[\d-]+Z$/.exec(dir)?.[1]
@@ -152,7 +146,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const teardowns: Array<() => unknown> = []
   let code = 1
   try {
-    await ensureSuite(line => process.stdout.write(`${line}\n`))
+    await ensureNode22Tools(line => process.stdout.write(`${line}\n`))
     const { url } = await startTarget({ teardown: fn => teardowns.push(fn) })
     const report = await runSuite(url)
     process.stdout.write(`${summary(report)}\n`)
