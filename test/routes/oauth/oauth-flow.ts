@@ -59,14 +59,19 @@ export async function signIn (browser: Browserless, url: string, options: Author
   return result.params
 }
 
-export async function tokenRequest (baseUrl: string, form: Record<string, string | undefined>, headers: Record<string, string> = {}): Promise<{ status: number, body: any, headers: Headers }> {
+/** A form POST to `path` (/token, /revoke); the body is parsed as JSON when it is JSON. */
+async function formPost (baseUrl: string, path: string, form: Record<string, string | undefined>, headers: Record<string, string>): Promise<{ status: number, body: any, headers: Headers }> {
   const body = new URLSearchParams()
   for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v)
-  const res = await fetch(`${baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body })
+  const res = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body })
   const text = await res.text()
   let parsed: unknown
   try { parsed = JSON.parse(text) } catch { parsed = text }
   return { status: res.status, body: parsed, headers: res.headers }
+}
+
+export async function tokenRequest (baseUrl: string, form: Record<string, string | undefined>, headers: Record<string, string> = {}) {
+  return await formPost(baseUrl, '/token', form, headers)
 }
 
 /** The whole flow for one client: returns the token answer and what was used to get it. */
@@ -97,13 +102,7 @@ export function claimsOf (jwt: string): Record<string, any> {
 }
 
 export async function revokeRequest (baseUrl: string, form: Record<string, string | undefined>, headers: Record<string, string> = {}) {
-  const body = new URLSearchParams()
-  for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v)
-  const res = await fetch(`${baseUrl}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body })
-  const text = await res.text()
-  let parsed: unknown
-  try { parsed = JSON.parse(text) } catch { parsed = text }
-  return { status: res.status, body: parsed as any, headers: res.headers }
+  return await formPost(baseUrl, '/revoke', form, headers)
 }
 
 /** Audit lines of one event from collected logs. */
