@@ -5,8 +5,8 @@ import t from 'tap'
 import * as z from 'zod'
 import { defineTool, ToolRegistry } from '../../mcp/registry.ts'
 import { ServerPool, serveMcpRequest, toCallToolResult, type RequestScope } from '../../mcp/server.ts'
+import { MCP_HEADERS as HEADERS, callTool as call } from './mcp-helper.ts'
 
-const HEADERS = { accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-06-18' }
 const echo = defineTool({
   name: 'echo',
   title: 'Echo',
@@ -44,7 +44,6 @@ function scopeOf (who: string): RequestScope {
   }
 }
 
-const call = (id: number | string, name: string, args: object = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } })
 const parse = (body: string | undefined) => JSON.parse(body ?? 'null')
 
 t.test('a batch with the same id twice gets both answers, each under that id, in order', async t => {

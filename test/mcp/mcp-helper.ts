@@ -1,11 +1,15 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { FastifyInstance } from 'fastify'
+import * as z from 'zod'
 import { parseSigningKeys } from '../../config/keys.ts'
+import { defineTool } from '../../mcp/registry.ts'
 import { createTokenSigner, type AccessTokenClaims } from '../../plugins/signing-keys.ts'
 
 /** One RSA key per test process: the app is given it as TOKEN_SIGNING_KEY and tests mint with it. */
 export const SIGNING_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+const SIGNING_KEYS = parseSigningKeys(SIGNING_KEY_PEM)
 
 export const TENANT = '11111111-2222-3333-4444-555555555555'
 
@@ -14,7 +18,7 @@ export const TENANT = '11111111-2222-3333-4444-555555555555'
  * for a service listening at `baseUrl`. Self-issued tokens, so tests need no OAuth flow.
  */
 export function mintToken (baseUrl: string, scope: string, claims: Partial<AccessTokenClaims> = {}): string {
-  const signer = createTokenSigner(parseSigningKeys(SIGNING_KEY_PEM), { issuer: baseUrl, audience: `${baseUrl}/mcp`, ttlSeconds: 900, source: 'configured' })
+  const signer = createTokenSigner(SIGNING_KEYS, { issuer: baseUrl, audience: `${baseUrl}/mcp`, ttlSeconds: 900, source: 'configured' })
   return signer.issueAccessToken({
     sub: 'user-1',
     oid: 'aaaaaaaa-0000-0000-0000-000000000001',
@@ -59,6 +63,25 @@ export async function post (baseUrl: string, body: string | object, headers: Rec
 }
 
 export const callTool = (id: number | string, name: string, args: object = {}) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } })
+
+/** `POST /mcp` through `app.inject` with a bearer token (MCP_HEADERS unless `headers` is given). */
+export async function injectMcp (app: FastifyInstance, token: string, payload: object, headers: Record<string, string> = MCP_HEADERS) {
+  return await app.inject({ method: 'POST', url: '/mcp', headers: { ...headers, authorization: `Bearer ${token}` }, payload })
+}
+
+/** The claims of a JWT, decoded without any check. */
+export const payloadOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'))
+
+/** A test tool with a per-tool limit of two calls a minute. */
+export const limitedTool = defineTool({
+  name: 'limited',
+  title: 'Limited',
+  description: 'Allows two calls a minute (test tool).',
+  inputSchema: z.object({}),
+  scopes: ['tools.read'],
+  rateLimit: { max: 2, windowSeconds: 60 },
+  handler: () => ({ ok: true })
+})
 
 /** The audit lines of one event from collected log lines. */
 export function auditLines (logs: string[], event: string): Array<Record<string, any>> {

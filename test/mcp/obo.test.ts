@@ -5,7 +5,7 @@ import { build } from '../helper.ts'
 import { azureEnv, entraToken, makeRsaKey, startJwksServer } from '../fixtures/jwks-server.ts'
 import { startFakeGraph } from '../fixtures/fake-graph.ts'
 import type { UpstreamTokensApi } from '../../plugins/oauth-proxy.ts'
-import { MCP_HEADERS, callTool } from './mcp-helper.ts'
+import { callTool, injectMcp } from './mcp-helper.ts'
 
 const KEY = makeRsaKey('entra-obo-key')
 
@@ -23,7 +23,7 @@ t.test('graph_me with an Entra token for this API uses on-behalf-of with that to
   }
   const app = await build(t, azureEnv(jwks, { GRAPH_BASE_URL: graph.url }), { app: { mcp: { upstreamTokens } } })
   const token = entraToken(KEY, jwks.origin, { scp: 'tools.read graph.read' })
-  const call = (name: string) => app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, name) })
+  const call = async (name: string) => await injectMcp(app, token, callTool(1, name))
 
   const res = await call('graph_me')
   t.equal(res.statusCode, 200)

@@ -3,9 +3,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, redisEnv, requireRedis } from '../helper.ts'
-import { MCP_HEADERS, SIGNING_KEY_PEM, callTool, mintToken } from './mcp-helper.ts'
-
-const payloadOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'))
+import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from './mcp-helper.ts'
 
 /** The app (its inner instance holds the decorators) with every store `getMany` recorded. */
 async function buildRecording (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>) {
@@ -22,7 +20,7 @@ t.test('revocation is read with the rate-limit counters and refuses a revoked to
   await requireRedis()
   const { app, inner, storeReads } = await buildRecording(t, { ...redisEnv(), TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_ENABLED: 'true' })
 
-  const call = async (token: string) => await app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, 'whoami') })
+  const call = async (token: string) => await injectMcp(app, token, callTool(1, 'whoami'))
 
   const token = mintToken('http://localhost:8000', 'tools.read')
   const { jti, sid, exp } = payloadOf(token)
@@ -48,10 +46,10 @@ t.test('without rate limiting the verifier reads revocation from the store itsel
   const { app, inner, storeReads } = await buildRecording(t, { ...redisEnv(), TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_ENABLED: 'false' })
   const token = mintToken('http://localhost:8000', 'tools.read')
   const { jti, sid, exp } = payloadOf(token)
-  const res = await app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, 'whoami') })
+  const res = await injectMcp(app, token, callTool(1, 'whoami'))
   t.equal(res.statusCode, 200)
   t.same(storeReads, [[`revoked:jti:${jti}`, `revoked:grant:${sid}`]])
   await inner.revokeAccessToken(jti, exp)
-  const again = await app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization: `Bearer ${token}` }, payload: callTool(1, 'whoami') })
+  const again = await injectMcp(app, token, callTool(1, 'whoami'))
   t.equal(again.statusCode, 401)
 })

@@ -6,7 +6,7 @@ import { startFakeGraph } from '../fixtures/fake-graph.ts'
 import { defineTool, ToolError } from '../../mcp/registry.ts'
 import { SCOPES_META_KEY } from '../../mcp/server.ts'
 import { UpstreamTokenError, type UpstreamTokensApi } from '../../plugins/oauth-proxy.ts'
-import { SIGNING_KEY_PEM, TENANT, auditLines, connectClient, mintToken } from './mcp-helper.ts'
+import { SIGNING_KEY_PEM, TENANT, auditLines, connectClient, limitedTool, mintToken, payloadOf } from './mcp-helper.ts'
 
 const GRAPH_TOKEN = 'graph-token-for-ada'
 const NO_CONSENT_TOKEN = 'graph-token-without-user-read'
@@ -47,20 +47,10 @@ const throwing = defineTool({
   }
 })
 
-const limited = defineTool({
-  name: 'limited',
-  title: 'Limited',
-  description: 'Allows two calls a minute (test tool).',
-  inputSchema: z.object({}),
-  scopes: ['tools.read'],
-  rateLimit: { max: 2, windowSeconds: 60 },
-  handler: () => ({ ok: true })
-})
-
 const logs: string[] = []
 const { baseUrl } = await buildListening(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, GRAPH_BASE_URL: graph.url, LOG_LEVEL: 'info' }, {
   logs,
-  app: { mcp: { extraTools: [throwing, limited], upstreamTokens } }
+  app: { mcp: { extraTools: [throwing, limitedTool], upstreamTokens } }
 })
 
 t.test('tools/list lists every tool with its required scopes in _meta, whatever the caller holds', async t => {
@@ -106,7 +96,7 @@ t.test('validate_token reports issuer, audience, kid, algorithm, times and check
   t.same(report.audience, `${baseUrl}/mcp`)
   t.equal(report.algorithm, 'RS256')
   t.match(report.kid, /\S+/)
-  const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString())
+  const claims = payloadOf(token)
   const iso = (s: number | undefined) => s === undefined ? null : new Date(s * 1000).toISOString()
   t.equal(report.issued_at, iso(claims.iat), 'issued_at from iat (null when the token has none)')
   t.equal(report.not_before, iso(claims.nbf))

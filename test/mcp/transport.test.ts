@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
 import { buildListening } from '../helper.ts'
-import { SIGNING_KEY_PEM, auditLines, callTool, connectClient, mintToken, post } from './mcp-helper.ts'
+import { SIGNING_KEY_PEM, auditLines, callTool, connectClient, injectMcp, mintToken, post } from './mcp-helper.ts'
 
 const ALLOWED_ORIGIN = 'https://inspector.example'
 const logs: string[] = []
@@ -223,13 +223,14 @@ t.test('a tool still running at the timeout is answered with isError and its sig
   const app = await build(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM }, { app: { mcp: { extraTools: [slow, late], toolTimeoutMs: 200 } } })
   const token = mintToken('http://localhost:8000', 'tools.read')
   const started = Date.now()
-  const res = await app.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` }, payload: callTool(1, 'slow') })
+  const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+  const res = await injectMcp(app, token, callTool(1, 'slow'), headers)
   t.equal(res.statusCode, 200)
   t.match(res.json(), { id: 1, result: { isError: true, content: [{ text: 'The tool slow did not finish within 0.2 s.' }] } })
   t.ok(aborted, 'the handler saw its signal abort')
   t.ok(Date.now() - started < 5000)
 
-  const lateRes = await app.inject({ method: 'POST', url: '/mcp', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` }, payload: callTool(2, 'late') })
+  const lateRes = await injectMcp(app, token, callTool(2, 'late'), headers)
   t.match(lateRes.json(), { id: 2, result: { isError: true, content: [{ text: 'The tool late did not finish within 0.2 s.' }] } })
   ended()
   await new Promise(resolve => setImmediate(resolve))
