@@ -293,11 +293,9 @@ export default fp(async function oauthProxy (fastify) {
       if (client.token_endpoint_auth_method === 'private_key_jwt') {
         throw new OAuthError(401, 'invalid_client', `Client authentication failed: this client authenticates with private_key_jwt (client_assertion_type ${CLIENT_ASSERTION_TYPE} and client_assertion)`, challenge)
       }
-      if (client.token_endpoint_auth_method !== 'none') {
-        const secret = basic?.secret ?? body.client_secret
-        if (secret === undefined || !fastify.clients.authenticate(client, { clientSecret: secret })) {
-          throw new OAuthError(401, 'invalid_client', 'Client authentication failed', challenge)
-        }
+      // Public clients pass without a secret; the others need theirs.
+      if (!fastify.clients.authenticate(client, { clientSecret: basic?.secret ?? body.client_secret })) {
+        throw new OAuthError(401, 'invalid_client', 'Client authentication failed', challenge)
       }
       return client
     }
