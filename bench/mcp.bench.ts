@@ -19,6 +19,8 @@ const REDIS_URL = 'redis://127.0.0.1:6379'
 const CONNECTIONS = 10
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+const BODY = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
 
 function start (script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
@@ -48,13 +50,8 @@ async function load (url: string, token: string, seconds: number, pid?: number):
     method: 'POST',
     connections: CONNECTIONS,
     duration: seconds,
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2025-06-18'
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
+    headers: { ...HEADERS, authorization: `Bearer ${token}` },
+    body: BODY
   })
   return {
     rps: result.requests.average,
@@ -71,8 +68,8 @@ async function load (url: string, token: string, seconds: number, pid?: number):
 async function check (url: string, token: string, label: string): Promise<void> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
+    headers: { ...HEADERS, authorization: `Bearer ${token}` },
+    body: BODY
   })
   const text = await res.text()
   if (res.status !== 200 || !text.includes('"result"') || text.includes('"isError":true')) {
