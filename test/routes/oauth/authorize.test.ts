@@ -2,6 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helper.ts'
 import { pkcePair } from '../../fixtures/browserless.ts'
+import { auditsOf } from './oauth-flow.ts'
 
 const BASE = 'http://localhost:8000'
 const REDIRECT = 'http://127.0.0.1:53682/callback'
@@ -34,7 +35,7 @@ async function setup (t: Parameters<typeof build>[0], env: Record<string, string
     for (const [k, v] of Object.entries(all)) if (v !== undefined) q.set(k, v)
     return `/authorize?${q}`
   }
-  const audits = (event: string) => logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
+  const audits = (event: string) => auditsOf(logs, event)
   return { app, inner: inner as FastifyInstance, client, query, audits, logs }
 }
 

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helper.ts'
 import { pkcePair } from '../../fixtures/browserless.ts'
+import { auditsOf } from './oauth-flow.ts'
 
 const REDIRECT = 'http://127.0.0.1:53682/callback'
 const KEY = Buffer.alloc(32, 7).toString('base64')
@@ -36,7 +37,7 @@ async function setup (t: Parameters<typeof build>[0], env: Record<string, string
     for (const [k, v] of Object.entries(fields)) if (v !== undefined) body.set(k, v)
     return app.inject({ method: 'POST', url: '/authorize/consent', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie !== undefined ? { cookie } : {}) }, payload: body.toString() })
   }
-  const audits = (event: string) => logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
+  const audits = (event: string) => auditsOf(logs, event)
   return { app, inner: inner as FastifyInstance, client, register, authorize, post, audits }
 }
 

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { build } from '../../helper.ts'
 import { buildWithRegistry } from '../../fixtures/metadata-document-server.ts'
+import { auditsOf } from './oauth-flow.ts'
 
 const register = (payload: unknown) => ({ method: 'POST' as const, url: '/register', payload: payload as Record<string, unknown> })
 
@@ -59,7 +60,7 @@ t.test('registration is audited without the secret', async t => {
   const app = await build(t, { LOG_LEVEL: 'info' }, { logs })
   const res = await app.inject(register({ redirect_uris: ['https://app.example.com/callback'], client_name: 'Audited' }))
   t.equal(res.statusCode, 201)
-  const audit = logs.map(l => JSON.parse(l)).find(l => l.audit === true && l.event === 'client.registered')
+  const [audit] = auditsOf(logs, 'client.registered')
   t.match(audit, { event: 'client.registered', client_id: res.json().client_id, client_name: 'Audited', outcome: 'success', redirect_hosts: ['app.example.com'] })
   t.notOk(logs.some(l => l.includes(res.json().client_secret)), 'the secret never reaches a log line')
 })
