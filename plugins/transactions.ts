@@ -35,10 +35,6 @@ export function remainingTtl (tx: AuthorizeTransaction, nowSeconds: number): num
   return Math.max(1, tx.createdAt + TRANSACTION_TTL - nowSeconds)
 }
 
-export function isExpired (tx: AuthorizeTransaction, nowSeconds: number): boolean {
-  return tx.createdAt + TRANSACTION_TTL <= nowSeconds
-}
-
 export async function saveTransaction (store: Store, tx: AuthorizeTransaction, nowSeconds: number): Promise<void> {
   await setJson(store, txKey(tx.id), tx, remainingTtl(tx, nowSeconds))
 }
