@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type, { type Static } from 'typebox'
 import type { Config } from '../../config/index.ts'
-import { SUPPORTED_AUTH_METHODS } from '../../plugins/client-metadata.ts'
+import { GRANT_TYPES, RESPONSE_TYPES, SUPPORTED_AUTH_METHODS } from '../../plugins/client-metadata.ts'
 import { ASSERTION_ALGORITHMS } from '../../plugins/client-jwks.ts'
 
 const AuthorizationServerMetadataSchema = Type.Object({
@@ -41,9 +41,9 @@ export function authorizationServerMetadata (config: Config): AuthorizationServe
     registration_endpoint: `${base}/register`,
     revocation_endpoint: `${base}/revoke`,
     jwks_uri: `${base}/.well-known/jwks.json`,
-    response_types_supported: ['code'],
+    response_types_supported: [...RESPONSE_TYPES],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: [...GRANT_TYPES],
     code_challenge_methods_supported: ['S256'],
     // private_key_jwt (RFC 7523) is for metadata-document clients (ChatGPT); /register offers the others.
     token_endpoint_auth_methods_supported: [...SUPPORTED_AUTH_METHODS],
