@@ -72,10 +72,11 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
     checkResource(body.resource)
     const record = await getJson<CodeRecord>(store, codeKey(body.code))
     if (record === null) throw invalidGrant('The authorization code is unknown, expired or already used')
-    if (record.used === true) {
+    const replayed = async () => {
       await oauthProxy.revokeGrant(record.sid, 'code_replay', request)
-      throw invalidGrant('The authorization code was already used; every token issued with it is revoked')
+      return invalidGrant('The authorization code was already used; every token issued with it is revoked')
     }
+    if (record.used === true) throw await replayed()
     if (record.clientId !== client.client_id) throw invalidGrant('The authorization code was issued to another client')
     if (body.redirect_uri !== undefined && body.redirect_uri !== record.redirectUri) {
       throw invalidGrant('redirect_uri does not match the one of the authorization request')
@@ -84,11 +85,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
 
     // One redemption only: the counter is atomic across instances; the record stays, marked used,
     // so that a replay (even after the code's own 60 s) finds the grant and revokes it.
-    const uses = await store.incr(codeUseKey(body.code), USED_CODE_TTL)
-    if (uses > 1) {
-      await oauthProxy.revokeGrant(record.sid, 'code_replay', request)
-      throw invalidGrant('The authorization code was already used; every token issued with it is revoked')
-    }
+    if (await store.incr(codeUseKey(body.code), USED_CODE_TTL) > 1) throw await replayed()
     await setJson(store, codeKey(body.code), { ...record, used: true }, USED_CODE_TTL)
 
     const grant = await oauthProxy.readGrant(record.sid)
@@ -119,7 +116,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
 
     let scopes = record.scopes
     if (body.scope !== undefined) {
-      const asked = requestedScopes(body.scope, fastify.config.scopes)
+      const asked = requestedScopes(body.scope, config.scopes)
       const beyond = asked.filter(s => !record.scopes.includes(s))
       if (beyond.length > 0) throw new OAuthError(400, 'invalid_scope', `The grant does not include: ${beyond.join(' ')}`)
       if (asked.length > 0) scopes = asked
