@@ -264,9 +264,9 @@ export default fp(async function upstreamEntra (fastify) {
       })
     },
     async redeemCode (code, codeVerifier) {
-      const params = { grant_type: 'authorization_code', code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' ') }
-      if (useCertificate) return await tokenRequest(params)
-      return await viaSimpleOAuth2(() => simple.getToken({ code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' ') }))
+      const params = { code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' ') }
+      if (useCertificate) return await tokenRequest({ grant_type: 'authorization_code', ...params })
+      return await viaSimpleOAuth2(() => simple.getToken(params))
     },
     async refresh (refreshToken, scopes) {
       if (useCertificate) return await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' ') })
