@@ -302,10 +302,10 @@ export default fp(async function oauthProxy (fastify) {
   }
   fastify.decorate('oauthProxy', proxy)
 
-  // Graph scopes asked with the refresh token when AZURE_GRAPH_SCOPES is empty: `.default` (every
-  // consented Graph permission) from Entra; the development identity provider has no `.default`
-  // and grants User.Read, as Entra does to a new app registration.
-  const defaultGraphScopes = config.devIdentityProvider ? ['User.Read'] : []
+  // Graph scopes asked for (refresh token, or on-behalf-of without scopes): AZURE_GRAPH_SCOPES; when
+  // empty, `.default` (every consented Graph permission) from Entra, while the development identity
+  // provider has no `.default` and grants User.Read, as Entra does to a new app registration.
+  const graphScopes = config.entra.graphScopes.length > 0 ? config.entra.graphScopes : config.devIdentityProvider ? ['User.Read'] : []
 
   const upstreamTokens: UpstreamTokensApi = {
     async forGrant (sid) {
@@ -318,7 +318,7 @@ export default fp(async function oauthProxy (fastify) {
       if (upstream.refreshToken === undefined) {
         throw new UpstreamTokenError('no_refresh_token', 'The sign-in has no Entra refresh token (offline_access was not granted), so no Microsoft Graph token can be obtained')
       }
-      const scopes = graphScopesFor(config.entra.graphScopes.length > 0 ? config.entra.graphScopes : defaultGraphScopes)
+      const scopes = graphScopesFor(graphScopes)
       let tokens: EntraTokenSet
       try {
         tokens = await fastify.entra.refresh(upstream.refreshToken, scopes)
@@ -341,7 +341,7 @@ export default fp(async function oauthProxy (fastify) {
 
     async onBehalfOf (entraAccessToken, requested) {
       // No scopes: Microsoft Graph (AZURE_GRAPH_SCOPES or .default); bare names are Graph permissions.
-      const scopes = graphScopesFor(requested !== undefined && requested.length > 0 ? requested : config.entra.graphScopes.length > 0 ? config.entra.graphScopes : defaultGraphScopes)
+      const scopes = graphScopesFor(requested !== undefined && requested.length > 0 ? requested : graphScopes)
       let tokens: EntraTokenSet
       try {
         tokens = await fastify.entra.onBehalfOf(entraAccessToken, scopes)
