@@ -101,7 +101,9 @@ export default async function mcpBench (): Promise<void> {
     // Limits far above what the bench sends, so every request is counted in Redis and none refused.
     RATE_LIMIT_MCP: '100000000/60',
     RATE_LIMIT_MCP_PER_IP: '100000000/60',
-    LOG_LEVEL: 'warn'
+    // warn: no request log lines, as the baseline logs nothing (audit lines are written regardless);
+    // BENCH_LOG_LEVEL=info measures the service with its default request logging.
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
   const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
   try {
@@ -109,7 +111,7 @@ export default async function mcpBench (): Promise<void> {
     await check(`${baseA}/mcp`, tokenA, '(a) service')
     await check(`${baseB}/mcp`, tokenB, '(b) baseline')
 
-    process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each)\n`)
+    process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each), service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? 'warn'}\n`)
     await load(`${baseA}/mcp`, tokenA, 2)
     await load(`${baseB}/mcp`, tokenB, 2)
     const a: Round[] = []
