@@ -5,6 +5,7 @@ import { publicConfig } from '../config/index.ts'
 /** The stable catalogue of audit event names (design-notes §6, plus `rate_limit.unavailable`). */
 export const AUDIT_EVENTS = [
   'client.registered', 'authorize.started', 'consent.granted', 'consent.denied',
+  'consent.refused',
   'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
   'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
   'rate_limit.unavailable', 'config.loaded'

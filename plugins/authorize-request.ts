@@ -36,7 +36,7 @@ export interface AuthorizeParams {
  */
 export type AuthorizeCheck =
   | { outcome: 'page', status: number, error: string, description: string }
-  | { outcome: 'redirect', redirectUri: string, state?: string, error: string, description: string }
+  | { outcome: 'redirect', clientId: string, redirectUri: string, state?: string, error: string, description: string }
   | { outcome: 'ok', params: AuthorizeParams }
 
 export const MAX_STATE_LENGTH = 2048
@@ -85,7 +85,7 @@ export function checkAuthorizeRequest (
 
   const stateParam = single(query, 'state')
   const state = stateParam.repeated ? undefined : stateParam.value
-  const fail = (error: string, description: string): AuthorizeCheck => ({ outcome: 'redirect', redirectUri, state, error, description })
+  const fail = (error: string, description: string): AuthorizeCheck => ({ outcome: 'redirect', clientId: client.client_id, redirectUri, state, error, description })
   if (stateParam.repeated) return fail('invalid_request', 'The request has more than one state.')
   if (state !== undefined && state.length > MAX_STATE_LENGTH) return fail('invalid_request', `state is longer than ${MAX_STATE_LENGTH} characters.`)
 

@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { deriveKey } from './token-crypto.ts'
+import { isLoopbackHost } from './redirect-uris.ts'
 
 // The consent page comes before the sign-in, so the user is not known yet: an approval is
 // remembered per browser "consent session" (a random id in a signed cookie) and client id,
@@ -40,6 +41,19 @@ export const consentKey = (session: string, clientId: string) => `consent:${sess
 const SESSION_ID = /^[A-Za-z0-9_-]{32}$/
 export function isConsentSessionId (value: unknown): value is string {
   return typeof value === 'string' && SESSION_ID.test(value)
+}
+
+/**
+ * Whether a remembered approval may skip the consent page (RFC 8252 §8.6). Only when the code can
+ * reach nobody but the client: an https redirect URI (not loopback) of a client that proves who it
+ * is at /token (a secret or a key) or that is named by its metadata document's https URL. A public
+ * client registered by anyone, or a loopback or private-scheme redirect that any local app can
+ * claim, is asked every time.
+ */
+export function consentMaySkip (client: { token_endpoint_auth_method: string, source: string }, redirectUri: string): boolean {
+  const url = new URL(redirectUri)
+  if (url.protocol !== 'https:' || isLoopbackHost(url.hostname)) return false
+  return client.token_endpoint_auth_method !== 'none' || client.source === 'metadata_document'
 }
 
 /** True when every requested scope was approved before. */

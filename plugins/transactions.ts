@@ -12,6 +12,8 @@ import type { AuthorizeParams } from './authorize-request.ts'
 export interface AuthorizeTransaction extends AuthorizeParams {
   id: string
   csrf: string
+  /** SHA-256 of the browser secret set as a cookie at /authorize (plugins/browser-binding.ts). */
+  browser: string
   /** Epoch seconds. */
   createdAt: number
   /** Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only). */

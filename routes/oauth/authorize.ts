@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { checkAuthorizeRequest, clientRedirect } from '../../plugins/authorize-request.ts'
 import { redirectUriMatches } from '../../plugins/redirect-uris.ts'
-import { newCsrfToken } from '../../plugins/consent-session.ts'
+import { consentMaySkip, newCsrfToken } from '../../plugins/consent-session.ts'
+import { bindingCookieName, bindingCookieOptions, bindingHash, browserSecret } from '../../plugins/browser-binding.ts'
 import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/transactions.ts'
-import { pageHeaders, renderConsentPage, sendErrorPage } from './consent-page.ts'
+import { pageHeaders, renderConsentPage, sendErrorPage, sendReturnPage } from './consent-page.ts'
 
 // Every parameter is read by hand (checkAuthorizeRequest here, the callback's own checks): a bad one
 // is answered on a page or at the client's verified redirect URI, never with a JSON validation error.
@@ -14,11 +15,13 @@ export const CONSENT_PATH = '/authorize/consent'
 
 /**
  * GET /authorize: checks the client, its redirect URI, response_type, PKCE S256, resource and scopes,
- * stores the transaction (`tx:{id}`, 600 s) and shows the consent page, or goes straight to Entra
- * when this browser already approved these scopes for this client.
+ * binds the transaction (`tx:{id}`, 600 s) to this browser with a cookie, and shows the consent
+ * page, or goes straight to Entra when this browser already approved these scopes for a client
+ * whose identity is proven (consentMaySkip).
  */
 const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config } = fastify
+  const bindingCookie = bindingCookieName(config.baseUrl)
 
   fastify.get('/authorize', {
     config: { rateLimitFamily: 'authorize' },
@@ -38,13 +41,21 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
     }
     if (check.outcome === 'redirect') {
       fastify.audit('authorize.started', { outcome: 'failure', reason: check.error, client_id: clientId }, request)
-      return reply.header('cache-control', 'no-store').redirect(clientRedirect(check.redirectUri, {
+      const location = clientRedirect(check.redirectUri, {
         error: check.error, error_description: check.description, state: check.state, iss: config.issuer
-      }), 302)
+      })
+      // Anyone can register a redirect URI: until this browser has approved the client, an error
+      // is not an automatic redirect to wherever it names (RFC 9700 §4.11.2), but a page and a link.
+      if (!await fastify.oauthProxy.consentRemembered(request, check.clientId, [])) {
+        return sendReturnPage(reply, 400, check.error, check.description, location)
+      }
+      return reply.header('cache-control', 'no-store').redirect(location, 302)
     }
 
     const { params } = check
     const now = Math.floor(Date.now() / 1000)
+    const secret = browserSecret(request.cookies[bindingCookie])
+    reply.setCookie(bindingCookie, secret, bindingCookieOptions(config.baseUrl))
     const tx: AuthorizeTransaction = {
       id: newTransactionId(),
       clientId: params.clientId,
@@ -54,9 +65,11 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
       scopes: params.scopes,
       resource: params.resource,
       csrf: newCsrfToken(),
+      browser: bindingHash(secret),
       createdAt: now
     }
-    const remembered = await fastify.oauthProxy.consentRemembered(request, tx.clientId, tx.scopes)
+    const maySkip = client !== null && consentMaySkip(client, tx.redirectUri)
+    const remembered = maySkip && await fastify.oauthProxy.consentRemembered(request, tx.clientId, tx.scopes)
     fastify.audit('authorize.started', { client_id: tx.clientId, scopes: tx.scopes, consent_remembered: remembered }, request)
 
     if (remembered) {
@@ -72,6 +85,7 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
       redirectUri: tx.redirectUri,
       metadataDocument: client?.source === 'metadata_document',
       scopes: tx.scopes,
+      rememberedForSeconds: maySkip ? config.consentTtl : 0,
       serviceName: 'Entra MCP Gateway',
       action: CONSENT_PATH
     }))

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientRedirect } from '../../plugins/authorize-request.ts'
-import { takeTransaction } from '../../plugins/transactions.ts'
+import { readTransaction, takeTransaction } from '../../plugins/transactions.ts'
+import { bindingCookieName, bindingMatches } from '../../plugins/browser-binding.ts'
 import { IdTokenError, UpstreamError, readableDescription } from '../../plugins/upstream-entra.ts'
 import { sendErrorPage } from './consent-page.ts'
 import { BrowserQuery } from './authorize.ts'
@@ -25,13 +26,17 @@ export function mapUpstreamError (error: string, description: string): { error: 
 }
 
 /**
- * GET /auth/callback: Entra's answer. The state (the transaction id) is taken atomically, so a
- * replayed callback finds nothing and gets an error page. The code is redeemed with the upstream
- * PKCE verifier, the id token verified, the grant stored with Entra's tokens sealed, and the
- * browser sent to the client with a one-time proxy code, the client's state and `iss`.
+ * GET /auth/callback: Entra's answer. It must arrive in the browser that opened /authorize (its
+ * binding cookie): a link to Entra carried to another browser ends on an error page here, Entra's
+ * code unused, and the transaction left for its own browser. Then the state (the transaction id)
+ * is taken atomically, so a replayed callback finds nothing and gets an error page. The code is
+ * redeemed with the upstream PKCE verifier, the id token verified, the grant stored with Entra's
+ * tokens sealed, and the browser sent to the client with a one-time proxy code, the client's
+ * state and `iss`.
  */
 const callback: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config } = fastify
+  const bindingCookie = bindingCookieName(config.baseUrl)
 
   fastify.get('/auth/callback', {
     config: { rateLimitFamily: 'authorize' },
@@ -40,11 +45,19 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
     const q = request.query
     const str = (name: string) => typeof q[name] === 'string' ? q[name] as string : undefined
     const state = str('state')
-    const tx = state === undefined ? null : await takeTransaction(fastify.store, state)
-    if (tx === null || tx.upstream === undefined) {
+    const unknown = () => {
       fastify.audit('login.failed', { outcome: 'failure', reason: 'unknown_state' }, request)
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in response is unknown, expired or was already used.')
     }
+    const started = state === undefined ? null : await readTransaction(fastify.store, state)
+    if (started === null || started.upstream === undefined) return unknown()
+    if (!bindingMatches(started.browser, request.cookies[bindingCookie])) {
+      const reason = request.cookies[bindingCookie] === undefined ? 'no_browser_cookie' : 'other_browser'
+      fastify.audit('login.failed', { outcome: 'denied', reason, client_id: started.clientId }, request)
+      return sendErrorPage(reply, 403, 'access_denied', 'This sign-in was started in another browser, so it cannot finish here. Nothing was sent to the application. If you did not start a sign-in just now, someone may have sent you this link to get access with your account: close this page.')
+    }
+    const tx = await takeTransaction(fastify.store, started.id)
+    if (tx === null || tx.upstream === undefined) return unknown()
     reply.header('cache-control', 'no-store')
     const back = (params: Record<string, string | undefined>) =>
       reply.redirect(clientRedirect(tx.redirectUri, { ...params, state: tx.state, iss: config.issuer }), 302)

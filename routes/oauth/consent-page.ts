@@ -28,7 +28,7 @@ button.primary{background:#0f6cbd;color:#fff;border-color:#0f6cbd}.muted{color:#
 function layout (title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
 <body><main>${body}</main></body></html>`
 }
 
@@ -42,6 +42,8 @@ export interface ConsentPageInput {
   /** Set when the client identifies itself with a client ID metadata document (its URL is the client id). */
   metadataDocument: boolean
   scopes: readonly string[]
+  /** How long an approval skips this page next time; 0: asked every time. */
+  rememberedForSeconds: number
   serviceName: string
   /** Path the form posts to. */
   action: string
@@ -69,6 +71,7 @@ ${warning}
 <p>It asks for:</p>
 <ul id="scopes">${scopes}</ul>
 <p class="muted">After you approve, you sign in with your organisation account (Microsoft Entra ID). If you did not start this, choose Deny.</p>
+<p class="muted" id="remembered">${escapeHtml(rememberedText(input.rememberedForSeconds))}</p>
 <form method="post" action="${escapeHtml(input.action)}">
 <input type="hidden" name="transaction" value="${escapeHtml(input.transactionId)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(input.csrfToken)}">
@@ -80,6 +83,14 @@ ${warning}
   return layout(`Allow ${name}?`, body)
 }
 
+function rememberedText (seconds: number): string {
+  if (seconds <= 0) return 'This application cannot prove its identity to this service, so you are asked every time it signs in.'
+  const days = Math.floor(seconds / 86400)
+  const hours = Math.floor(seconds / 3600)
+  const span = days >= 1 ? `${days} day${days === 1 ? '' : 's'}` : hours >= 1 ? `${hours} hour${hours === 1 ? '' : 's'}` : `${Math.max(1, Math.floor(seconds / 60))} minutes`
+  return `Your approval is remembered in this browser for ${span} for these permissions of this application.`
+}
+
 export function renderErrorPage (error: string, description: string): string {
   return layout('Sign-in problem', `
 <h1>This sign-in cannot continue</h1>
@@ -87,17 +98,39 @@ export function renderErrorPage (error: string, description: string): string {
 <p class="muted">Error code: <code id="error-code">${escapeHtml(error)}</code>. Start again from the application you were signing in to.</p>`)
 }
 
-/** Headers of every page of the flow: own CSP, no caching, no referrer, no framing. */
+/**
+ * An error for a client this browser has not approved yet: shown here, with the client's host
+ * named, and a link the user may follow, instead of an automatic redirect to a URI anyone could
+ * have registered.
+ */
+export function renderReturnPage (error: string, description: string, location: string): string {
+  const url = new URL(location)
+  const target = url.protocol === 'http:' || url.protocol === 'https:' ? url.host : `${url.protocol}//${url.host}`
+  return layout('Sign-in problem', `
+<h1>This sign-in cannot continue</h1>
+<p id="error-description">${escapeHtml(description)}</p>
+<p class="muted">Error code: <code id="error-code">${escapeHtml(error)}</code>.</p>
+<p>The application asked for the answer to be sent to <code id="redirect-host">${escapeHtml(target)}</code>. Go back there only if you trust it:</p>
+<p><a id="return-link" href="${escapeHtml(location)}">Return to ${escapeHtml(target)}</a></p>`)
+}
+
+/** Headers of every page of the flow: own CSP, no caching, no referrer across origins, no framing. */
 export function pageHeaders (reply: FastifyReply): FastifyReply {
   return reply
     .header('content-type', 'text/html; charset=utf-8')
     .header('content-security-policy', PAGE_CSP)
     .header('cache-control', 'no-store')
     .header('pragma', 'no-cache')
-    .header('referrer-policy', 'no-referrer')
+    // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on the consent
+    // POST, and the service could not tell its own form from a forged one.
+    .header('referrer-policy', 'same-origin')
     .header('x-frame-options', 'DENY')
 }
 
 export function sendErrorPage (reply: FastifyReply, status: number, error: string, description: string): FastifyReply {
   return pageHeaders(reply).code(status).send(renderErrorPage(error, description))
+}
+
+export function sendReturnPage (reply: FastifyReply, status: number, error: string, description: string, location: string): FastifyReply {
+  return pageHeaders(reply).code(status).send(renderReturnPage(error, description, location))
 }

@@ -3,6 +3,7 @@ import formbody from '@fastify/formbody'
 import Type from 'typebox'
 import { clientRedirect } from '../../plugins/authorize-request.ts'
 import { csrfMatches } from '../../plugins/consent-session.ts'
+import { bindingCookieName, bindingMatches, crossSiteReason } from '../../plugins/browser-binding.ts'
 import { readTransaction, takeTransaction } from '../../plugins/transactions.ts'
 import { sendErrorPage } from './consent-page.ts'
 import { CONSENT_PATH } from './authorize.ts'
@@ -14,14 +15,18 @@ const Body = Type.Object({
 })
 
 /**
- * POST /authorize/consent: the consent form. The CSRF token is bound to the transaction (a token
- * of another transaction does not fit). Approve: remembered for this browser's consent session,
- * then on to Entra. Deny: `access_denied` back to the client. Either way the transaction is taken
- * atomically, so a form submitted twice acts once.
+ * POST /authorize/consent: the consent form. It must come from the service's own page (no
+ * cross-site post) in the browser that opened /authorize (its binding cookie), and carry the
+ * transaction's CSRF token; otherwise a 403 page and `consent.refused`, and the transaction is
+ * left as it was. Approve: remembered for this browser's consent session, then on to Entra.
+ * Deny: `access_denied` back to the client. Either way the transaction is taken atomically, so a
+ * form submitted twice acts once.
  */
 const consent: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config } = fastify
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
+  const bindingCookie = bindingCookieName(config.baseUrl)
+  const serviceOrigin = new URL(config.baseUrl).origin
 
   fastify.post(CONSENT_PATH, {
     config: { rateLimitFamily: 'authorize' },
@@ -29,12 +34,22 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { body: Body }
   }, async (request, reply) => {
     const { transaction, csrf_token: csrfToken, decision } = request.body
+    const crossSite = crossSiteReason(request.headers, serviceOrigin)
+    if (crossSite !== undefined) {
+      fastify.audit('consent.refused', { outcome: 'denied', reason: 'cross_site', detail: crossSite }, request)
+      return sendErrorPage(reply, 403, 'access_denied', 'This consent form was sent from another website, not from this service\'s own page, so nothing was approved. If you did not start a sign-in just now, close this page.')
+    }
     const tx = transaction === undefined ? null : await readTransaction(fastify.store, transaction)
     if (tx === null) {
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request has expired or was already answered.')
     }
+    if (!bindingMatches(tx.browser, request.cookies[bindingCookie])) {
+      const reason = request.cookies[bindingCookie] === undefined ? 'no_browser_cookie' : 'other_browser'
+      fastify.audit('consent.refused', { outcome: 'denied', reason, client_id: tx.clientId }, request)
+      return sendErrorPage(reply, 403, 'access_denied', 'This sign-in was started in another browser, so it cannot be approved here and nothing was approved. If you did not start a sign-in just now, someone may have tried to sign in with your account: close this page.')
+    }
     if (!csrfMatches(tx.csrf, csrfToken)) {
-      request.log.warn({ client_id: tx.clientId }, 'consent form with a missing or wrong CSRF token')
+      fastify.audit('consent.refused', { outcome: 'denied', reason: 'csrf_token', client_id: tx.clientId }, request)
       return sendErrorPage(reply, 403, 'invalid_request', 'The consent form could not be verified (missing or wrong CSRF token).')
     }
     if (decision !== 'approve' && decision !== 'deny') {

@@ -2,6 +2,7 @@
 // clicked for real, through the sign-in page and every redirect back to the client.
 import t, { type Test } from 'tap'
 import { createServer } from 'node:http'
+import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser } from 'playwright-core'
 import { buildListening } from '../helper.ts'
@@ -10,16 +11,22 @@ import { authorizeRequest, registerClient, tokenRequest } from '../routes/oauth/
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
-// The client's redirect URI: a loopback page that records what it received.
+// The client's redirect URI: a loopback page that records what it received. Under /attack it
+// serves an attacker's page instead (reached as http://localhost:…, another site than 127.0.0.1).
 const received: URLSearchParams[] = []
+let attackPage = ''
 const clientServer = createServer((req, res) => {
-  received.push(new URL(req.url ?? '/', 'http://x').searchParams)
   res.writeHead(200, { 'content-type': 'text/html' })
+  if (req.url === '/attack') return res.end(attackPage)
+  received.push(new URL(req.url ?? '/', 'http://x').searchParams)
   res.end('<!doctype html><title>client</title><p>done</p>')
 })
 await new Promise<void>(resolve => clientServer.listen(0, '127.0.0.1', resolve))
 t.teardown(() => new Promise<void>(resolve => clientServer.close(() => resolve())))
 const redirectUri = `http://127.0.0.1:${(clientServer.address() as AddressInfo).port}/callback`
+const attackerOrigin = `http://localhost:${(clientServer.address() as AddressInfo).port}`
+const SCREENSHOTS = '.tap/screenshots'
+mkdirSync(SCREENSHOTS, { recursive: true })
 
 let browser: Browser
 t.before(async () => {
@@ -61,14 +68,61 @@ t.test('Approve: consent page, sign-in, callback, code at the client; no CSP vio
   const tokens = await tokenRequest(baseUrl, { grant_type: 'authorization_code', code: params.get('code') as string, redirect_uri: redirectUri, code_verifier: request.verifier, client_id: client.client_id })
   t.equal(tokens.status, 200)
 
-  // Remembered: a second authorization in the same browser goes straight to the sign-in.
+  const binding = cookies.find(c => c.name === 'emg_browser')
+  t.match(binding, { httpOnly: true, sameSite: 'Lax' }, 'the sign-in was bound to this browser')
+
+  // A public loopback client cannot prove who it is: the page is shown again (RFC 8252 §8.6).
+  const again = await authorizeRequest(baseUrl, client)
+  await page.goto(again.url)
+  t.equal(await page.title(), 'Allow Browser Test Client?', 'the consent page the second time too')
+  t.match(await page.textContent('#remembered'), /asked every time/)
+  await page.screenshot({ path: `${SCREENSHOTS}/consent-public-client.png`, fullPage: true })
+})
+
+t.test('Remembered: a confidential client with an https redirect URI goes straight to the sign-in the second time', async t => {
+  const appRedirect = 'https://app.example/cb'
+  const { baseUrl, client, request, page } = await start(t, { redirect_uris: [appRedirect], token_endpoint_auth_method: 'client_secret_basic', client_name: 'Web App' })
+  // app.example does not resolve here: the navigation to it is what is watched, not its page.
+  const toApp = () => page.waitForRequest(r => r.url().startsWith(appRedirect))
+  await page.goto(request.url)
+  t.match(await page.textContent('#remembered'), /remembered in this browser for 30 days/)
+  await Promise.all([page.waitForURL(u => u.href.includes('/dev-idp/')), page.click('#approve')])
+  const [first] = await Promise.all([toApp(), page.click('button[name="user"] >> nth=0')])
+  t.ok(new URL(first.url()).searchParams.get('code'))
+
   const again = await authorizeRequest(baseUrl, client)
   const requested: string[] = []
   page.on('request', r => { requested.push(r.url()) })
-  await page.goto(again.url)
+  const [second] = await Promise.all([toApp(), page.goto(again.url).catch(() => null)])
   t.notOk(requested.some(u => u.startsWith(`${baseUrl}/authorize/consent`)), 'no consent form the second time')
-  t.notMatch(await page.title(), /^Allow/, 'no consent page the second time')
-  t.ok(requested.some(u => u.includes('/dev-idp/')), 'straight on to the identity provider')
+  t.ok(new URL(second.url()).searchParams.get('code'), 'the identity provider session and the remembered approval lead straight back with a code')
+  t.equal(new URL(second.url()).searchParams.get('state'), again.state)
+})
+
+t.test('login CSRF: another site auto-posting the attacker\'s consent form in the victim\'s browser approves nothing', async t => {
+  const { baseUrl, request, context, page } = await start(t, { client_name: 'Victim App' })
+  // The victim signs in once, so the identity provider would let them through without a page.
+  await page.goto(request.url)
+  await Promise.all([page.waitForURL(u => u.href.includes('/dev-idp/')), page.click('#approve')])
+  await Promise.all([page.waitForURL(u => u.href.startsWith(redirectUri)), page.click('button[name="user"] >> nth=0')])
+
+  // The attacker opens /authorize for his own client elsewhere and copies the form's fields.
+  const evil = await registerClient(baseUrl, { redirect_uris: ['https://attacker.example/cb'], client_name: 'Evil' })
+  const consent = await (await fetch((await authorizeRequest(baseUrl, evil)).url)).text()
+  const field = (name: string) => new RegExp(`name="${name}" value="([\\w-]+)"`).exec(consent)?.[1] ?? ''
+  attackPage = `<!doctype html><title>win a prize</title><form method="post" action="${baseUrl}/authorize/consent">` +
+    `<input name="transaction" value="${field('transaction')}"><input name="csrf_token" value="${field('csrf_token')}">` +
+    '<input name="decision" value="approve"></form><script>document.forms[0].submit()</script>'
+  const toAttacker: string[] = []
+  await context.route('https://attacker.example/**', route => { toAttacker.push(route.request().url()); return route.abort() })
+
+  // Another site (localhost is not the same site as 127.0.0.1) submits it in the victim's browser.
+  await Promise.all([page.waitForURL(u => u.href.startsWith(`${baseUrl}/authorize/consent`)), page.goto(`${attackerOrigin}/attack`)])
+  await page.waitForLoadState()
+  t.match(await page.textContent('#error-description'), /sent from another website/, 'the victim sees what happened')
+  t.notOk(page.url().includes('/dev-idp/'), 'not sent on to sign in')
+  t.same(toAttacker, [], 'nothing reached the attacker\'s redirect URI')
+  await page.screenshot({ path: `${SCREENSHOTS}/login-csrf-refused.png` })
 })
 
 t.test('Deny: access_denied with state and iss at the client', async t => {

@@ -15,6 +15,7 @@ await requireRedis()
 const TENANT = '6d7e8f9a-0b1c-4d2e-8f3a-4b5c6d7e8f9a'
 const CLIENT = '7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b'
 const SECRET = 'entra-like-secret'
+const WEB_APP = 'https://app.example/cb'
 const front = `http://127.0.0.1:${await freePort()}`
 const entra = await startEntraLike({ tenantId: TENANT, clients: [{ clientId: CLIENT, clientSecret: SECRET, redirectUris: [`${front}/auth/callback`] }] })
 t.teardown(() => entra.close())
@@ -71,14 +72,18 @@ t.test('started on one instance, finished on another; tokens, refresh, consent m
   t.equal(reuse.body.error, 'invalid_grant', 'reuse detected on the other instance')
   t.equal(await mcpStatus(a.origin, refreshed.body.access_token), 401, 'and the grant is revoked everywhere')
 
-  // Consent remembered on A is honoured by B (same store, cookie signed with a key both derive).
+  // Consent remembered on A is honoured by B (same store, cookie signed with a key both derive),
+  // for a client whose approval may skip the page: confidential, with an https redirect URI.
+  const webApp = await registerClient(a.origin, { redirect_uris: [WEB_APP], token_endpoint_auth_method: 'client_secret_post' })
+  const first = await browser.authorize((await authorizeRequest(front, webApp)).url, { stopAt: u => u.startsWith(WEB_APP) })
+  t.ok(first.chain.some(u => u.endsWith('/authorize/consent')), 'the consent page the first time, on A')
   const onB = new Browserless({ jar: browser.jar, fetch: router(() => b.origin) })
-  const again = await authorizeRequest(front, client)
-  const second = await onB.authorize(again.url, { stopAt: u => u.startsWith(REDIRECT_URI) })
-  t.notOk(second.chain.some(u => u.endsWith('/authorize/consent')), 'no consent page the second time')
-  const tokens2 = await tokenRequest(a.origin, { grant_type: 'authorization_code', code: second.params.get('code') as string, redirect_uri: REDIRECT_URI, code_verifier: again.verifier, client_id: client.client_id })
+  const again = await authorizeRequest(front, webApp)
+  const second = await onB.authorize(again.url, { stopAt: u => u.startsWith(WEB_APP) })
+  t.notOk(second.chain.some(u => u.endsWith('/authorize/consent')), 'no consent page the second time, on B')
+  const tokens2 = await tokenRequest(a.origin, { grant_type: 'authorization_code', code: second.params.get('code') as string, redirect_uri: WEB_APP, code_verifier: again.verifier, client_id: webApp.client_id, client_secret: webApp.client_secret })
   t.equal(tokens2.status, 200)
-  const revoked = await revokeRequest(b.origin, { token: tokens2.body.access_token, client_id: client.client_id })
+  const revoked = await revokeRequest(b.origin, { token: tokens2.body.access_token, client_id: webApp.client_id, client_secret: webApp.client_secret })
   t.equal(revoked.status, 200)
   t.equal(await mcpStatus(a.origin, tokens2.body.access_token), 401, 'an access token revoked on B is refused on A')
 })

@@ -55,17 +55,27 @@ t.test('Cursor registers with its three redirect URIs, signs in, and gets the co
   t.equal(mismatch.headers.get('location'), null)
 })
 
-t.test('errors after the redirect URI is verified go back to the app scheme with state and iss', async t => {
+t.test('errors after the redirect URI is verified go back to the app scheme with state and iss: by link first, by redirect once approved', async t => {
   const { baseUrl } = await buildListening(t, ENV)
   const registration = await register(baseUrl, CURSOR_REGISTRATION)
-  const request = await authorizeRequest(baseUrl, { client_id: registration.body.client_id, redirect_uris: [CURSOR] }, { code_challenge_method: 'plain' })
-  const res = await fetch(request.url, { redirect: 'manual' })
-  t.equal(res.status, 302)
+  const client = { client_id: registration.body.client_id, redirect_uris: [CURSOR] }
+  const request = await authorizeRequest(baseUrl, client, { code_challenge_method: 'plain' })
+  const browser = new Browserless()
+  const page = await browser.navigate(request.url)
+  t.equal(page.status, 400, 'a browser that never approved the app gets a page, not a redirect')
+  t.match(page.body, /<code id="redirect-host">cursor:\/\/anysphere\.cursor-mcp<\/code>/)
+  const link = new URL((/id="return-link" href="([^"]+)"/.exec(page.body)?.[1] ?? '').replace(/&amp;/g, '&'))
+
+  await browser.authorize((await authorizeRequest(baseUrl, client)).url, { stopAt: u => u.startsWith('cursor:') })
+  const res = await browser.request(request.url)
+  t.equal(res.status, 302, 'once approved in this browser, the error is redirected to the app')
   const location = new URL(res.headers.get('location') ?? '')
-  t.equal(`${location.protocol}//${location.host}${location.pathname}`, CURSOR)
-  t.equal(location.searchParams.get('error'), 'invalid_request')
-  t.equal(location.searchParams.get('state'), request.state)
-  t.equal(location.searchParams.get('iss'), baseUrl)
+  for (const url of [link, location]) {
+    t.equal(`${url.protocol}//${url.host}${url.pathname}`, CURSOR)
+    t.equal(url.searchParams.get('error'), 'invalid_request')
+    t.equal(url.searchParams.get('state'), request.state)
+    t.equal(url.searchParams.get('iss'), baseUrl)
+  }
 })
 
 t.test('ALLOWED_REDIRECT_SCHEMES decides which app schemes may register', async t => {

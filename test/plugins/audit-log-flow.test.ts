@@ -47,8 +47,11 @@ t.test('a full flow emits every audit event with its fields, and no log line car
   const replay = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.client_id, client_secret: client.client_secret })
   t.equal(replay.status, 400, 'a used refresh token is refused')
 
+  // A cross-site page posting a consent form is refused before anything is read.
+  const forged = await fetch(`${baseUrl}/authorize/consent`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' }, body: 'transaction=x&csrf_token=y&decision=approve' })
+  t.equal(forged.status, 403)
+
   const denied = await authorizeRequest(baseUrl, client)
-  // a new browser: the first one's consent is remembered and would skip the page
   const deniedParams = await signIn(new Browserless(), denied.url, { consent: 'deny' })
   t.equal(deniedParams.get('error'), 'access_denied')
 
@@ -68,6 +71,7 @@ t.test('a full flow emits every audit event with its fields, and no log line car
   t.match(audit('authorize.started')[0], { ...common, client_id: client.client_id, outcome: 'success' })
   t.match(audit('consent.granted')[0], { ...common, client_id: client.client_id, outcome: 'success' })
   t.match(audit('consent.denied')[0], { ...common, client_id: client.client_id, outcome: 'denied' })
+  t.match(audit('consent.refused')[0], { ...common, outcome: 'denied', reason: 'cross_site', detail: 'Origin: https://evil.example' })
   t.match(audit('login.succeeded')[0], { ...common, client_id: client.client_id, tid: String, outcome: 'success' })
   t.match(audit('login.failed')[0], { ...common, outcome: 'failure', reason: String })
   t.match(audit('token.issued')[0], { ...common, client_id: client.client_id, oid, outcome: 'success' })

@@ -87,6 +87,7 @@ t.test('secret-named fields passed by mistake are masked', async t => {
 t.test('the catalogue names are stable', async t => {
   t.same([...AUDIT_EVENTS], [
     'client.registered', 'authorize.started', 'consent.granted', 'consent.denied',
+    'consent.refused',
     'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
     'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
     'rate_limit.unavailable', 'config.loaded'

@@ -44,6 +44,27 @@ function redirected (res: { statusCode: number, headers: Record<string, unknown>
   return { url: new URL(location), params: new URL(location).searchParams }
 }
 
+/** The link on the page shown instead of a redirect, for a client this browser has not approved. */
+function linked (res: { body: string }) {
+  const location = (/id="return-link" href="([^"]+)"/.exec(res.body)?.[1] ?? '').replace(/&amp;/g, '&')
+  return { url: new URL(location), params: new URL(location).searchParams }
+}
+
+/** Cookies of a browser that has approved the client once (consent page, Approve). */
+async function approvedBrowser (app: FastifyInstance, url: string): Promise<string> {
+  const page = await app.inject(url)
+  const binding = String(page.headers['set-cookie']).split(';')[0]
+  const field = (name: string) => new RegExp(`name="${name}" value="([\\w-]+)"`).exec(page.body)?.[1] ?? ''
+  const approved = await app.inject({
+    method: 'POST',
+    url: '/authorize/consent',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: binding },
+    payload: new URLSearchParams({ transaction: field('transaction'), csrf_token: field('csrf_token'), decision: 'approve' }).toString()
+  })
+  if (approved.statusCode !== 303) throw new Error(approved.body)
+  return `${binding}; ${String(approved.headers['set-cookie']).split(';')[0]}`
+}
+
 t.test('a valid request shows the consent page naming the client, its redirect host and the scopes', async t => {
   const { app, inner, client, query, audits } = await setup(t)
   const res = await app.inject(query({ scope: 'tools.read graph.read' }))
@@ -105,7 +126,7 @@ t.test('a loopback redirect URI on another port matches (RFC 8252)', async t => 
   t.equal(res.statusCode, 200)
 })
 
-t.test('errors after the redirect URI is verified go to the client with error, state and iss', async t => {
+t.test('errors after the redirect URI is verified go to the client with error, state and iss: on a page with a link until this browser approved the client', async t => {
   const { app, query, audits } = await setup(t)
   const cases: Array<[string, Record<string, string | undefined>, string]> = [
     ['PKCE missing', { code_challenge: undefined, code_challenge_method: undefined }, 'invalid_request'],
@@ -115,17 +136,33 @@ t.test('errors after the redirect URI is verified go to the client with error, s
     ['unknown scope', { scope: 'tools.read admin.everything' }, 'invalid_scope'],
     ['implicit flow', { response_type: 'token' }, 'unsupported_response_type']
   ]
+  const approved = await approvedBrowser(app, query())
   for (const [name, params, error] of cases) {
-    const res = await app.inject(query(params))
-    t.equal(res.statusCode, 302, name)
-    const { url, params: p } = redirected(res)
-    t.equal(`${url.origin}${url.pathname}`, REDIRECT, name)
-    t.equal(p.get('error'), error, name)
-    t.equal(p.get('state'), 'st-1', name)
-    t.equal(p.get('iss'), BASE, name)
-    t.ok((p.get('error_description') ?? '').length > 0, name)
+    const page = await app.inject(query(params))
+    t.equal(page.statusCode, 400, `${name}: a browser that has not approved the client is not redirected`)
+    t.equal(page.headers.location, undefined, name)
+    t.match(page.body, '<code id="redirect-host">127.0.0.1:53682</code>', `${name}: the page names where the link goes`)
+    const res = await app.inject({ url: query(params), headers: { cookie: approved } })
+    t.equal(res.statusCode, 302, `${name}: a browser that approved the client is redirected`)
+    for (const { url, params: p } of [linked(page), redirected(res)]) {
+      t.equal(`${url.origin}${url.pathname}`, REDIRECT, name)
+      t.equal(p.get('error'), error, name)
+      t.equal(p.get('state'), 'st-1', name)
+      t.equal(p.get('iss'), BASE, name)
+      t.ok((p.get('error_description') ?? '').length > 0, name)
+    }
   }
-  t.equal(audits('authorize.started').filter(a => a.outcome === 'failure').length, cases.length)
+  t.equal(audits('authorize.started').filter(a => a.outcome === 'failure').length, 2 * cases.length)
+})
+
+t.test('open redirect: a self-registered redirect URI gets no automatic redirect from an invalid request (RFC 9700 §4.11.2)', async t => {
+  const { app, query } = await setup(t, {}, { redirect_uris: ['https://evil.example/phish'] })
+  const res = await app.inject(query({ redirect_uri: 'https://evil.example/phish', scope: 'bogus' }))
+  t.equal(res.statusCode, 400)
+  t.equal(res.headers.location, undefined, 'no redirect to the phishing page')
+  t.match(res.body, '<code id="redirect-host">evil.example</code>')
+  t.match(res.body, /Go back there only if you trust it/)
+  t.equal(linked(res).url.host, 'evil.example', 'the user may still follow the link on purpose')
 })
 
 t.test('no scope asked: the client registered scope, else every offered scope; asked: any offered scope', async t => {
@@ -145,12 +182,12 @@ t.test('no scope asked: the client registered scope, else every offered scope; a
 t.test('repeated or malformed parameters never cause a 500', async t => {
   const { app, client, query } = await setup(t)
   const twice = await app.inject(query() + '&scope=tools.write')
-  t.equal(twice.statusCode, 302)
-  t.equal(redirected(twice).params.get('error'), 'invalid_request')
+  t.equal(twice.statusCode, 400)
+  t.equal(linked(twice).params.get('error'), 'invalid_request')
   const twoClients = await app.inject(`/authorize?client_id=${client.client_id}&client_id=x`)
   t.equal(twoClients.statusCode, 400)
   const garbage = await app.inject('/authorize?%%%=%ZZ&client_id=%E0%A4%A')
   t.ok(garbage.statusCode < 500, `status ${garbage.statusCode}`)
   const long = await app.inject(query({ state: 'x'.repeat(3000) }))
-  t.equal(redirected(long).params.get('error'), 'invalid_request')
+  t.equal(linked(long).params.get('error'), 'invalid_request')
 })

@@ -47,7 +47,7 @@ async function setup (t: Parameters<typeof build>[0], env: Record<string, string
   }, { setup: i => { inner = i } })
   const api = inner as FastifyInstance
   const grantFor = async (clientId: string, tokens: { refresh_token?: string, expires_in?: number } = {}) => {
-    const tx: AuthorizeTransaction = { id: 'x'.repeat(43), clientId, redirectUri: 'http://127.0.0.1:1/cb', codeChallenge: 'c'.repeat(43), scopes: ['tools.read', 'graph.read'], resource: api.config.resource, csrf: 'c', createdAt: 0 }
+    const tx: AuthorizeTransaction = { id: 'x'.repeat(43), clientId, redirectUri: 'http://127.0.0.1:1/cb', codeChallenge: 'c'.repeat(43), scopes: ['tools.read', 'graph.read'], resource: api.config.resource, csrf: 'c', browser: 'b', createdAt: 0 }
     return await api.oauthProxy.createGrant({ tx, user: { sub: 's', oid: 'o', tid: TENANT, name: 'N' }, tokens: { access_token: 'entra-at', expires_in: tokens.expires_in ?? 3600, refresh_token: tokens.refresh_token } })
   }
   return { app, api, grantFor }
