@@ -28,12 +28,12 @@ async function setup (t: Parameters<typeof build>[0], env: Record<string, string
     }
   }
   const cookies = (cookie?: string) => cookie ?? [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
-  const authorize = async (opts: { clientId?: string, scope?: string, cookie?: string } = {}) => {
+  const authorize = async (opts: { clientId?: string, scope?: string, cookie?: string, redirectUri?: string, challenge?: string } = {}) => {
     const q = new URLSearchParams({
       response_type: 'code',
       client_id: opts.clientId ?? client.client_id,
-      redirect_uri: redirect,
-      code_challenge: challenge,
+      redirect_uri: opts.redirectUri ?? redirect,
+      code_challenge: opts.challenge ?? challenge,
       code_challenge_method: 'S256',
       state: 'client-state',
       scope: opts.scope ?? 'tools.read'
@@ -98,6 +98,9 @@ t.test('approve: remembered in a signed cookie, then straight to Entra with our 
   const remembered = await authorize({ scope: 'tools.read' })
   t.equal(remembered.res.statusCode, 200, 'a public loopback client is asked again, even in the browser that approved it (RFC 8252 §8.6)')
   t.match(remembered.res.body, /id="remembered">This application cannot prove its identity/, 'and the page says so')
+  // RFC 8252 §8.6: another local app on another loopback port, with its own PKCE challenge.
+  const otherApp = await authorize({ scope: 'tools.read', redirectUri: 'http://127.0.0.1:40000/callback', challenge: (await pkcePair()).challenge })
+  t.equal(otherApp.res.statusCode, 200, 'another loopback port and another PKCE challenge: the page again, not straight to Entra')
 })
 
 t.test('remembered consent skips the page only for a client that proves who it is at an https redirect URI', async t => {
