@@ -4,6 +4,7 @@ import { checkAuthorizeRequest, clientRedirect } from '../../plugins/authorize-r
 import { redirectUriMatches } from '../../plugins/redirect-uris.ts'
 import { newCsrfToken } from '../../plugins/consent-session.ts'
 import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/transactions.ts'
+import { StoreFullError } from '../../plugins/stores/store.ts'
 import { pageHeaders, renderConsentPage, sendErrorPage } from './consent-page.ts'
 
 // Every parameter is read by hand (checkAuthorizeRequest here, the callback's own checks): a bad one
@@ -15,7 +16,8 @@ export const CONSENT_PATH = '/authorize/consent'
 /**
  * GET /authorize: checks the client, its redirect URI, response_type, PKCE S256, resource and scopes,
  * stores the transaction (`tx:{id}`, 600 s) and shows the consent page, or goes straight to Entra
- * when this browser already approved these scopes for this client.
+ * when this browser already approved these scopes for this client. When the in-memory store holds
+ * as many transactions as it may, a 503 page (audited `store.full`).
  */
 const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config } = fastify
@@ -59,11 +61,18 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
     const remembered = await fastify.oauthProxy.consentRemembered(request, tx.clientId, tx.scopes)
     fastify.audit('authorize.started', { client_id: tx.clientId, scopes: tx.scopes, consent_remembered: remembered }, request)
 
-    if (remembered) {
-      const upstreamUrl = await fastify.oauthProxy.startUpstream(tx)
-      return reply.header('cache-control', 'no-store').redirect(upstreamUrl, 302)
+    try {
+      if (remembered) {
+        const upstreamUrl = await fastify.oauthProxy.startUpstream(tx)
+        return reply.header('cache-control', 'no-store').redirect(upstreamUrl, 302)
+      }
+      await saveTransaction(fastify.store, tx, now)
+    } catch (err) {
+      // The in-memory store's transactions are at their bound: refuse this one, drop nothing.
+      if (!(err instanceof StoreFullError)) throw err
+      fastify.audit('store.full', { outcome: 'failure', kind: err.kind, client_id: tx.clientId }, request)
+      return sendErrorPage(reply.header('retry-after', '60'), 503, 'temporarily_unavailable', err.message)
     }
-    await saveTransaction(fastify.store, tx, now)
     return pageHeaders(reply).code(200).send(renderConsentPage({
       transactionId: tx.id,
       csrfToken: tx.csrf,
