@@ -6,7 +6,7 @@ import errors from './plugins/errors.ts'
 import readiness from './plugins/readiness.ts'
 import store from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
-import auditLog from './plugins/audit-log.ts'
+import auditLog, { createThrottle } from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import upstreamMetadata from './plugins/upstream-metadata.ts'
 import healthRoutes from './routes/health.ts'
@@ -51,7 +51,15 @@ const REDACT_PATHS = [
 ]
 
 /** Fastify's own options for this service: logging with redaction, request ids, proxy trust, limits, TLS. */
-export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyServerOptions & { https?: object } {
+export function serverOptions (config: Config, extra: Partial<FastifyServerOptions> = {}): FastifyServerOptions & { http?: object, https?: object } {
+  // Slow clients: Node's HTTP server cuts unfinished headers and requests (408). Fastify hands these
+  // to http(s).createServer; Node checks them every connectionsCheckingInterval (30 s by default),
+  // so once a second to cut on time.
+  const slowClientLimits = {
+    headersTimeout: config.http.headersTimeout * 1000,
+    requestTimeout: config.http.requestTimeout * 1000,
+    connectionsCheckingInterval: 1000
+  }
   return {
     logger: {
       level: config.logLevel,
@@ -73,9 +81,13 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
     requestIdHeader: false,
     trustProxy: config.trustProxy as FastifyServerOptions['trustProxy'],
     bodyLimit: config.bodyLimit,
+    // Fastify sets these on the server itself after creating it (its requestTimeout default, 0, means none).
+    requestTimeout: slowClientLimits.requestTimeout,
+    keepAliveTimeout: config.http.keepAliveTimeout * 1000,
+    http: slowClientLimits,
     forceCloseConnections: false,
     return503OnClosing: true,
-    ...(config.tls !== undefined ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.3' } } : {}),
+    ...(config.tls !== undefined ? { https: { cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.3', ...slowClientLimits } } : {}),
     ...extra
   }
 }
@@ -85,6 +97,13 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
  * config -> store -> security headers -> audit -> rate limit -> jwt -> oauth proxy -> mcp.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
+  // Not a Fastify option: past this many open connections Node closes each new one at once.
+  fastify.server.maxConnections = opts.config.http.maxConnections
+  const dropWarning = createThrottle(60000)
+  fastify.server.on('drop', () => {
+    if (dropWarning()) fastify.log.warn({ max_connections: opts.config.http.maxConnections }, 'connection refused: HTTP_MAX_CONNECTIONS reached (said once a minute)')
+  })
+
   fastify.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })

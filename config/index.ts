@@ -75,6 +75,8 @@ export interface Config {
   trustProxy: boolean | string[]
   tls?: { cert: Buffer, key: Buffer }
   bodyLimit: number
+  /** Limits on slow or idle clients, in seconds (maxConnections: a count). */
+  http: { headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, maxConnections: number }
   logLevel: string
   rateLimit: {
     enabled: boolean
@@ -292,6 +294,11 @@ export function loadConfig (source: Record<string, string | undefined> = process
     }
   }
 
+  // Node refuses a headers timeout longer than the request timeout (the headers are part of the request).
+  if (env.HTTP_HEADERS_TIMEOUT > env.HTTP_REQUEST_TIMEOUT) {
+    problems.push(`HTTP_HEADERS_TIMEOUT (${env.HTTP_HEADERS_TIMEOUT} s) must not be longer than HTTP_REQUEST_TIMEOUT (${env.HTTP_REQUEST_TIMEOUT} s): the headers are part of the request`)
+  }
+
   const allowedRedirectUris = list(env.ALLOWED_REDIRECT_URIS)
   for (const uri of allowedRedirectUris) {
     if (!URL.canParse(uri)) problems.push(`ALLOWED_REDIRECT_URIS has an entry that is not an absolute URL: ${uri}`)
@@ -374,6 +381,12 @@ export function loadConfig (source: Record<string, string | undefined> = process
     trustProxy,
     tls,
     bodyLimit: env.BODY_LIMIT,
+    http: {
+      headersTimeout: env.HTTP_HEADERS_TIMEOUT,
+      requestTimeout: env.HTTP_REQUEST_TIMEOUT,
+      keepAliveTimeout: env.HTTP_KEEP_ALIVE_TIMEOUT,
+      maxConnections: env.HTTP_MAX_CONNECTIONS
+    },
     logLevel: env.LOG_LEVEL,
     rateLimit: {
       enabled: env.RATE_LIMIT_ENABLED,
@@ -390,6 +403,7 @@ export function loadConfig (source: Record<string, string | undefined> = process
   }
   Object.freeze(config.entra)
   Object.freeze(config.rateLimit)
+  Object.freeze(config.http)
   return Object.freeze(config)
 }
 

@@ -51,6 +51,11 @@ export const EnvSchema = Type.Object({
   TLS_CERT_PATH: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY_PATH: Type.Optional(Type.String({ minLength: 1 })),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1048576 }),
+  // Slow clients (see README "Slow clients"): seconds, except the count.
+  HTTP_HEADERS_TIMEOUT: Seconds(10),
+  HTTP_REQUEST_TIMEOUT: Seconds(30),
+  HTTP_KEEP_ALIVE_TIMEOUT: Seconds(245),
+  HTTP_MAX_CONNECTIONS: Type.Integer({ minimum: 1, default: 10000 }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map(l => Type.Literal(l)), { default: 'info' }),
 
   // Rate limits (max/windowSeconds) and audit

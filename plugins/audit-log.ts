@@ -2,13 +2,13 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
 import { publicConfig } from '../config/index.ts'
 
-/** The stable catalogue of audit event names (design-notes §6, plus `rate_limit.unavailable`). */
+/** The stable catalogue of audit event names (design-notes §6, plus `rate_limit.unavailable`, `store.full`, `upstream.error`). */
 export const AUDIT_EVENTS = [
   'client.registered', 'authorize.started', 'consent.granted', 'consent.denied',
   'consent.refused',
   'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
   'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
-  'rate_limit.unavailable', 'config.loaded'
+  'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error'
 ] as const
 export type AuditEvent = typeof AUDIT_EVENTS[number]
 

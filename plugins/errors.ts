@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
+import { StoreFullError } from './stores/store.ts'
 
 /** An error answered as RFC 6749 JSON: `{ error, error_description }`. */
 export class OAuthError extends Error {
@@ -27,6 +28,7 @@ const byFastifyCode: Record<string, [number, string, string]> = {
 /**
  * One error handler for the whole service: OAuth-style JSON bodies, the right
  * status for bad input, and 5xx bodies that never carry internal messages.
+ * A full in-memory store is audited (`store.full`) here, at request time, when audit-log is there.
  * Areas with another error dialect (MCP's JSON-RPC) set their own handler.
  */
 export default fp(async function errors (fastify) {
@@ -34,6 +36,10 @@ export default fp(async function errors (fastify) {
     if (err instanceof OAuthError) {
       if (err.headers !== undefined) reply.headers(err.headers)
       return reply.code(err.statusCode).send({ error: err.error, error_description: err.message })
+    }
+    if (err instanceof StoreFullError) {
+      this.audit('store.full', { outcome: 'failure', kind: err.kind }, request)
+      return reply.code(503).header('retry-after', '60').send({ error: 'temporarily_unavailable', error_description: err.message })
     }
     const known = byFastifyCode[(err as FastifyError).code]
     if (known !== undefined) {

@@ -15,7 +15,7 @@ import {
   CODE_TTL, codeKey, grantKey, randomToken, refreshKey,
   type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
 } from './grants.ts'
-import upstreamEntra, { UpstreamError, type EntraTokenSet } from './upstream-entra.ts'
+import upstreamEntra, { UpstreamError, upstreamFailure, type EntraTokenSet, type UpstreamFailure } from './upstream-entra.ts'
 import { CLIENT_ASSERTION_TYPE } from './client-assertion.ts'
 
 /** The token endpoint's answer (RFC 6749 §5.1). */
@@ -36,6 +36,9 @@ export interface ClientCredentials {
   client_assertion_type?: string
 }
 
+/** Which token request Entra refused (audit `operation`). */
+export type UpstreamOperation = 'refresh' | 'graph_token' | 'code_redemption' | 'on_behalf_of'
+
 /** Why a grant was revoked (audit `reason`). */
 export type RevocationReason = 'code_replay' | 'refresh_reused' | 'revoked_by_client' | 'upstream_ended'
 
@@ -53,8 +56,14 @@ export interface OAuthProxy {
   readGrant (sid: string): Promise<Grant | null>
   openUpstream (grant: Grant): UpstreamTokens
   saveGrant (grant: Grant, upstream?: UpstreamTokens): Promise<Grant>
-  /** Uses the Entra refresh token when Entra's access token nears expiry (at a client refresh). */
-  renewUpstream (grant: Grant): Promise<Grant>
+  /**
+   * Uses the Entra refresh token when Entra's access token nears expiry (at a client refresh).
+   * Entra's refusal becomes: 503 temporarily_unavailable with Retry-After (transient), 400 invalid_grant
+   * (the user must sign in again), or 500 server_error (only the operator can fix it; no Retry-After).
+   */
+  renewUpstream (grant: Grant, request?: FastifyRequest): Promise<Grant>
+  /** Classifies Entra's refusal and audits the permanent ones (`upstream.error`). */
+  upstreamRefused (err: UpstreamError, operation: UpstreamOperation, request?: FastifyRequest, clientId?: string): UpstreamFailure
   /** Issues an access token (tokenSigner) for `scopes` and, when asked, a new refresh token for the grant's scopes. */
   issueTokens (grant: Grant, scopes: readonly string[], opts: { refreshToken: boolean }): Promise<TokenResponse & { jti: string }>
   /** Every token of the grant stops working: access tokens refused, refresh tokens find no grant. */
@@ -89,6 +98,8 @@ declare module 'fastify' {
 
 /** Renew Entra's access token when less than this is left (seconds). */
 export const UPSTREAM_RENEW_BEFORE = 300
+/** Retry-After (seconds) when Entra could not be reached or throttled the service. */
+const UPSTREAM_RETRY_AFTER = 30
 const GRAPH_DEFAULT_SCOPE = 'https://graph.microsoft.com/.default'
 const now = () => Math.floor(Date.now() / 1000)
 
@@ -217,7 +228,7 @@ export default fp(async function oauthProxy (fastify) {
       return updated
     },
 
-    async renewUpstream (grant) {
+    async renewUpstream (grant, request) {
       const upstream = proxy.openUpstream(grant)
       if (upstream.refreshToken === undefined) return grant
       if ((upstream.accessTokenExpiresAt ?? 0) - now() > UPSTREAM_RENEW_BEFORE) return grant
@@ -225,12 +236,28 @@ export default fp(async function oauthProxy (fastify) {
       try {
         tokens = await fastify.entra.refresh(upstream.refreshToken, fastify.entra.apiScopes)
       } catch (err) {
-        if (err instanceof UpstreamError && !err.transient && (err.error === 'invalid_grant' || err.error === 'interaction_required')) {
-          throw new OAuthError(400, 'invalid_grant', `The sign-in with Microsoft Entra ID has ended (${err.aadsts ?? err.error}); sign in again`)
+        if (!(err instanceof UpstreamError)) throw err
+        const code = err.aadsts ?? err.error
+        switch (proxy.upstreamRefused(err, 'refresh', request, grant.clientId)) {
+          case 'transient':
+            throw new OAuthError(503, 'temporarily_unavailable', 'Microsoft Entra ID could not renew the sign-in; retry shortly', { 'retry-after': String(UPSTREAM_RETRY_AFTER) })
+          case 'sign_in_ended':
+            throw new OAuthError(400, 'invalid_grant', `The sign-in with Microsoft Entra ID has ended (${code}); sign in again`)
+          case 'credentials':
+            throw new OAuthError(500, 'server_error', `Microsoft Entra ID refused this service's own credentials (${code}, ${err.error}); the service's operator must renew them. Retrying will not help.`)
+          case 'configuration':
+            throw new OAuthError(500, 'server_error', `Microsoft Entra ID refused the renewal (${code}, ${err.error}); the service's operator must correct its configuration. Retrying will not help.`)
         }
-        throw new OAuthError(503, 'temporarily_unavailable', 'Microsoft Entra ID could not renew the sign-in; retry shortly')
       }
       return await proxy.saveGrant(grant, tokensToUpstream(tokens, upstream))
+    },
+
+    upstreamRefused (err, operation, request, clientId) {
+      const failure = upstreamFailure(err)
+      if (failure !== 'transient') {
+        fastify.audit('upstream.error', { outcome: 'failure', operation, failure, upstream_error: err.error, aadsts: err.aadsts, client_id: clientId }, request)
+      }
+      return failure
     },
 
     async issueTokens (grant, scopes, opts) {
@@ -324,7 +351,9 @@ export default fp(async function oauthProxy (fastify) {
         tokens = await fastify.entra.refresh(upstream.refreshToken, scopes)
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err
-        if (err.transient) throw new UpstreamTokenError('upstream_unavailable', 'Microsoft Entra ID could not be reached for a Microsoft Graph token; retry shortly')
+        const failure = proxy.upstreamRefused(err, 'graph_token', undefined, grant.clientId)
+        if (failure === 'transient') throw new UpstreamTokenError('upstream_unavailable', 'Microsoft Entra ID could not be reached for a Microsoft Graph token; retry shortly')
+        if (failure === 'credentials') throw new UpstreamTokenError('upstream_refused', `Microsoft Entra ID refused this service's own credentials (${err.aadsts ?? err.error}); the service's operator must renew them`)
         if (err.aadsts === 'AADSTS65001' || err.error === 'consent_required' || err.error === 'invalid_scope' || err.aadsts === 'AADSTS70011') {
           throw new UpstreamTokenError('graph_consent_required', `This sign-in has no consent for Microsoft Graph (${scopes.join(' ')}): add the Graph permission to the app registration (AZURE_GRAPH_SCOPES) and grant consent, then sign in again. Entra said: ${err.message}`)
         }
@@ -347,7 +376,7 @@ export default fp(async function oauthProxy (fastify) {
         tokens = await fastify.entra.onBehalfOf(entraAccessToken, scopes)
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err
-        if (err.transient) throw new UpstreamTokenError('upstream_unavailable', 'Microsoft Entra ID could not be reached for the on-behalf-of exchange; retry shortly')
+        if (proxy.upstreamRefused(err, 'on_behalf_of') === 'transient') throw new UpstreamTokenError('upstream_unavailable', 'Microsoft Entra ID could not be reached for the on-behalf-of exchange; retry shortly')
         if (err.aadsts === 'AADSTS65001' || err.error === 'consent_required') {
           throw new UpstreamTokenError('graph_consent_required', `No consent for ${scopes.join(' ')} on behalf of this user. Entra said: ${err.message}`)
         }

@@ -3,6 +3,7 @@ import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
 import { request as httpRequest } from 'undici'
 import { createVerifier, createDecoder } from 'fast-jwt'
 import { createClientAssertion, CLIENT_ASSERTION_TYPE } from './client-assertion.ts'
+import { createThrottle } from './audit-log.ts'
 
 /** What Entra's token endpoint answers (the fields this service uses). */
 export interface EntraTokenSet {
@@ -42,6 +43,38 @@ export class UpstreamError extends Error {
     this.transient = transient
     this.aadsts = /\b(AADSTS\d+)\b/.exec(description)?.[1]
   }
+}
+
+/**
+ * What a refusal from Entra means. `transient`: try again later. `sign_in_ended`: the user must sign
+ * in again. `credentials`: Entra refused the service's own credentials (expired secret, unknown
+ * certificate, app gone): only the operator can fix it. `configuration`: another permanent refusal of
+ * what the service asked (a scope Entra does not know...): only the operator can fix it too.
+ */
+export type UpstreamFailure = 'transient' | 'sign_in_ended' | 'credentials' | 'configuration'
+
+// AADSTS codes about the service's own client credentials or registration, whatever the error name.
+const CREDENTIAL_CODES = new Set([
+  'AADSTS7000222', // the client secret expired
+  'AADSTS7000215', // the client secret is wrong
+  'AADSTS700027', // the client assertion's certificate is not registered, or its signature fails
+  'AADSTS700024', // the client assertion is outside its validity
+  'AADSTS700016', // no such application in the tenant
+  'AADSTS7000112' // the application is disabled
+])
+// Entra throttling or passing trouble that comes with a 4xx status.
+const TRANSIENT_CODES = new Set([
+  'AADSTS50196', // client request loop: throttled
+  'AADSTS90033' // a transient error
+])
+const SIGN_IN_ERRORS = new Set(['invalid_grant', 'interaction_required', 'login_required', 'consent_required'])
+
+export function upstreamFailure (err: UpstreamError): UpstreamFailure {
+  const code = err.aadsts ?? ''
+  if (err.transient || err.error === 'temporarily_unavailable' || TRANSIENT_CODES.has(code)) return 'transient'
+  if (CREDENTIAL_CODES.has(code) || err.error === 'invalid_client' || err.error === 'unauthorized_client') return 'credentials'
+  if (SIGN_IN_ERRORS.has(err.error)) return 'sign_in_ended'
+  return 'configuration'
 }
 
 export class IdTokenError extends Error {
@@ -96,10 +129,11 @@ export function readableDescription (description: unknown): string {
 export function upstreamErrorFrom (status: number | undefined, body: unknown): UpstreamError {
   const payload = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>
   if (typeof payload.error === 'string') {
-    return new UpstreamError(payload.error, readableDescription(payload.error_description), status !== undefined && status >= 500)
+    return new UpstreamError(payload.error, readableDescription(payload.error_description), status !== undefined && (status >= 500 || status === 429))
   }
   if (status === undefined) return new UpstreamError('temporarily_unavailable', 'Microsoft Entra ID could not be reached', true)
-  return new UpstreamError(status >= 500 ? 'temporarily_unavailable' : 'server_error', `Microsoft Entra ID answered HTTP ${status}`, status >= 500)
+  const transient = status >= 500 || status === 429
+  return new UpstreamError(transient ? 'temporarily_unavailable' : 'server_error', `Microsoft Entra ID answered HTTP ${status}`, transient)
 }
 
 function parseTokenSet (body: unknown): EntraTokenSet {
@@ -206,6 +240,31 @@ export default fp(async function upstreamEntra (fastify) {
     }
   }
 
+  // Entra's last word on the service's own credentials, for /health/ready: any token it issues clears it.
+  let credentialsRefused: string | undefined
+  const errorLogAllowed = { credentials: createThrottle(60000), configuration: createThrottle(60000) }
+  fastify.readinessChecks.set('upstream_credentials', async () => credentialsRefused === undefined
+    ? { ok: true, detail: 'not refused by Microsoft Entra ID' }
+    : { ok: false, detail: credentialsRefused })
+
+  /** Every token request goes through here: readiness and an error line (once a minute) for what only the operator can fix. */
+  async function observed (grantType: string, call: () => Promise<EntraTokenSet>): Promise<EntraTokenSet> {
+    try {
+      const tokens = await call()
+      credentialsRefused = undefined
+      return tokens
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err
+      const failure = upstreamFailure(err)
+      if (failure === 'credentials') credentialsRefused = `Microsoft Entra ID refused the service's credentials: ${err.aadsts ?? 'no AADSTS code'} (${err.error})`
+      if ((failure === 'credentials' || failure === 'configuration') && errorLogAllowed[failure]()) {
+        fastify.log.error({ upstream_error: err.error, aadsts: err.aadsts, failure, grant_type: grantType, description: err.message },
+          `Microsoft Entra ID refused the service's ${failure === 'credentials' ? 'own credentials' : 'request'} for good; the operator must act (repeats are not logged for a minute)`)
+      }
+      throw err
+    }
+  }
+
   const decode = createDecoder({ complete: true })
   const clockTolerance = config.clockToleranceSeconds * 1000
 
@@ -265,22 +324,24 @@ export default fp(async function upstreamEntra (fastify) {
     },
     async redeemCode (code, codeVerifier) {
       const params = { code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' ') }
-      if (useCertificate) return await tokenRequest({ grant_type: 'authorization_code', ...params })
-      return await viaSimpleOAuth2(() => simple.getToken(params))
+      return await observed('authorization_code', async () => useCertificate
+        ? await tokenRequest({ grant_type: 'authorization_code', ...params })
+        : await viaSimpleOAuth2(() => simple.getToken(params)))
     },
     async refresh (refreshToken, scopes) {
-      if (useCertificate) return await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' ') })
-      return await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' ') }))
+      return await observed('refresh_token', async () => useCertificate
+        ? await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' ') })
+        : await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' ') })))
     },
     async onBehalfOf (assertion, scopes) {
-      return await tokenRequest({
+      return await observed('on_behalf_of', async () => await tokenRequest({
         grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
         assertion,
         requested_token_use: 'on_behalf_of',
         scope: scopes.join(' ')
-      })
+      }))
     },
     verifyIdToken
   }
   fastify.decorate('entra', client)
-}, { name: 'upstream-entra', dependencies: ['config', 'jwt-verify'] })
+}, { name: 'upstream-entra', dependencies: ['config', 'readiness', 'jwt-verify'] })

@@ -22,6 +22,27 @@ export interface Store {
 
 export const StoreUnavailableError = createError('FST_ERR_STORE_UNAVAILABLE', 'The state store is unavailable; retry shortly', 503)
 
+/** What a key holds, for the in-memory store's separate bounds (memory-store.ts storeKindOf). */
+export type StoreKind = 'revocation' | 'transaction' | 'client' | 'grant' | 'cache'
+
+const StoreFull = createError('FST_ERR_STORE_FULL', 'The service holds as much state as it may; retry later', 503)
+
+// Safe to show a client: what is full, and when trying again helps.
+const FULL_MESSAGES: Partial<Record<StoreKind, string>> = {
+  transaction: 'Too many sign-ins are in progress; try again in a few minutes',
+  client: 'The service cannot register more clients now; try again later'
+}
+
+/** A new key was refused because its kind is at its bound; nothing was dropped to make room. */
+export class StoreFullError extends StoreFull {
+  readonly kind: StoreKind
+  constructor (kind: StoreKind) {
+    super()
+    this.kind = kind
+    this.message = FULL_MESSAGES[kind] ?? this.message
+  }
+}
+
 export async function getJson<T> (store: Store, key: string): Promise<T | null> {
   const value = await store.get(key)
   return value === null ? null : JSON.parse(value) as T

@@ -5,6 +5,7 @@ import { redirectUriMatches } from '../../plugins/redirect-uris.ts'
 import { consentMaySkip, newCsrfToken } from '../../plugins/consent-session.ts'
 import { bindingCookieName, bindingCookieOptions, bindingHash, browserSecret } from '../../plugins/browser-binding.ts'
 import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/transactions.ts'
+import { StoreFullError } from '../../plugins/stores/store.ts'
 import { pageHeaders, renderConsentPage, sendErrorPage, sendReturnPage } from './consent-page.ts'
 
 // Every parameter is read by hand (checkAuthorizeRequest here, the callback's own checks): a bad one
@@ -17,7 +18,8 @@ export const CONSENT_PATH = '/authorize/consent'
  * GET /authorize: checks the client, its redirect URI, response_type, PKCE S256, resource and scopes,
  * binds the transaction (`tx:{id}`, 600 s) to this browser with a cookie, and shows the consent
  * page, or goes straight to Entra when this browser already approved these scopes for a client
- * whose identity is proven (consentMaySkip).
+ * whose identity is proven (consentMaySkip). When the in-memory store holds as many transactions
+ * as it may, a 503 page (audited `store.full`).
  */
 const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
   const { config } = fastify
@@ -72,11 +74,18 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
     const remembered = maySkip && await fastify.oauthProxy.consentRemembered(request, tx.clientId, tx.scopes)
     fastify.audit('authorize.started', { client_id: tx.clientId, scopes: tx.scopes, consent_remembered: remembered }, request)
 
-    if (remembered) {
-      const upstreamUrl = await fastify.oauthProxy.startUpstream(tx)
-      return reply.header('cache-control', 'no-store').redirect(upstreamUrl, 302)
+    try {
+      if (remembered) {
+        const upstreamUrl = await fastify.oauthProxy.startUpstream(tx)
+        return reply.header('cache-control', 'no-store').redirect(upstreamUrl, 302)
+      }
+      await saveTransaction(fastify.store, tx, now)
+    } catch (err) {
+      // The in-memory store's transactions are at their bound: refuse this one, drop nothing.
+      if (!(err instanceof StoreFullError)) throw err
+      fastify.audit('store.full', { outcome: 'failure', kind: err.kind, client_id: tx.clientId }, request)
+      return sendErrorPage(reply.header('retry-after', '60'), 503, 'temporarily_unavailable', err.message)
     }
-    await saveTransaction(fastify.store, tx, now)
     return pageHeaders(reply).code(200).send(renderConsentPage({
       transactionId: tx.id,
       csrfToken: tx.csrf,

@@ -82,7 +82,8 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err
       request.log.warn({ upstream_error: err.error, aadsts: err.aadsts }, 'Entra refused the code redemption')
-      const mapped = mapUpstreamError(err.transient ? 'temporarily_unavailable' : err.error, err.message)
+      const failure = fastify.oauthProxy.upstreamRefused(err, 'code_redemption', request, tx.clientId)
+      const mapped = mapUpstreamError(failure === 'transient' ? 'temporarily_unavailable' : err.error, err.message)
       return fail('code_redemption', mapped.error, mapped.description, { upstream_error: err.error, aadsts: err.aadsts })
     }
     if (tokens.id_token === undefined) return fail('no_id_token', 'server_error', 'Microsoft Entra ID returned no id token (is the openid scope granted?)')

@@ -126,7 +126,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
 
     // Entra first (it may say the user's session is over); the refresh token is spent only after.
     try {
-      grant = await oauthProxy.renewUpstream(grant)
+      grant = await oauthProxy.renewUpstream(grant, request)
     } catch (err) {
       if (err instanceof OAuthError && err.error === 'invalid_grant') await oauthProxy.revokeGrant(record.sid, 'upstream_ended', request)
       throw err

@@ -246,6 +246,15 @@ t.test('PORT, WEBSITES_PORT (App Service), HOST, TRUST_PROXY, LOG_LEVEL', async 
   t.same(loadConfig({ RATE_LIMIT_TOKEN: '10/30' }).rateLimit.token, { max: 10, windowSeconds: 30 })
 })
 
+t.test('slow-client limits: defaults in seconds, a headers timeout longer than the request timeout refused', async t => {
+  t.same(loadConfig({}).http, { headersTimeout: 10, requestTimeout: 30, keepAliveTimeout: 245, maxConnections: 10000 })
+  t.same(loadConfig({ HTTP_HEADERS_TIMEOUT: '5', HTTP_REQUEST_TIMEOUT: '5', HTTP_KEEP_ALIVE_TIMEOUT: '5', HTTP_MAX_CONNECTIONS: '50' }).http,
+    { headersTimeout: 5, requestTimeout: 5, keepAliveTimeout: 5, maxConnections: 50 })
+  t.match(problemsOf({ HTTP_HEADERS_TIMEOUT: '40' }), [/HTTP_HEADERS_TIMEOUT \(40 s\) must not be longer than HTTP_REQUEST_TIMEOUT \(30 s\)/])
+  t.match(problemsOf({ HTTP_REQUEST_TIMEOUT: '0' }), [/HTTP_REQUEST_TIMEOUT/])
+  t.match(problemsOf({ HTTP_MAX_CONNECTIONS: '0' }), [/HTTP_MAX_CONNECTIONS/])
+})
+
 t.test('an unresolved Key Vault reference is named, without a second "required" message', async t => {
   const reference = '@Microsoft.KeyVault(SecretUri=https://myvault.vault.azure.net/secrets/client-secret/)'
   const problems = problemsOf(azure({ AZURE_CLIENT_SECRET: reference }))

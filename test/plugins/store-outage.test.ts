@@ -108,3 +108,33 @@ t.test('Redis absent at start: the service starts, reports 503, and becomes read
   await until('readiness after Redis starts', async () => (await fastify.inject('/health/ready')).statusCode === 200)
   t.equal((await fastify.inject({ method: 'POST', url: '/test/store' })).json().count, 1)
 })
+
+t.test('RATE_LIMIT_FAIL_OPEN=true during an outage: the limiter lets requests by, but whatever reads state answers 503 (/mcp included); discovery, JWKS and liveness stay up', async t => {
+  const port = await freePort()
+  const redis = await startRedis(t, port)
+  let inner: FastifyInstance | undefined
+  const fastify = await build(t, { ...redisEnv(), REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_FAIL_OPEN: 'true' }, { setup: i => { inner = i } })
+  const { accessToken } = inner!.tokenSigner.issueAccessToken({ sub: 'u', client_id: 'c', scope: 'tools.read', sid: 'grant-1' })
+  const mcp = () => fastify.inject({
+    method: 'POST',
+    url: '/mcp',
+    headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+    payload: { jsonrpc: '2.0', id: 1, method: 'tools/list' }
+  })
+  t.equal((await mcp()).statusCode, 200, 'before the outage')
+
+  await stopRedis(redis)
+  const down = await mcp()
+  t.equal(down.statusCode, 503, '/mcp: the revocation read needs the store')
+  t.match(down.json(), { error: 'temporarily_unavailable' })
+  t.equal((await fastify.inject({ method: 'POST', url: '/register', payload: { redirect_uris: ['http://127.0.0.1:1/cb'], token_endpoint_auth_method: 'none' } })).statusCode, 503, '/register')
+  t.equal((await fastify.inject({ method: 'POST', url: '/token', payload: { grant_type: 'refresh_token', refresh_token: 'x'.repeat(43), client_id: 'c' } })).statusCode, 503, '/token')
+  t.equal((await fastify.inject('/authorize?client_id=c&response_type=code')).statusCode, 503, '/authorize')
+  t.equal((await fastify.inject(`/auth/callback?state=${'s'.repeat(43)}&code=x`)).statusCode, 503, '/auth/callback')
+  t.equal((await fastify.inject({ method: 'POST', url: '/revoke', payload: { token: 'x'.repeat(43), client_id: 'c' } })).statusCode, 503, '/revoke')
+  t.equal((await fastify.inject('/health/ready')).statusCode, 503, 'not ready')
+  for (const url of ['/health', '/auth/info', '/.well-known/oauth-authorization-server', '/.well-known/oauth-protected-resource/mcp', '/.well-known/jwks.json']) {
+    t.equal((await fastify.inject(url)).statusCode, 200, `${url} stays up`)
+  }
+  t.equal((await fastify.inject({ method: 'POST', url: '/mcp', payload: {} })).statusCode, 401, '/mcp without a token: still the 401 challenge')
+})

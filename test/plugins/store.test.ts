@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MemoryStore } from '../../plugins/stores/memory-store.ts'
+import { MemoryStore, memoryStoreBounds, storeKindOf } from '../../plugins/stores/memory-store.ts'
 import { RedisStore } from '../../plugins/stores/redis-store.ts'
 import { getJson, setJson, takeJson, type Store } from '../../plugins/stores/store.ts'
 import { createRedisClient } from '../../plugins/store.ts'
@@ -181,31 +181,87 @@ t.test('redis store: an unreachable server fails fast with a 503 StoreUnavailabl
   }
 })
 
-t.test('memory store is bounded: past maxEntries, expired entries go first, then the oldest', async t => {
+t.test('memory store: filling the transactions never evicts revocations, clients or grants', async t => {
+  const store = new MemoryStore({ maxEntries: 100 })
+  t.teardown(() => store.close())
+  await store.set('revoked:jti:j1', '1', 900)
+  await store.set('client:c1', '{}')
+  await store.set('grant:g1', '{}', 3600)
+  await store.set('rt:r1', '{}', 3600)
+  await store.set('client-jti:a1', '1', 300)
+  const { transaction } = memoryStoreBounds(100)
+  for (let i = 0; i < transaction; i++) await store.set(`tx:${i}`, '{}', 600)
+  await t.rejects(store.set('tx:one-more', '{}', 600), { code: 'FST_ERR_STORE_FULL', statusCode: 503, kind: 'transaction' })
+  t.equal(await store.get('tx:one-more'), null, 'the refused write left nothing')
+  for (const key of ['revoked:jti:j1', 'client:c1', 'grant:g1', 'rt:r1', 'client-jti:a1', 'tx:0']) {
+    t.not(await store.get(key), null, `${key} is still there`)
+  }
+  await store.set('tx:0', '{"again":true}', 600)
+  t.equal(await store.get('tx:0'), '{"again":true}', 'rewriting a key that exists is never refused')
+  await store.take('tx:1')
+  await t.resolves(store.set('tx:after-take', '{}', 600), 'a taken transaction frees its place')
+})
+
+t.test('memory store: each kind has its own bound; clients and sign-in state refuse, caches evict their oldest', async t => {
   let clock = 0
   const store = new MemoryStore({ maxEntries: 100, now: () => clock })
   t.teardown(() => store.close())
-  for (let i = 0; i < 150; i++) await store.set(`k${i}`, String(i))
-  t.equal(store.size, 100)
-  t.equal(await store.get('k0'), null, 'the oldest was dropped')
-  t.equal(await store.get('k49'), null)
-  t.equal(await store.get('k50'), '50')
-  t.equal(await store.get('k149'), '149')
+  const bounds = memoryStoreBounds(100)
+  t.same(bounds, { grant: 100, transaction: 10, client: 10, cache: 10, revocation: Infinity })
 
-  const fresh = new MemoryStore({ maxEntries: 100, now: () => clock })
-  t.teardown(() => fresh.close())
-  for (let i = 0; i < 50; i++) await fresh.set(`short${i}`, 'x', 1)
-  for (let i = 0; i < 50; i++) await fresh.set(`long${i}`, 'y')
-  clock += 2000
-  for (let i = 0; i < 10; i++) await fresh.set(`new${i}`, 'z')
-  t.equal(fresh.size, 60, 'expired entries were swept instead of evicting live ones')
-  t.equal(await fresh.get('long0'), 'y')
-  t.equal(await fresh.get('new9'), 'z')
+  for (let i = 0; i < bounds.client; i++) await store.set(`client:${i}`, '{}')
+  await t.rejects(store.set('client:more', '{}'), { code: 'FST_ERR_STORE_FULL', kind: 'client' })
+  t.equal(await store.get('client:0'), '{}')
 
-  const counters = new MemoryStore({ maxEntries: 100, now: () => clock })
-  t.teardown(() => counters.close())
-  for (let i = 0; i < 1000; i++) await counters.incr(`rl:${i}`, 60)
-  t.equal(counters.size, 100, 'counters are bounded too')
+  for (let i = 0; i < bounds.grant; i++) await store.incr(`code-use:${i}`, 600)
+  await t.rejects(store.incr('rt-use:more', 600), { code: 'FST_ERR_STORE_FULL', kind: 'grant' })
+  await t.rejects(store.set('an-unknown-kind:x', '1'), { code: 'FST_ERR_STORE_FULL', kind: 'grant' }, 'unknown prefixes count as sign-in state')
+  t.equal(await store.get('code-use:0'), '1')
+
+  for (let i = 0; i < 30; i++) await store.set(`cimd:${i}`, '{}', 300)
+  t.equal(await store.get('cimd:19'), null, 'caches drop their oldest')
+  t.equal(await store.get('cimd:20'), '{}')
+  t.equal(await store.get('cimd:29'), '{}')
+  for (let i = 0; i < 30; i++) await store.incr(`client-jwks-refetch:${i}`, 300)
+  t.equal(await store.get('cimd:29'), null, 'one bound for every cache')
+
+  for (let i = 0; i < 500; i++) await store.set(`revoked:jti:${i}`, '1', 900)
+  t.equal(await store.get('revoked:jti:0'), '1', 'revocations are never refused nor evicted')
+
+  clock += 601_000
+  await t.resolves(store.set('code:fresh', '{}', 60), 'expired entries are swept before refusing')
+})
+
+t.test('memory store: a full kind is swept of expired entries before a write is refused', async t => {
+  let clock = 0
+  const store = new MemoryStore({ maxEntries: 100, now: () => clock })
+  t.teardown(() => store.close())
+  for (let i = 0; i < 10; i++) await store.set(`tx:${i}`, '{}', 600)
+  await t.rejects(store.set('tx:10', '{}', 600), { code: 'FST_ERR_STORE_FULL', kind: 'transaction' })
+  clock += 601_000
+  await store.set('tx:10', '{}', 600)
+  t.equal(await store.get('tx:10'), '{}')
+})
+
+t.test('the memory store\'s kinds come from the key prefixes the service writes', async t => {
+  const cases: Record<string, string> = {
+    'revoked:jti:x': 'revocation',
+    'revoked:grant:x': 'revocation',
+    'tx:x': 'transaction',
+    'client:x': 'client',
+    'cimd:x': 'cache',
+    'client-jwks:x': 'cache',
+    'client-jwks-refetch:x': 'cache',
+    'grant:x': 'grant',
+    'code:x': 'grant',
+    'code-use:x': 'grant',
+    'rt:x': 'grant',
+    'rt-use:x': 'grant',
+    'consent:s:c': 'grant',
+    'client-jti:x': 'grant',
+    whatever: 'grant'
+  }
+  for (const [key, kind] of Object.entries(cases)) t.equal(storeKindOf(key), kind, key)
 })
 
 t.test('the store plugin picks Redis when REDIS_URL is set, memory otherwise', async t => {
