@@ -1,10 +1,11 @@
-import type { Store } from './store.ts'
+import type { EpochRead, Store } from './store.ts'
 
 interface Entry { value: string, expiresAt: number }
 
 /**
  * One process only: state dies with it and is not seen by other instances.
- * Bounded: past `maxEntries` the oldest entry is dropped.
+ * Bounded: past `maxEntries` the oldest entry is dropped. Its epoch is the moment it was made
+ * (kept outside the bounded entries, never dropped): a restart is a wipe.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory'
@@ -12,11 +13,13 @@ export class MemoryStore implements Store {
   private readonly maxEntries: number
   private readonly now: () => number
   private readonly sweeper: NodeJS.Timeout
+  private readonly epoch: number
 
   constructor (opts: { maxEntries?: number, now?: () => number } = {}) {
     this.maxEntries = opts.maxEntries ?? 100000
     this.now = opts.now ?? Date.now
     this.sweeper = setInterval(() => this.sweep(), 60000).unref()
+    this.epoch = Math.floor(this.now() / 1000)
   }
 
   private live (key: string): Entry | undefined {
@@ -55,6 +58,10 @@ export class MemoryStore implements Store {
 
   async getMany (keys: string[]) {
     return keys.map(key => this.live(key)?.value ?? null)
+  }
+
+  async getManyWithEpoch (keys: string[]): Promise<EpochRead> {
+    return { values: await this.getMany(keys), epoch: this.epoch, reset: false }
   }
 
   async set (key: string, value: string, ttlSeconds?: number) {
