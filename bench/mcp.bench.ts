@@ -87,7 +87,6 @@ export default async function mcpBench (): Promise<void> {
   const baseA = `http://127.0.0.1:${portA}`
   const baseB = `http://127.0.0.1:${portB}`
   const claims = { sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', name: 'Bench', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}` }
-  const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
   const tokenB = createTokenSigner([key], { issuer: baseB, audience: `${baseB}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
 
   const service = start('server.ts', {
@@ -108,6 +107,8 @@ export default async function mcpBench (): Promise<void> {
   const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
   try {
     await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline)])
+    // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
+    const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service')
     await check(`${baseB}/mcp`, tokenB, '(b) baseline')
 

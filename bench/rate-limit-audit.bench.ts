@@ -102,9 +102,6 @@ export default async function rateLimitAuditBench (): Promise<void> {
     for (const variant of VARIANTS) {
       const port = await freePort()
       const base = `http://127.0.0.1:${port}`
-      const token = createTokenSigner([key], { issuer: base, audience: `${base}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken({
-        sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}`
-      }).accessToken
       const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server.ts')], {
         cwd: ROOT,
         env: {
@@ -120,8 +117,12 @@ export default async function rateLimitAuditBench (): Promise<void> {
         },
         stdio: ['ignore', 'ignore', 'inherit'] // the log (and so the audit lines) to /dev/null
       })
-      servers.push({ ...variant, base, token, child, total: 0, failed: 0, p99: [], rounds: [] })
       await waitFor(`${base}/health`, child) // one at a time: five cold starts at once crowd two cores
+      // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
+      const token = createTokenSigner([key], { issuer: base, audience: `${base}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken({
+        sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}`
+      }).accessToken
+      servers.push({ ...variant, base, token, child, total: 0, failed: 0, p99: [], rounds: [] })
     }
     for (const s of servers) {
       const res = await fetch(`${s.base}/mcp`, { method: 'POST', headers: { ...HEADERS, authorization: `Bearer ${s.token}` }, body: BODY })

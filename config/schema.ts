@@ -6,7 +6,7 @@ import Type, { type Static } from 'typebox'
 
 const Guid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'a GUID' })
 const HttpUrl = Type.String({ pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$', description: 'an http(s) URL without query or fragment' })
-const Seconds = (def: number, minimum = 1) => Type.Integer({ minimum, default: def })
+const Seconds = (def: number, minimum = 1, maximum?: number) => Type.Integer({ minimum, ...(maximum !== undefined ? { maximum } : {}), default: def })
 const Flag = (def: boolean) => Type.Boolean({ default: def })
 const Rate = (def: string) => Type.String({ pattern: '^[0-9]+/[0-9]+$', default: def, description: 'max/windowSeconds' })
 
@@ -33,7 +33,8 @@ export const EnvSchema = Type.Object({
   CLIENT_REGISTRATION_TTL: Seconds(0, 0),
   TOKEN_SIGNING_KEY: Type.Optional(Type.String({ minLength: 1 })),
   TOKEN_ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
-  ACCESS_TOKEN_TTL: Seconds(900, 30),
+  // at most 24 h: the verifier refuses longer-lived tokens (MAX_TOKEN_LIFETIME_SECONDS)
+  ACCESS_TOKEN_TTL: Seconds(900, 30, 86400),
   REFRESH_TOKEN_TTL: Seconds(2592000, 60),
   REFRESH_TOKEN_REUSE_GRACE: Seconds(30, 0),
   CONSENT_TTL: Seconds(2592000, 0),

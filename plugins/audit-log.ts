@@ -8,7 +8,7 @@ export const AUDIT_EVENTS = [
   'consent.refused',
   'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
   'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
-  'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error'
+  'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error', 'store.reset'
 ] as const
 export type AuditEvent = typeof AUDIT_EVENTS[number]
 
@@ -38,6 +38,23 @@ export function createThrottle (intervalMs: number, now: () => number = Date.now
     if (t - last < intervalMs) return false
     last = t
     return true
+  }
+}
+
+/**
+ * createThrottle that also counts: each call returns 0 while it stays quiet, and when it speaks,
+ * how many calls there were since it last spoke (this one included), for a line like
+ * "… (37 times in the last minute)".
+ */
+export function createCountingThrottle (intervalMs: number, now: () => number = Date.now): () => number {
+  const speak = createThrottle(intervalMs, now)
+  let count = 0
+  return () => {
+    count++
+    if (!speak()) return 0
+    const said = count
+    count = 0
+    return said
   }
 }
 

@@ -1,12 +1,14 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { createVerifier } from 'fast-jwt'
+import { createCountingThrottle } from './audit-log.ts'
 import type { Identity } from './identity.ts'
 import { RemoteKeySet } from './jwks-cache.ts'
-import type { PrefetchedReads } from './rate-limit.ts'
+import type { EpochRead } from './stores/store.ts'
 import {
-  TokenRejection, categorizeVerifyError, checkIssuedAt, formatChallenge, identityFromClaims, missingScopes,
-  memoizeBounded, parseAuthorization, revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type RejectionCategory
+  TokenRejection, categorizeVerifyError, checkIssuedAt, checkLifetime, checkStoreEpoch, formatChallenge, identityFromClaims, missingScopes,
+  memoizeBounded, parseAuthorization, revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type IssuerRoute,
+  type PeekedToken, type RejectionCategory
 } from './token-rules.ts'
 
 /** What the `validate_token` tool may show about the token of this request; nothing of the raw token. */
@@ -46,11 +48,14 @@ declare module 'fastify' {
     requireScopes: (...scopes: string[]) => preHandlerAsyncHookHandler
     /** The `WWW-Authenticate` value for this resource (with `resource_metadata`). */
     bearerChallenge: (opts?: ChallengeOptions) => string
+    /** Verifies a bearer token; throws `TokenRejection` (with a category) when it is refused. */
+    verifyAccessToken: (token: string) => Promise<VerifiedToken>
     /**
-     * Verifies a bearer token; throws `TokenRejection` (with a category) when it is refused.
-     * `prefetched`: revocation entries already read for this request (used only if they are this token's).
+     * Writes the store epoch if it is missing, before a token of ours is issued: no token is
+     * older than the epoch it is checked against (else a sign-in right after a store wipe would
+     * give a token refused as soon as a request notices the wipe).
      */
-    verifyAccessToken: (token: string, prefetched?: PrefetchedReads | null) => Promise<VerifiedToken>
+    ensureStoreEpoch: (request?: FastifyRequest) => Promise<void>
     /** Refuses one self-issued access token until it expires anyway (`exp`: epoch seconds). */
     revokeAccessToken: (jti: string, exp: number) => Promise<void>
     /** Refuses every self-issued access token of a grant. */
@@ -77,14 +82,8 @@ interface TrustedKey { verify: Verify, pem: string }
  */
 const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
 
-const SELF_REQUIRED = ['iss', 'aud', 'exp', 'sub', 'jti']
+const SELF_REQUIRED = ['iss', 'aud', 'exp', 'iat', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
-
-function sameKeys (a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /**
  * Bearer-token verification for this resource (RFC 6750, RFC 9068, MCP authorization).
@@ -164,7 +163,11 @@ export default fp(async function jwtVerify (fastify) {
     return Object.freeze(peeked)
   }, 2000)
 
-  async function verifyAccessToken (token: string, prefetched?: PrefetchedReads | null): Promise<VerifiedToken> {
+  /** A token whose signature and claims verified; what the store says of it is checked apart. */
+  interface CheckedToken { route: IssuerRoute, peeked: PeekedToken, kid: string, payload: Record<string, unknown> }
+
+  /** Signature and claims, with no store read (fast-jwt caches a token seen before). */
+  async function checkToken (token: string): Promise<CheckedToken> {
     const peeked = peek(token)
     const route = routeIssuer(peeked.payload, config.issuer, entra)
     const kid = peeked.kid
@@ -184,19 +187,36 @@ export default fp(async function jwtVerify (fastify) {
     } catch (err) {
       throw categorizeVerifyError(err)
     }
-    checkIssuedAt(payload, Date.now(), toleranceMs)
+    const now = Date.now()
+    checkIssuedAt(payload, now, toleranceMs)
+    checkLifetime(payload, now, toleranceMs)
+    if (route.kind === 'self' && (typeof payload.jti !== 'string' || (payload.sid !== undefined && typeof payload.sid !== 'string'))) {
+      throw new TokenRejection('malformed', 'The token jti or sid claim is not a string')
+    }
+    return { route, peeked, kid, payload }
+  }
 
-    const checks = ['signature RS256', 'issuer', 'audience', 'expiry', 'not before', 'issued at']
+  /** The store entries a checked token depends on: ours, its revocation entries (read with the store epoch); Entra's, none. */
+  function stateReads (checked: CheckedToken): string[] | undefined {
+    return checked.route.kind === 'self' ? revocationKeys(checked.payload.jti as string, checked.payload.sid as string | undefined) : undefined
+  }
+
+  function noteStoreReset (read: EpochRead, detected: 'startup' | 'request' | 'token', request?: FastifyRequest) {
+    if (!read.reset) return
+    fastify.log.warn({ epoch: read.epoch, detected }, 'the store has no epoch: it is new, or lost its data (Redis restarted without persistence?); tokens this service issued before now are refused, their users sign in again')
+    fastify.audit('store.reset', { outcome: 'success', epoch: read.epoch, detected, store: store.kind }, request)
+  }
+
+  /** Revocation and the store epoch, for a token of ours (`read` holds what stateReads asked for). */
+  function checkState (checked: CheckedToken, read: EpochRead | undefined, request?: FastifyRequest): VerifiedToken {
+    const { route, payload } = checked
+    const checks = ['signature RS256', 'issuer', 'audience', 'expiry', 'not before', 'issued at', 'lifetime']
     if (route.kind === 'self') {
-      const jti = payload.jti
-      const sid = payload.sid
-      if (typeof jti !== 'string' || (sid !== undefined && typeof sid !== 'string')) throw new TokenRejection('malformed', 'The token jti or sid claim is not a string')
-      const keys = revocationKeys(jti, sid)
-      // Read on every request: in the rate-limit round trip when that read exactly these entries
-      // (the prefetch was chosen from the unverified token), else here.
-      const revoked = prefetched != null && sameKeys(prefetched.keys, keys) ? prefetched.values : await store.getMany(keys)
-      if (revoked.some(v => v !== null)) throw new TokenRejection('revoked', 'The token has been revoked')
-      checks.push('not revoked')
+      if (read === undefined) throw new Error('no store entries were read for a self-issued token')
+      noteStoreReset(read, 'request', request)
+      checkStoreEpoch(payload.iat as number, read.epoch)
+      if (read.values.some(v => v !== null)) throw new TokenRejection('revoked', 'The token has been revoked')
+      checks.push('not revoked', 'issued after the store epoch')
     } else {
       checks.push('tenant allowed')
     }
@@ -206,8 +226,8 @@ export default fp(async function jwtVerify (fastify) {
       kind: route.kind,
       issuer: payload.iss as string,
       audience: payload.aud as string | string[],
-      kid,
-      alg: peeked.alg,
+      kid: checked.kid,
+      alg: checked.peeked.alg,
       ...(route.kind === 'entra' ? { version: route.version === 1 ? '1.0' : '2.0', tenant: route.tid } : {}),
       iat: typeof payload.iat === 'number' ? payload.iat : undefined,
       nbf: typeof payload.nbf === 'number' ? payload.nbf : undefined,
@@ -215,6 +235,12 @@ export default fp(async function jwtVerify (fastify) {
       checks
     }
     return { identity, report }
+  }
+
+  async function verifyAccessToken (token: string): Promise<VerifiedToken> {
+    const checked = await checkToken(token)
+    const reads = stateReads(checked)
+    return checkState(checked, reads === undefined ? undefined : await store.getManyWithEpoch(reads))
   }
 
   const allScopes = config.scopes
@@ -232,6 +258,14 @@ export default fp(async function jwtVerify (fastify) {
       .send({ error: 'invalid_token', error_description: text })
   }
 
+  function invalidRequest (request: FastifyRequest, reply: FastifyReply, description: string) {
+    fastify.audit('token.rejected', { outcome: 'failure', reason: 'malformed' }, request)
+    return reply.code(400)
+      .header('www-authenticate', bearerChallenge({ error: 'invalid_request', description }))
+      .header('cache-control', 'no-store')
+      .send({ error: 'invalid_request', error_description: description })
+  }
+
   function authorizationCount (request: FastifyRequest): number {
     const raw = request.raw.rawHeaders
     let count = 0
@@ -241,6 +275,22 @@ export default fp(async function jwtVerify (fastify) {
     return count
   }
 
+  // One line per minute while the store is away, with how many requests it concerned.
+  const unavailableWarning = createCountingThrottle(60000)
+  function unavailable (request: FastifyRequest, reply: FastifyReply, err: unknown) {
+    const occurrences = unavailableWarning()
+    if (occurrences > 0) {
+      request.log.warn({ err: { code: (err as { code?: string }).code, message: (err as Error).message }, occurrences }, 'token verification could not complete')
+    }
+    return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store')
+      .send({ error: 'temporarily_unavailable', error_description: 'Token verification is unavailable; retry shortly' })
+  }
+
+  /**
+   * preHandler for bearer tokens. The token is checked first (signature and claims, microseconds,
+   * no I/O): only a verified caller spends a user budget. Then one round trip (`limitBearer`)
+   * counts the request and reads the token's revocation entries and the store epoch.
+   */
   const authenticate: preHandlerAsyncHookHandler = async function authenticate (request, reply) {
     const header = request.headers.authorization
     const parsed = parseAuthorization(header, authorizationCount(request))
@@ -250,21 +300,20 @@ export default fp(async function jwtVerify (fastify) {
         .header('cache-control', 'no-store')
         .send({ error: 'invalid_token', error_description: 'This resource needs a bearer token in the Authorization header' })
     }
-    if (parsed.kind === 'malformed') {
-      fastify.audit('token.rejected', { outcome: 'failure', reason: 'malformed' }, request)
-      return reply.code(400)
-        .header('www-authenticate', bearerChallenge({ error: 'invalid_request', description: parsed.description }))
-        .header('cache-control', 'no-store')
-        .send({ error: 'invalid_request', error_description: parsed.description })
-    }
     let verified: VerifiedToken
     try {
-      verified = await verifyAccessToken(parsed.token, request.prefetchedReads)
+      if (parsed.kind === 'malformed') throw new TokenRejection('malformed', parsed.description)
+      const checked = await checkToken(parsed.token)
+      const read = await fastify.limitBearer(request, reply, identityFromClaims(checked.route.kind, checked.payload), stateReads(checked))
+      if (reply.sent) return reply
+      verified = checkState(checked, read, request)
     } catch (err) {
-      if (err instanceof TokenRejection) return refuse(request, reply, err.category, err.message)
-      request.log.warn({ err: { code: (err as { code?: string }).code, message: (err as Error).message } }, 'token verification could not complete')
-      return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store')
-        .send({ error: 'temporarily_unavailable', error_description: 'Token verification is unavailable; retry shortly' })
+      if (!(err instanceof TokenRejection)) return unavailable(request, reply, err)
+      // A token that did not verify names nobody: it spends only its IP's ceiling.
+      await fastify.limitBearer(request, reply, null)
+      if (reply.sent) return reply
+      if (parsed.kind === 'malformed') return invalidRequest(request, reply, parsed.description)
+      return refuse(request, reply, err.category, err.message)
     }
     request.identity = verified.identity
     request.tokenReport = verified.report
@@ -292,6 +341,16 @@ export default fp(async function jwtVerify (fastify) {
   fastify.decorate('requireScopes', requireScopes)
   fastify.decorate('bearerChallenge', bearerChallenge)
   fastify.decorate('verifyAccessToken', verifyAccessToken)
+  fastify.decorate('ensureStoreEpoch', async function ensureStoreEpoch (request?: FastifyRequest) {
+    noteStoreReset(await store.getManyWithEpoch([]), 'token', request)
+  })
+  // The first use of the store, for a new deployment: written now, before any token is issued.
+  // With Redis away at startup, the first request that reaches it writes it instead.
+  fastify.addHook('onReady', async () => {
+    try {
+      noteStoreReset(await store.getManyWithEpoch([]), 'startup')
+    } catch {}
+  })
   fastify.decorate('revokeAccessToken', async function revokeAccessToken (jti: string, exp: number) {
     // Kept until the token would be refused anyway (its exp plus the clock tolerance).
     const ttl = Math.max(1, Math.ceil(exp - Date.now() / 1000) + config.clockToleranceSeconds)
@@ -308,4 +367,4 @@ export default fp(async function jwtVerify (fastify) {
   })
   fastify.decorateRequest('identity', undefined)
   fastify.decorateRequest('tokenReport', undefined)
-}, { name: 'jwt-verify', dependencies: ['config', 'store', 'signing-keys', 'audit-log'] })
+}, { name: 'jwt-verify', dependencies: ['config', 'store', 'signing-keys', 'audit-log', 'rate-limit'] })

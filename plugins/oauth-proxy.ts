@@ -262,6 +262,7 @@ export default fp(async function oauthProxy (fastify) {
 
     async issueTokens (grant, scopes, opts) {
       const scope = scopes.join(' ')
+      await fastify.ensureStoreEpoch()
       const { accessToken, jti, expiresIn } = fastify.tokenSigner.issueAccessToken({
         sub: grant.user.sub,
         oid: grant.user.oid,

@@ -35,54 +35,16 @@ export function ipKey (ip: string | undefined): string {
   }
 }
 
-export interface UnverifiedClaims {
+/** Who a verified token names (the fields of its Identity that key a user's budget). */
+export interface CallerClaims {
   tid?: string
   oid?: string
   sub?: string
   clientId?: string
-  /** For the revocation entries read with the counters (the verifier checks they are the token's). */
-  jti?: string
-  sid?: string
-}
-
-// A JWT in compact form; bounded so a huge header costs nothing to look at.
-const BEARER_JWT = /^Bearer[ \t]+([A-Za-z0-9_-]{1,2048})\.([A-Za-z0-9_-]{1,16384})\.[A-Za-z0-9_-]{0,2048}$/i
-
-/**
- * The claims of a bearer JWT, decoded WITHOUT checking its signature.
- *
- * Rate limiting runs at onRequest, before the verifier, so that a flood costs no signature
- * or JWKS work. The claims are used only to choose a counter: a forged token can name any
- * user, which is why every request keyed on a token is also counted against its client IP
- * (a ceiling that random subjects cannot escape), and the verifier rejects the forgery later.
- * Returns null when the header is absent or is not a JWT with a JSON object payload.
- */
-export function unverifiedBearerClaims (authorization: string | undefined): UnverifiedClaims | null {
-  if (authorization === undefined || authorization.length > 20480) return null
-  const match = BEARER_JWT.exec(authorization)
-  if (match === null) return null
-  let payload: unknown
-  try {
-    payload = JSON.parse(Buffer.from(match[2], 'base64url').toString('utf8'))
-  } catch {
-    return null
-  }
-  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return null
-  const p = payload as Record<string, unknown>
-  const str = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 512 ? v : undefined
-  return {
-    tid: str(p.tid),
-    oid: str(p.oid),
-    sub: str(p.sub),
-    // our tokens carry client_id; Entra v2 tokens azp, v1 tokens appid
-    clientId: str(p.client_id) ?? str(p.azp) ?? str(p.appid),
-    jti: str(p.jti),
-    sid: str(p.sid)
-  }
 }
 
 /** The user behind claims: `tid:oid` when both are known, else the subject; null when neither. */
-export function userKey (claims: UnverifiedClaims | null): string | null {
+export function userKey (claims: CallerClaims | null): string | null {
   if (claims === null) return null
   if (claims.oid !== undefined) return `${keyPart(claims.tid ?? '-')}:${keyPart(claims.oid)}`
   if (claims.sub !== undefined) return `sub:${keyPart(claims.sub)}`
@@ -90,7 +52,7 @@ export function userKey (claims: UnverifiedClaims | null): string | null {
 }
 
 /** The counter for a caller named by a token: the user plus the client acting for them. */
-export function subjectKey (claims: UnverifiedClaims | null): string | null {
+export function subjectKey (claims: CallerClaims | null): string | null {
   const user = userKey(claims)
   if (user === null) return null
   return `user:${user}:client:${keyPart(claims?.clientId ?? '-')}`

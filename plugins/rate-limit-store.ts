@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { EPOCH_KEY, type EpochRead } from './stores/store.ts'
 
 /** One fixed window: how many hits so far, and how long until the window ends. */
 export interface CounterResult { current: number, ttlMs: number }
@@ -10,12 +11,13 @@ export interface Counter {
   /**
    * Counts one hit on each key, in one step (one Redis round trip); results in the same order.
    * `reads`: store keys (as the store names them, without prefix) to read in the same round
-   * trip; only a Redis counter reads them (`values`, same order), a memory counter leaves them.
+   * trip, with the store epoch, as `Store.getManyWithEpoch` does; only a Redis counter reads them
+   * (`read`), a memory counter leaves them to the store.
    */
   incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads?: readonly string[]): Promise<ManyResult>
 }
 
-export interface ManyResult { counts: CounterResult[], values?: Array<string | null> }
+export interface ManyResult { counts: CounterResult[], read?: EpochRead }
 
 /**
  * Counters in the process, for one instance without Redis. Bounded: when full, the oldest
@@ -81,32 +83,38 @@ end
 return {current, ttl}
 `
 
-// The same for several counters at once (KEYS[i] with window ARGV[i]): one round trip for a
-// request checked against two counters. Keys past the last window are only read (GET), so the
-// store values the request needs next come in the same round trip.
-// Flat answer: current1, ttl1, current2, ttl2, ..., then the value of each read key (nil if none).
+// The same for several counters at once (KEYS[i] with window ARGV[i + 1], ARGV[1] = how many):
+// one round trip for a request checked against two counters. Keys past the counters are only read
+// (GET), so the store values the request needs next come in the same round trip; the last of them
+// is the store epoch, written first as ARGV[n + 2] when absent (Store.getManyWithEpoch's contract).
+// Flat answer: current1, ttl1, ..., currentN, ttlN, then each read key's value (nil if none), then
+// 1 if the epoch was written by this call, else 0.
 const HIT_MANY_SCRIPT = `
+local n = tonumber(ARGV[1])
 local out = {}
-local n = #ARGV
-for i = n + 1, #KEYS do
-  out[2 * n + i - n] = redis.call('GET', KEYS[i])
-end
 for i = 1, n do
   local key = KEYS[i]
   local current = redis.call('INCR', key)
   local ttl = redis.call('PTTL', key)
   if ttl < 0 then
-    redis.call('PEXPIRE', key, ARGV[i])
-    ttl = tonumber(ARGV[i])
+    redis.call('PEXPIRE', key, ARGV[i + 1])
+    ttl = tonumber(ARGV[i + 1])
   end
   out[2 * i - 1] = current
   out[2 * i] = ttl
+end
+if #KEYS > n then
+  local written = redis.call('SET', KEYS[#KEYS], ARGV[n + 2], 'NX')
+  for i = n + 1, #KEYS do
+    out[n + i] = redis.call('GET', KEYS[i])
+  end
+  out[n + #KEYS + 1] = written and 1 or 0
 end
 return out
 `
 
 type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>
-type HitManyCommand = (numberOfKeys: number, ...keysThenWindows: Array<string | number>) => Promise<Array<number | string | null>>
+type HitManyCommand = (numberOfKeys: number, ...keysThenArgs: Array<string | number>) => Promise<Array<number | string | null>>
 
 /**
  * Counters in the store's Redis under `{REDIS_KEY_PREFIX}rl:{family}:{key}`, shared by every
@@ -141,22 +149,26 @@ export class RedisCounter implements Counter {
     return { current: Number(current), ttlMs: Number(ttlMs) }
   }
 
-  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads: readonly string[] = []): Promise<ManyResult> {
+  async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads?: readonly string[]): Promise<ManyResult> {
     const n = hits.length
-    const r = reads.length
-    const args: Array<string | number> = new Array(2 * n + r)
+    // The epoch is read (last) whenever entries are read; `reads: []` reads it alone.
+    const keys = reads === undefined ? [] : [...reads, EPOCH_KEY]
+    const r = keys.length
+    const args: Array<string | number> = new Array(n + r + 1 + (r > 0 ? 1 : 0))
+    args[n + r] = n
     for (let i = 0; i < n; i++) {
       args[i] = this.prefix + hits[i].key
-      args[n + r + i] = hits[i].windowMs
+      args[n + r + 1 + i] = hits[i].windowMs
     }
-    for (let i = 0; i < r; i++) args[n + i] = this.storePrefix + reads[i]
+    for (let i = 0; i < r; i++) args[n + i] = this.storePrefix + keys[i]
+    if (r > 0) args[2 * n + r + 1] = Math.floor(Date.now() / 1000)
     const flat = await this.hitMany(n + r, ...args)
     const counts: CounterResult[] = new Array(n)
     for (let i = 0; i < n; i++) counts[i] = { current: Number(flat[2 * i]), ttlMs: Number(flat[2 * i + 1]) }
     if (r === 0) return { counts }
-    const values: Array<string | null> = new Array(r)
-    for (let i = 0; i < r; i++) values[i] = (flat[2 * n + i] as unknown as string | null | undefined) ?? null
-    return { counts, values }
+    const values: Array<string | null> = new Array(r - 1)
+    for (let i = 0; i < r - 1; i++) values[i] = (flat[2 * n + i] as string | null | undefined) ?? null
+    return { counts, read: { values, epoch: Number(flat[2 * n + r - 1]), reset: Number(flat[2 * n + r]) === 1 } }
   }
 }
 

@@ -1,14 +1,14 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler, preValidationAsyncHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RateRule } from '../config/index.ts'
 import { createThrottle } from './audit-log.ts'
 import {
-  RATE_LIMIT_FAMILIES, type RateLimitFamily, ipKey, keyPart, subjectKey, unverifiedBearerClaims,
-  basicClientId, formClientId, consumerKey, type UnverifiedClaims
+  RATE_LIMIT_FAMILIES, type RateLimitFamily, ipKey, keyPart, subjectKey,
+  basicClientId, formClientId, consumerKey, type CallerClaims
 } from './rate-limit-keys.ts'
-import { MemoryCounter, RedisCounter, rateLimitStore, type Counter, type CounterResult } from './rate-limit-store.ts'
-import { memoizeBounded, revocationKeys } from './token-rules.ts'
+import { MemoryCounter, RedisCounter, rateLimitStore, type Counter } from './rate-limit-store.ts'
+import type { EpochRead } from './stores/store.ts'
 
 export interface RateLimitResult {
   allowed: boolean
@@ -20,16 +20,10 @@ export interface RateLimitResult {
   unavailable?: true
 }
 
-/** Store entries read in the rate-limit round trip, in the order of `keys` (null: absent). */
-export interface PrefetchedReads {
-  keys: readonly string[]
-  values: ReadonlyArray<string | null>
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the /mcp rate-limit check with Redis counters: the token's revocation entries. */
-    prefetchedReads: PrefetchedReads | null
+    /** True from the /mcp onRequest check until `limitBearer` counts the request (its token must verify first). */
+    bearerUncounted: boolean
   }
   interface FastifyContextConfig {
     /** Opt a route into a rate-limit family; routes without one are never limited. */
@@ -41,6 +35,14 @@ declare module 'fastify' {
      * in the same shared counters as the route limits. For limits decided inside a handler.
      */
     consumeRateLimit: (family: string, key: string, rule: RateRule) => Promise<RateLimitResult>
+    /**
+     * The one store round trip of a bearer request, once its token was checked: counts the budgets
+     * of an /mcp request (`caller`: the verified caller, its user budget and the IP ceiling; null for
+     * a token that did not verify: the IP ceiling only) and reads `reads` with the store epoch in the
+     * same step (`Store.getManyWithEpoch`). A request over a limit is answered here (429/503, the
+     * reply is sent); otherwise the entries read, or undefined when none were asked for.
+     */
+    limitBearer: (request: FastifyRequest, reply: FastifyReply, caller: CallerClaims | null, reads?: string[]) => Promise<EpochRead | undefined>
   }
 }
 
@@ -57,23 +59,19 @@ interface Bucket {
 type Outcome = RateLimitResult & { bucket: Bucket, uncounted?: true }
 
 const RETRY_WHEN_UNAVAILABLE = 5
+const BEARER_SCHEME = /^bearer\s/i
 
-/** The counters an onRequest check uses for a family (pure; exported for tests). */
-export function onRequestBuckets (family: RateLimitFamily, ip: string, claims: UnverifiedClaims | null, rules: {
-  register: RateRule, authorize: RateRule, token: RateRule, revoke: RateRule, mcp: RateRule, mcpPerIp: RateRule, tokenPerIp: RateRule
-}): Bucket[] {
+type Rules = { register: RateRule, authorize: RateRule, token: RateRule, revoke: RateRule, mcp: RateRule, mcpPerIp: RateRule, tokenPerIp: RateRule }
+
+/**
+ * The counters an onRequest check uses for a family (pure; exported for tests). A /mcp request with
+ * a bearer token gets none here: it is counted once its token was checked (`bearerBuckets`).
+ */
+export function onRequestBuckets (family: RateLimitFamily, ip: string, bearer: boolean, rules: Rules): Bucket[] {
   const addr = ipKey(ip)
   switch (family) {
-    case 'mcp': {
-      const subject = subjectKey(claims)
-      if (subject === null) return [{ name: `mcp:${addr}`, rule: rules.mcp, keyKind: 'ip' }]
-      // The subject comes from a token not verified yet: the IP ceiling bounds what forged
-      // tokens naming made-up users can spend before the verifier turns them away.
-      return [
-        { name: `mcp:${subject}`, rule: rules.mcp, keyKind: 'user' },
-        { name: `mcp-ip:${addr}`, rule: rules.mcpPerIp, keyKind: 'ip_ceiling' }
-      ]
-    }
+    case 'mcp':
+      return bearer ? [] : [{ name: `mcp:${addr}`, rule: rules.mcp, keyKind: 'ip' }]
     case 'token':
       // The client id is in the body, not parsed yet: only the IP ceiling here; the
       // per-client budget is counted at preValidation (see tokenClientBucket).
@@ -81,6 +79,18 @@ export function onRequestBuckets (family: RateLimitFamily, ip: string, claims: U
     default:
       return [{ name: `${family}:${addr}`, rule: rules[family], keyKind: 'ip' }]
   }
+}
+
+/**
+ * The counters of a /mcp request with a bearer token (pure; exported for tests). Only a verified
+ * caller has a user budget: an unverified token names nobody we can trust (anyone can write a
+ * victim's tid and oid into one), so it spends only the IP ceiling, which verified callers from
+ * that address spend too.
+ */
+export function bearerBuckets (ip: string, caller: CallerClaims | null, rules: Pick<Rules, 'mcp' | 'mcpPerIp'>): Bucket[] {
+  const ceiling: Bucket = { name: `mcp-ip:${ipKey(ip)}`, rule: rules.mcpPerIp, keyKind: 'ip_ceiling' }
+  const subject = caller === null ? null : subjectKey(caller)
+  return subject === null ? [ceiling] : [{ name: `mcp:${subject}`, rule: rules.mcp, keyKind: 'user' }, ceiling]
 }
 
 /** /token's budget per client id and IP, once the body is parsed (pure; exported for tests). */
@@ -183,37 +193,46 @@ export default fp(async function rateLimit (fastify) {
 
   /**
    * Several counters of one request (/mcp: the user's and the IP ceiling) in one step: one
-   * Redis round trip instead of one per counter. Same arithmetic as the library's limiter
-   * (exceeded when the count passes max; remaining never below 0; the reset rounded up).
+   * Redis round trip instead of one per counter, with `reads` (and the store epoch) read in the
+   * same script (a memory counter leaves them: `read` undefined). Same arithmetic as the library's
+   * limiter (exceeded when the count passes max; remaining never below 0; the reset rounded up).
    */
-  async function hitAll (buckets: Bucket[], request: FastifyRequest, reads?: readonly string[]): Promise<Outcome[]> {
-    if (buckets.length === 1) return [await hit(buckets[0], request)]
-    let results: CounterResult[]
+  async function hitAll (buckets: Bucket[], request: FastifyRequest, reads?: string[]): Promise<{ outcomes: Outcome[], read?: EpochRead }> {
+    if (buckets.length === 1 && reads === undefined) return { outcomes: [await hit(buckets[0], request)] }
+    let many
     try {
-      const many = await counter.incrMany(buckets.map(b => ({ key: b.name, windowMs: b.rule.windowSeconds * 1000 })), reads)
-      results = many.counts
-      if (reads !== undefined && many.values !== undefined) request.prefetchedReads = { keys: reads, values: many.values }
+      many = await counter.incrMany(buckets.map(b => ({ key: b.name, windowMs: b.rule.windowSeconds * 1000 })), reads)
     } catch (err) {
       unreachable(err, request)
-      return buckets.map(uncountable)
+      return { outcomes: buckets.map(uncountable) }
     }
     reachable()
-    return buckets.map((bucket, i) => {
-      const { current, ttlMs } = results[i]
+    const outcomes = buckets.map((bucket, i) => {
+      const { current, ttlMs } = many.counts[i]
       const max = bucket.rule.max
       return { allowed: current <= max, limit: max, remaining: Math.max(0, max - current), resetSeconds: Math.max(1, Math.ceil(ttlMs / 1000)), bucket }
     })
+    return { outcomes, read: many.read }
   }
 
-  // rate_limit.exceeded is audited once per counter and window on each instance, not for every
-  // refused request, so a flood cannot flood the audit trail too.
-  const audited = new Map<string, number>()
-  function auditExceeded (request: FastifyRequest, family: string, outcome: Outcome, claims: UnverifiedClaims | null) {
-    const now = Date.now()
-    const until = audited.get(outcome.bucket.name)
-    if (until !== undefined && until > now) return
-    if (audited.size >= 10000) audited.clear()
-    audited.set(outcome.bucket.name, now + outcome.resetSeconds * 1000)
+  // A counter found over its limit stays over it until its window ends: this instance remembers
+  // that and refuses at once, with no counting and (for /mcp) no token verification, so a flood
+  // costs no more than its first refusal. The same record keeps rate_limit.exceeded to one audit
+  // line per counter and window on each instance, not one for every refused request.
+  const exceeded = new Map<string, number>()
+  function knownExceeded (buckets: Bucket[], now: number): Outcome | undefined {
+    for (const bucket of buckets) {
+      const until = exceeded.get(bucket.name)
+      if (until === undefined) continue
+      if (until > now) return { allowed: false, limit: bucket.rule.max, remaining: 0, resetSeconds: Math.max(1, Math.ceil((until - now) / 1000)), bucket }
+      exceeded.delete(bucket.name)
+    }
+    return undefined
+  }
+
+  function auditExceeded (request: FastifyRequest, family: string, outcome: Outcome, caller: CallerClaims | null) {
+    if (exceeded.size >= 10000) exceeded.clear()
+    exceeded.set(outcome.bucket.name, Date.now() + outcome.resetSeconds * 1000)
     fastify.audit('rate_limit.exceeded', {
       outcome: 'denied',
       reason: 'rate_limited',
@@ -222,8 +241,8 @@ export default fp(async function rateLimit (fastify) {
       limit: outcome.limit,
       window_seconds: outcome.bucket.rule.windowSeconds,
       retry_after: outcome.resetSeconds,
-      // from the token as presented: not verified at this point
-      ...(claims !== null && outcome.bucket.keyKind === 'user' ? { oid: claims.oid, tid: claims.tid, client_id: claims.clientId, identity: 'unverified' } : {})
+      // a user budget is only ever counted for a verified token
+      ...(caller !== null && outcome.bucket.keyKind === 'user' ? { oid: caller.oid, tid: caller.tid, client_id: caller.clientId, identity: 'verified' } : {})
     }, request)
   }
 
@@ -239,43 +258,53 @@ export default fp(async function rateLimit (fastify) {
     return reply.send({ error: 'temporarily_unavailable', error_description: message })
   }
 
-  async function check (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[], claims: UnverifiedClaims | null, reads?: readonly string[]) {
-    const outcomes = await hitAll(buckets, request, reads)
-    const counted = outcomes.filter(o => o.uncounted !== true)
-    if (counted.length === 0) return undefined // fail-open with no counter reachable: no headers to tell
-    const shown = decisive(counted)
-    if (shown.unavailable !== true) {
-      reply.header('ratelimit-limit', String(shown.limit))
-      reply.header('ratelimit-remaining', String(shown.remaining))
-      reply.header('ratelimit-reset', String(shown.resetSeconds))
+  function showHeaders (reply: FastifyReply, shown: Outcome) {
+    reply.header('ratelimit-limit', String(shown.limit))
+    reply.header('ratelimit-remaining', String(shown.remaining))
+    reply.header('ratelimit-reset', String(shown.resetSeconds))
+  }
+
+  /** Counts `buckets` (and reads `reads`); refuses the request when one is over. */
+  async function check (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[], caller: CallerClaims | null, reads?: string[]): Promise<EpochRead | undefined> {
+    if (buckets.length === 0) return undefined
+    const known = knownExceeded(buckets, Date.now())
+    if (known !== undefined) {
+      showHeaders(reply, known)
+      await refuse(reply, family, known)
+      return undefined
     }
-    if (shown.allowed) return undefined
-    if (shown.unavailable !== true) auditExceeded(request, family, shown, claims)
-    return refuse(reply, family, shown)
+    const { outcomes, read } = await hitAll(buckets, request, reads)
+    const counted = outcomes.filter(o => o.uncounted !== true)
+    if (counted.length === 0) return read // fail-open with no counter reachable: no headers to tell
+    const shown = decisive(counted)
+    if (shown.unavailable !== true) showHeaders(reply, shown)
+    if (shown.allowed) return read
+    if (shown.unavailable !== true) auditExceeded(request, family, shown, caller)
+    await refuse(reply, family, shown)
+    return undefined
   }
 
-  // Decoded once per distinct Authorization header (a caller sends the same token many times),
-  // with the revocation entries the verifier will look up for such a token (ours carry a jti).
-  const bearerClaims = memoizeBounded((authorization: string) => {
-    const claims = unverifiedBearerClaims(authorization)
-    if (claims === null) return null
-    return Object.freeze({ claims: Object.freeze(claims), reads: claims.jti !== undefined ? Object.freeze(revocationKeys(claims.jti, claims.sid)) : undefined })
-  }, 2000)
-  // With Redis counters, those entries are read by the counters' script: the verifier gets
-  // them without a round trip of its own (it still checks they belong to the verified token).
-  const prefetch = counter.kind === 'redis'
-
-  const onRequestCheck: onRequestAsyncHookHandler = async function (request, reply) {
-    const family = request.routeOptions.config.rateLimitFamily as RateLimitFamily
+  /** The onRequest check. /mcp with a bearer token: only a ceiling already known to be exceeded (no I/O). */
+  async function onRequestCheck (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily) {
     const authorization = request.headers.authorization
-    const decoded = family === 'mcp' && authorization !== undefined ? bearerClaims(authorization) : null
-    const claims = decoded === null ? null : decoded.claims
-    return check(request, reply, family, onRequestBuckets(family, request.ip, claims, settings), claims, prefetch && decoded !== null ? decoded.reads : undefined)
+    const bearer = family === 'mcp' && authorization !== undefined && BEARER_SCHEME.test(authorization)
+    if (bearer) {
+      request.bearerUncounted = true
+      const known = knownExceeded(bearerBuckets(request.ip, null, settings), Date.now())
+      if (known !== undefined) {
+        showHeaders(reply, known)
+        return refuse(reply, family, known)
+      }
+      return undefined
+    }
+    await check(request, reply, family, onRequestBuckets(family, request.ip, false, settings), null)
+    return reply.sent ? reply : undefined
   }
 
-  const tokenClientCheck: preValidationAsyncHookHandler = async function (request, reply) {
+  async function tokenClientCheck (request: FastifyRequest, reply: FastifyReply) {
     const clientId = basicClientId(request.headers.authorization) ?? formClientId(request.body)
-    return check(request, reply, 'token', [tokenClientBucket(request.ip, clientId, settings.token)], null)
+    await check(request, reply, 'token', [tokenClientBucket(request.ip, clientId, settings.token)], null)
+    return reply.sent ? reply : undefined
   }
 
   fastify.decorate('consumeRateLimit', async function consumeRateLimit (family: string, key: string, rule: RateRule): Promise<RateLimitResult> {
@@ -284,7 +313,17 @@ export default fp(async function rateLimit (fastify) {
     return result
   })
 
-  fastify.decorateRequest('prefetchedReads', null)
+  async function limitBearer (request: FastifyRequest, reply: FastifyReply, caller: CallerClaims | null, reads?: string[]): Promise<EpochRead | undefined> {
+    if (!request.bearerUncounted) return reads === undefined ? undefined : await fastify.store.getManyWithEpoch(reads)
+    request.bearerUncounted = false
+    const read = await check(request, reply, 'mcp', bearerBuckets(request.ip, caller, settings), caller, reads)
+    if (reply.sent || reads === undefined) return undefined
+    // A memory counter, or Redis counters that could not be reached (fail-open): the store reads them.
+    return read ?? await fastify.store.getManyWithEpoch(reads)
+  }
+  fastify.decorate('limitBearer', limitBearer)
+
+  fastify.decorateRequest('bearerUncounted', false)
 
   if (!settings.enabled) return
 
@@ -300,11 +339,16 @@ export default fp(async function rateLimit (fastify) {
   // every hook those plugins add (at any level), so nothing else, least of all JWT work, runs
   // for a refused request. Routes without a family pay one property lookup.
   fastify.addHook('onRequest', async function rateLimitOnRequest (request, reply) {
-    if (request.routeOptions.config?.rateLimitFamily === undefined) return
-    return onRequestCheck.call(this, request, reply)
+    const family = request.routeOptions.config?.rateLimitFamily
+    if (family === undefined) return
+    return onRequestCheck(request, reply, family)
   })
-  fastify.addHook('preValidation', async function rateLimitTokenClient (request, reply) {
-    if (request.routeOptions.config?.rateLimitFamily !== 'token') return
-    return tokenClientCheck.call(this, request, reply)
+  fastify.addHook('preValidation', async function rateLimitLater (request, reply) {
+    if (request.routeOptions.config?.rateLimitFamily === 'token') return tokenClientCheck(request, reply)
+    // A bearer request that no `authenticate` counted (a route in the mcp family without it)
+    // still spends the IP ceiling.
+    if (!request.bearerUncounted) return
+    await limitBearer(request, reply, null)
+    return reply.sent ? reply : undefined
   })
 }, { name: 'rate-limit', dependencies: ['config', 'store', 'audit-log'] })

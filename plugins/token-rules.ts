@@ -6,7 +6,7 @@ import type { Identity } from './identity.ts'
 /** Why a token was refused; stable names for the audit log and metrics. */
 export const REJECTION_CATEGORIES = [
   'expired', 'not_yet_valid', 'bad_signature', 'unknown_key', 'wrong_audience', 'wrong_issuer',
-  'tenant_not_allowed', 'graph_token', 'malformed', 'unsupported_alg', 'revoked'
+  'tenant_not_allowed', 'graph_token', 'malformed', 'unsupported_alg', 'revoked', 'store_reset'
 ] as const
 export type RejectionCategory = typeof REJECTION_CATEGORIES[number]
 
@@ -173,6 +173,31 @@ export function checkIssuedAt (payload: Record<string, unknown>, nowMs: number, 
   if (iat === undefined) return
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw reject('malformed', 'The token iat claim is not a number')
   if (iat * 1000 > nowMs + toleranceMs) throw reject('not_yet_valid', 'The token is not valid yet (issued in the future)')
+}
+
+/** No token this resource accepts lives longer (Entra's live 60-90 minutes, ours ACCESS_TOKEN_TTL). */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
+
+/**
+ * fast-jwt checks that `exp` has not passed, not how far away it is: a token valid until the year
+ * 5000 (or exp 1e20, which no date can hold) is refused as malformed. Its exp may be at most 24 h
+ * after its iat, and after now (plus the tolerance, for an iat slightly ahead).
+ */
+export function checkLifetime (payload: Record<string, unknown>, nowMs: number, toleranceMs: number): void {
+  const exp = payload.exp
+  const iat = typeof payload.iat === 'number' ? payload.iat : undefined
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw reject('malformed', 'The token exp claim is not a number')
+  if ((iat !== undefined && exp - iat > MAX_TOKEN_LIFETIME_SECONDS) || exp * 1000 > nowMs + toleranceMs + MAX_TOKEN_LIFETIME_SECONDS * 1000) {
+    throw reject('malformed', 'The token lifetime is longer than 24 hours')
+  }
+}
+
+/**
+ * A token of ours issued before the store epoch is refused: the store lost its data since (a Redis
+ * restart without persistence), revocations included, so the token may have been revoked.
+ */
+export function checkStoreEpoch (iat: number, epoch: number): void {
+  if (iat < epoch) throw reject('store_reset', 'The server lost its sign-in data after this token was issued; sign in again')
 }
 
 const str = (value: unknown): string | undefined => typeof value === 'string' && value !== '' ? value : undefined

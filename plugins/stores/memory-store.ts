@@ -1,4 +1,4 @@
-import { StoreFullError, type Store, type StoreKind } from './store.ts'
+import { StoreFullError, type EpochRead, type Store, type StoreKind } from './store.ts'
 
 interface Entry { value: string, expiresAt: number }
 
@@ -34,6 +34,7 @@ export function memoryStoreBounds (maxEntries: number): Record<StoreKind, number
  * One process only: state dies with it and is not seen by other instances.
  * Bounded per kind (memoryStoreBounds): a full cache drops its oldest entry; any other full kind
  * refuses the new key with StoreFullError. Nothing that protects a check is ever dropped for room.
+ * Its epoch is the moment it was made (kept outside the bounded entries): a restart is a wipe.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory'
@@ -41,11 +42,13 @@ export class MemoryStore implements Store {
   private readonly bounds: Record<StoreKind, number>
   private readonly now: () => number
   private readonly sweeper: NodeJS.Timeout
+  private readonly epoch: number
 
   constructor (opts: { maxEntries?: number, now?: () => number } = {}) {
     this.bounds = memoryStoreBounds(opts.maxEntries ?? 100000)
     this.now = opts.now ?? Date.now
     this.sweeper = setInterval(() => this.sweep(), 60000).unref()
+    this.epoch = Math.floor(this.now() / 1000)
   }
 
   private entriesOf (key: string): Map<string, Entry> {
@@ -106,6 +109,10 @@ export class MemoryStore implements Store {
 
   async getMany (keys: string[]) {
     return keys.map(key => this.live(key)?.value ?? null)
+  }
+
+  async getManyWithEpoch (keys: string[]): Promise<EpochRead> {
+    return { values: await this.getMany(keys), epoch: this.epoch, reset: false }
   }
 
   async set (key: string, value: string, ttlSeconds?: number) {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { StoreUnavailableError, type Store } from './store.ts'
+import { EPOCH_KEY, StoreUnavailableError, type EpochRead, type Store } from './store.ts'
 
 /** Shared by every instance. Any Redis failure becomes a StoreUnavailableError (HTTP 503). */
 export class RedisStore implements Store {
@@ -27,6 +27,20 @@ export class RedisStore implements Store {
   async getMany (keys: string[]) {
     if (keys.length === 0) return []
     return this.run(() => this.client.mget(keys.map(k => this.prefix + k)))
+  }
+
+  async getManyWithEpoch (keys: string[]): Promise<EpochRead> {
+    const epochKey = this.prefix + EPOCH_KEY
+    const now = Math.floor(Date.now() / 1000)
+    // MULTI: the set-if-absent and the reads in one round trip, with nothing in between.
+    const replies = await this.run(async () => await this.client.multi()
+      .set(epochKey, String(now), 'NX')
+      .mget(...keys.map(k => this.prefix + k), epochKey)
+      .exec())
+    const [[setErr, written], [getErr, read]] = replies as Array<[Error | null, unknown]>
+    if (setErr !== null || getErr !== null) throw new StoreUnavailableError({ cause: setErr ?? getErr })
+    const values = read as Array<string | null>
+    return { values: values.slice(0, keys.length), epoch: Number(values[keys.length]), reset: written === 'OK' }
   }
 
   async set (key: string, value: string, ttlSeconds?: number) {

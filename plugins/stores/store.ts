@@ -9,6 +9,11 @@ export interface Store {
   readonly kind: 'redis' | 'memory'
   get (key: string): Promise<string | null>
   getMany (keys: string[]): Promise<Array<string | null>>
+  /**
+   * `getMany(keys)` and the store epoch in one step (one Redis round trip). The epoch is written
+   * at first use, set-if-absent so that concurrent instances agree; `reset` says this call wrote it.
+   */
+  getManyWithEpoch (keys: string[]): Promise<EpochRead>
   /** ttlSeconds 0 or absent: no expiry. */
   set (key: string, value: string, ttlSeconds?: number): Promise<void>
   /** Reads and deletes in one atomic step: of many concurrent takes of one key, one gets the value. */
@@ -18,6 +23,23 @@ export interface Store {
   incr (key: string, ttlSeconds: number): Promise<number>
   ping (): Promise<void>
   close (): Promise<void>
+}
+
+/**
+ * The store's epoch: when its data began (epoch seconds). Missing later means the data was lost
+ * (a Redis restart without persistence): a new one is written, and self-issued tokens issued before
+ * it are refused, since the revocations that applied to them are gone too (design-notes §8).
+ */
+export const EPOCH_KEY = 'epoch'
+
+/** Entries read together with the store epoch. */
+export interface EpochRead {
+  /** The values of the keys asked for, in their order (null: absent). */
+  values: Array<string | null>
+  /** Epoch seconds. */
+  epoch: number
+  /** This read found no epoch and wrote it: the store is new or lost its data. */
+  reset: boolean
 }
 
 export const StoreUnavailableError = createError('FST_ERR_STORE_UNAVAILABLE', 'The state store is unavailable; retry shortly', 503)

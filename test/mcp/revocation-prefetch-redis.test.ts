@@ -1,18 +1,19 @@
-// With Redis counters, the /mcp rate-limit script also reads the token's revocation entries, and
-// the verifier uses them instead of a store round trip of its own. Revocation must still bite at once.
+// With Redis counters, the /mcp rate-limit script (run once the token's signature verified) also reads
+// the token's revocation entries and the store epoch: no store round trip of the verifier's own.
+// Revocation must still bite at once.
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, redisEnv, requireRedis } from '../helper.ts'
 import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from './mcp-helper.ts'
 
-/** The app (its inner instance holds the decorators) with every store `getMany` recorded. */
+/** The app (its inner instance holds the decorators) with every store `getManyWithEpoch` recorded. */
 async function buildRecording (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>) {
   let inner: FastifyInstance | undefined
   const app = await build(t, env, { setup: async instance => { inner = instance } })
-  const store = inner!.store as unknown as { getMany: (keys: string[]) => Promise<Array<string | null>> }
-  const getMany = store.getMany.bind(store)
+  const store = inner!.store
+  const getManyWithEpoch = store.getManyWithEpoch.bind(store)
   const storeReads: string[][] = []
-  store.getMany = async (keys) => { storeReads.push(keys); return await getMany(keys) }
+  store.getManyWithEpoch = async (keys) => { storeReads.push(keys); return await getManyWithEpoch(keys) }
   return { app, inner: inner!, storeReads }
 }
 
@@ -41,7 +42,7 @@ t.test('revocation is read with the rate-limit counters and refuses a revoked to
   t.same(storeReads, [], 'all read in the rate-limit round trip')
 })
 
-t.test('without rate limiting the verifier reads revocation from the store itself', async t => {
+t.test('without rate limiting the verifier reads revocation and the store epoch from the store itself', async t => {
   await requireRedis()
   const { app, inner, storeReads } = await buildRecording(t, { ...redisEnv(), TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_ENABLED: 'false' })
   const token = mintToken('http://localhost:8000', 'tools.read')

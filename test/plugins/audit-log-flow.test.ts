@@ -10,8 +10,9 @@ import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
 // those that need something to break: rate_limit.unavailable, Redis gone,
 // test/plugins/rate-limit-redis.test.ts; store.full, a full memory store,
 // test/routes/oauth/store-full.test.ts; upstream.error, Entra refusing,
-// test/routes/oauth/upstream-refusals.test.ts), and no secret used anywhere in the flow appears in
-// any log line.
+// test/routes/oauth/upstream-refusals.test.ts; store.reset, Redis losing its data,
+// test/plugins/store-epoch-redis.test.ts), and no secret used anywhere in the flow appears in any
+// log line.
 t.test('a full flow emits every audit event with its fields, and no log line carries a secret', async t => {
   const logs: string[] = []
   const { baseUrl } = await buildListening(t, { RATE_LIMIT_REGISTER: '1/3600', REFRESH_TOKEN_REUSE_GRACE: '0' }, { logs })
@@ -62,7 +63,7 @@ t.test('a full flow emits every audit event with its fields, and no log line car
   t.ok(badCallback.status >= 400, 'unknown state refused')
 
   const events = new Set(logs.map(l => JSON.parse(l)).filter(l => l.audit === true).map(l => l.event))
-  const expected = AUDIT_EVENTS.filter(e => !['rate_limit.unavailable', 'store.full', 'upstream.error'].includes(e))
+  const expected = AUDIT_EVENTS.filter(e => !['rate_limit.unavailable', 'store.full', 'upstream.error', 'store.reset'].includes(e))
   t.same(expected.filter(e => !events.has(e)), [], 'every catalogue event was emitted')
 
   const oid = audit('login.succeeded')[0]?.oid

@@ -116,6 +116,18 @@ t.test('attack battery: each forged or wrong token gets 401 and its category', a
   t.notOk(logs.some(l => l.includes(A.kid) && l.includes('eyJ')), 'no token in the logs')
 })
 
+t.test('an absurd exp (1e20, or more than 24 h after iat or now) is refused 401 malformed, never a RangeError or 500', async t => {
+  const jwks = await startJwksServer(t, [A])
+  const logs: string[] = []
+  const app = await entraApp(t, jwks, {}, logs)
+  const now = Math.floor(Date.now() / 1000)
+  assertRejected(t, await call(app, entraToken(A, jwks.origin, { exp: 1e20 })), 'malformed', logs)
+  assertRejected(t, await call(app, entraToken(A, jwks.origin, { iat: now - 60, exp: now - 60 + 24 * 3600 + 1 })), 'malformed', logs)
+  assertRejected(t, await call(app, entraToken(A, jwks.origin, { iat: undefined, nbf: undefined, exp: now + 25 * 3600 })), 'malformed', logs)
+  t.match((await call(app, entraToken(A, jwks.origin, { exp: 1e20 }))).json().error_description, /lifetime is longer than 24 hours/)
+  t.equal((await call(app, entraToken(A, jwks.origin, { iat: now - 60, exp: now - 60 + 24 * 3600 }))).statusCode, 200, 'exactly 24 h is accepted')
+})
+
 t.test('a 64 KB token is refused before any crypto or key lookup', async t => {
   const jwks = await startJwksServer(t, [A])
   const app = await entraApp(t, jwks)

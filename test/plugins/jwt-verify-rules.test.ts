@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  TokenRejection, categorizeVerifyError, checkIssuedAt, formatChallenge, identityFromClaims, missingScopes,
+  TokenRejection, categorizeVerifyError, checkIssuedAt, checkLifetime, checkStoreEpoch, formatChallenge, identityFromClaims, missingScopes,
   parseAuthorization, peekToken, routeIssuer, stepUpScopes, MAX_TOKEN_LENGTH, type EntraTrust
 } from '../../plugins/token-rules.ts'
 import { usableJwk } from '../../plugins/jwks-cache.ts'
@@ -130,6 +130,24 @@ t.test('checkIssuedAt refuses an iat in the future beyond the tolerance', async 
   t.doesNotThrow(() => checkIssuedAt({ iat: now / 1000 + 59 }, now, 60000))
   t.equal(category(() => checkIssuedAt({ iat: now / 1000 + 61 }, now, 60000)), 'not_yet_valid')
   t.equal(category(() => checkIssuedAt({ iat: 'soon' }, now, 60000)), 'malformed')
+})
+
+t.test('checkLifetime refuses an exp more than 24 h after iat or now', async t => {
+  const now = 1_700_000_000_000
+  const nowS = now / 1000
+  t.doesNotThrow(() => checkLifetime({ iat: nowS, exp: nowS + 24 * 3600 }, now, 60000))
+  t.doesNotThrow(() => checkLifetime({ exp: nowS + 3600 }, now, 60000), 'no iat: measured from now')
+  t.equal(category(() => checkLifetime({ iat: nowS, exp: nowS + 24 * 3600 + 1 }, now, 60000)), 'malformed')
+  t.equal(category(() => checkLifetime({ iat: nowS - 10 * 86400, exp: nowS + 60 }, now, 60000)), 'malformed', 'issued ten days ago for eleven')
+  t.equal(category(() => checkLifetime({ exp: nowS + 24 * 3600 + 61 }, now, 60000)), 'malformed')
+  t.equal(category(() => checkLifetime({ exp: 1e20 }, now, 60000)), 'malformed')
+  t.equal(category(() => checkLifetime({ exp: Infinity }, now, 60000)), 'malformed')
+})
+
+t.test('checkStoreEpoch refuses a token issued before the store epoch', async t => {
+  t.doesNotThrow(() => checkStoreEpoch(1000, 1000))
+  t.doesNotThrow(() => checkStoreEpoch(1001, 1000))
+  t.equal(category(() => checkStoreEpoch(999, 1000)), 'store_reset')
 })
 
 t.test('identityFromClaims: scp and roles become permissions, nothing of the token kept', async t => {

@@ -96,14 +96,14 @@ t.test('key rotation: the first key signs, a second configured key still verifie
 
 async function revocationChecks (t: Test, app: FastifyInstance) {
   const calls: string[][] = []
-  const original = app.store.getMany.bind(app.store)
-  app.store.getMany = async (keys: string[]) => { calls.push(keys); return original(keys) }
+  const original = app.store.getManyWithEpoch.bind(app.store)
+  app.store.getManyWithEpoch = async (keys: string[]) => { calls.push(keys); return await original(keys) }
 
   const first = app.tokenSigner.issueAccessToken(claims({ sid: 'grant-a' }))
   const second = app.tokenSigner.issueAccessToken(claims({ sid: 'grant-a' }))
   const other = app.tokenSigner.issueAccessToken(claims({ sid: 'grant-b' }))
   t.equal((await bearer(app, first.accessToken)).statusCode, 200)
-  t.same(calls, [[`revoked:jti:${first.jti}`, 'revoked:grant:grant-a']], 'one getMany with both keys')
+  t.same(calls, [[`revoked:jti:${first.jti}`, 'revoked:grant:grant-a']], 'one read of both keys (with the store epoch)')
 
   const exp = Math.floor(Date.now() / 1000) + first.expiresIn
   await app.revokeAccessToken(first.jti, exp)
@@ -134,12 +134,26 @@ t.test('revocation with the Redis store (shared by instances)', async t => {
   t.match((await bearer(peer, token.accessToken)).json().error_description, /^revoked: /, 'and sees the revocation')
 })
 
-t.test('store unreachable: 503 temporarily_unavailable, never a 500 or an accepted revoked token', async t => {
-  const app = await selfApp(t, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') })
+t.test('store unreachable: 503 temporarily_unavailable, never a 500 or an accepted revoked token; one warning line, not one per request', async t => {
+  const logs: string[] = []
+  const app = await selfApp(t, { REDIS_URL: `redis://127.0.0.1:${await freePort()}`, TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') }, logs)
   const { accessToken } = app.tokenSigner.issueAccessToken(claims())
-  const res = await bearer(app, accessToken)
-  t.equal(res.statusCode, 503)
-  t.equal(res.json().error, 'temporarily_unavailable')
+  for (let i = 0; i < 50; i++) {
+    const res = await bearer(app, accessToken)
+    t.equal(res.statusCode, 503)
+    t.equal(res.json().error, 'temporarily_unavailable')
+  }
+  const warnings = logs.map(l => JSON.parse(l)).filter(l => l.msg === 'token verification could not complete')
+  t.equal(warnings.length, 1, 'one line for the interval')
+  t.equal(warnings[0].occurrences, 1)
+})
+
+t.test('a self-issued token with a lifetime over 24 h is refused 401 malformed', async t => {
+  const app = await selfApp(t)
+  const signer = createTokenSigner([K1], { issuer: BASE, audience: `${BASE}/mcp`, ttlSeconds: 25 * 3600, source: 'configured' })
+  const res = await bearer(app, signer.issueAccessToken(claims()).accessToken)
+  t.equal(res.statusCode, 401)
+  t.match(res.json().error_description, /^malformed: The token lifetime is longer than 24 hours/)
 })
 
 t.test('two Authorization headers on the wire: 400 invalid_request', async t => {

@@ -1,11 +1,10 @@
 import t from 'tap'
 import {
-  ipKey, keyPart, unverifiedBearerClaims, subjectKey, userKey, basicClientId, formClientId, consumerKey
+  ipKey, keyPart, subjectKey, userKey, basicClientId, formClientId, consumerKey
 } from '../../plugins/rate-limit-keys.ts'
-import { onRequestBuckets, tokenClientBucket, decisive } from '../../plugins/rate-limit.ts'
+import { bearerBuckets, onRequestBuckets, tokenClientBucket, decisive } from '../../plugins/rate-limit.ts'
 import { MemoryCounter } from '../../plugins/rate-limit-store.ts'
 import { createThrottle, maskSecrets } from '../../plugins/audit-log.ts'
-import { selfMadeToken } from './rate-limit-fixtures.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
 const OID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
@@ -38,21 +37,6 @@ t.test('keyPart keeps plain ids and hashes anything that could bend the key layo
   t.match(consumerKey('spaces are odd'), /^h\./)
 })
 
-t.test('unverifiedBearerClaims decodes a JWT payload without verifying it', async t => {
-  const token = selfMadeToken({ tid: TID, oid: OID, client_id: 'client-1', sub: 'pairwise' })
-  t.same(unverifiedBearerClaims(`Bearer ${token}`), { tid: TID, oid: OID, sub: 'pairwise', clientId: 'client-1' })
-  t.equal(unverifiedBearerClaims(`bearer ${token}`)?.oid, OID, 'scheme is case-insensitive')
-  t.equal(unverifiedBearerClaims(`Bearer ${selfMadeToken({ azp: 'entra-app', oid: OID })}`)?.clientId, 'entra-app', 'Entra v2 azp')
-  t.equal(unverifiedBearerClaims(`Bearer ${selfMadeToken({ appid: 'v1-app', oid: OID })}`)?.clientId, 'v1-app', 'Entra v1 appid')
-  t.equal(unverifiedBearerClaims(undefined), null)
-  t.equal(unverifiedBearerClaims('Basic abc'), null)
-  t.equal(unverifiedBearerClaims('Bearer opaque-token'), null)
-  t.equal(unverifiedBearerClaims('Bearer a.b.c'), null, 'payload not JSON')
-  t.equal(unverifiedBearerClaims(`Bearer x.${Buffer.from('[1,2]').toString('base64url')}.y`), null, 'payload not an object')
-  t.equal(unverifiedBearerClaims(`Bearer x.${'A'.repeat(20000)}.y`), null, 'oversized')
-  t.same(unverifiedBearerClaims(`Bearer x.${Buffer.from(JSON.stringify({ oid: 42, tid: {} })).toString('base64url')}.`), { tid: undefined, oid: undefined, sub: undefined, clientId: undefined }, 'non-string claims ignored')
-})
-
 t.test('subjectKey names tid:oid and the client, falls back to sub, and is null for no one', async t => {
   t.equal(subjectKey({ tid: TID, oid: OID, clientId: 'c1' }), `user:${TID}:${OID}:client:c1`)
   t.equal(subjectKey({ oid: OID }), `user:-:${OID}:client:-`)
@@ -76,19 +60,23 @@ t.test('basicClientId reads the id of client_secret_basic and never the secret',
   t.equal(formClientId(undefined), null)
 })
 
-t.test('onRequestBuckets: /mcp by user plus an IP ceiling, by IP without a token; OAuth families by IP', async t => {
-  const claims = { tid: TID, oid: OID, clientId: 'c1' }
-  t.same(onRequestBuckets('mcp', '198.51.100.1', claims, rules).map(b => [b.name, b.rule, b.keyKind]), [
-    [`mcp:user:${TID}:${OID}:client:c1`, rules.mcp, 'user'],
-    ['mcp-ip:ip:198.51.100.1', rules.mcpPerIp, 'ip_ceiling']
-  ])
-  t.same(onRequestBuckets('mcp', '198.51.100.1', null, rules).map(b => b.name), ['mcp:ip:198.51.100.1'])
-  t.same(onRequestBuckets('token', '198.51.100.1', null, rules).map(b => [b.name, b.rule]), [['token-ip:ip:198.51.100.1', rules.tokenPerIp]])
+t.test('onRequestBuckets: /mcp by IP without a bearer token, nothing yet with one; OAuth families by IP', async t => {
+  t.same(onRequestBuckets('mcp', '198.51.100.1', false, rules).map(b => [b.name, b.rule, b.keyKind]), [['mcp:ip:198.51.100.1', rules.mcp, 'ip']])
+  t.same(onRequestBuckets('mcp', '198.51.100.1', true, rules), [], 'counted once the token was checked')
+  t.same(onRequestBuckets('token', '198.51.100.1', false, rules).map(b => [b.name, b.rule]), [['token-ip:ip:198.51.100.1', rules.tokenPerIp]])
   for (const family of ['register', 'authorize', 'revoke'] as const) {
-    t.same(onRequestBuckets(family, '198.51.100.1', claims, rules).map(b => [b.name, b.rule]), [[`${family}:ip:198.51.100.1`, rules[family]]])
+    t.same(onRequestBuckets(family, '198.51.100.1', true, rules).map(b => [b.name, b.rule]), [[`${family}:ip:198.51.100.1`, rules[family]]])
   }
   t.same(tokenClientBucket('198.51.100.1', 'c1', rules.token), { name: 'token:client:c1:ip:198.51.100.1', rule: rules.token, keyKind: 'client' })
   t.same(tokenClientBucket('198.51.100.1', null, rules.token).name, 'token:ip:198.51.100.1')
+})
+
+t.test('bearerBuckets: a verified caller spends its user budget and the IP ceiling; an unverified token the ceiling only', async t => {
+  t.same(bearerBuckets('198.51.100.1', { tid: TID, oid: OID, sub: 's', clientId: 'c1' }, rules).map(b => [b.name, b.rule, b.keyKind]), [
+    [`mcp:user:${TID}:${OID}:client:c1`, rules.mcp, 'user'],
+    ['mcp-ip:ip:198.51.100.1', rules.mcpPerIp, 'ip_ceiling']
+  ])
+  t.same(bearerBuckets('198.51.100.1', null, rules).map(b => [b.name, b.rule, b.keyKind]), [['mcp-ip:ip:198.51.100.1', rules.mcpPerIp, 'ip_ceiling']])
 })
 
 t.test('decisive picks a refusal first, else the outcome with least room', async t => {

@@ -3,7 +3,8 @@ import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { RedisCounter } from '../../plugins/rate-limit-store.ts'
-import { buildWithRoutes, selfMadeToken, auditLines, PrivateRedis, clientReady, type TestApp } from './rate-limit-fixtures.ts'
+import { MCP_HEADERS, SIGNING_KEY_PEM, callTool, mintToken } from '../mcp/mcp-helper.ts'
+import { buildWithRoutes, auditLines, PrivateRedis, clientReady, type TestApp } from './rate-limit-fixtures.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
 const ALICE = 'aaaaaaaa-0000-0000-0000-000000000001'
@@ -11,11 +12,11 @@ const ALICE = 'aaaaaaaa-0000-0000-0000-000000000001'
 t.before(requireRedis)
 
 t.test('two instances sharing one Redis share one budget: the 11th request of 10 fails on the other instance', async t => {
-  const env = redisEnv({ RATE_LIMIT_MCP: '10/60' })
+  const env = redisEnv({ RATE_LIMIT_MCP: '10/60', TOKEN_SIGNING_KEY: SIGNING_KEY_PEM })
   const a = await buildWithRoutes(t, env)
   const b = await buildWithRoutes(t, env)
-  const authorization = `Bearer ${selfMadeToken({ tid: TID, oid: ALICE, client_id: 'c1' })}`
-  const call = (app: TestApp) => app.inject({ method: 'POST', url: '/t/mcp', headers: { authorization } })
+  const authorization = `Bearer ${mintToken('http://localhost:8000', 'tools.read', { tid: TID, oid: ALICE, client_id: 'c1' })}`
+  const call = (app: TestApp) => app.inject({ method: 'POST', url: '/mcp', headers: { ...MCP_HEADERS, authorization }, payload: callTool(1, 'whoami') })
   const statuses = []
   for (let i = 0; i < 10; i++) statuses.push((await call(i % 2 === 0 ? a : b)).statusCode)
   t.same(statuses, Array(10).fill(200), 'ten allowed, alternating instances')
@@ -43,7 +44,7 @@ t.test('consumeRateLimit budgets are shared across instances too', async t => {
   t.same(results, [true, true, true, false])
 })
 
-t.test('RedisCounter.incrMany counts several counters in one script, each with its own window, and reads store entries', async t => {
+t.test('RedisCounter.incrMany counts several counters in one script, each with its own window, and reads store entries with the store epoch', async t => {
   const { REDIS_KEY_PREFIX: prefix } = redisEnv()
   const client = new Redis(REDIS_URL)
   t.teardown(() => client.disconnect())
@@ -58,7 +59,13 @@ t.test('RedisCounter.incrMany counts several counters in one script, each with i
   await client.set(`${prefix}revoked:jti:j1`, '1')
   const third = await counter.incrMany(hits, ['revoked:jti:j1', 'revoked:grant:g1'])
   t.same(third.counts.map(r => r.current), [3, 2], 'the single and the combined command share the counters')
-  t.same(third.values, ['1', null])
+  t.same(third.read?.values, ['1', null])
+  t.equal(third.read?.reset, true, 'the store epoch was missing: written by this call')
+  const epoch = Number(await client.get(`${prefix}epoch`))
+  t.equal(third.read?.epoch, epoch, 'and read in the same script')
+  t.ok(Math.abs(epoch - Date.now() / 1000) < 5, 'epoch seconds')
+  const fourth = await counter.incrMany([], [])
+  t.same(fourth.read, { values: [], epoch, reset: false }, 'an existing epoch is kept')
   t.equal(await client.get(`${prefix}rl:mcp:u1`), '3', 'under rl: with the prefix')
   // A counter left without an expiry (never expected) gets the window rather than living forever.
   await client.set(`${prefix}rl:stale`, '7')
@@ -67,7 +74,7 @@ t.test('RedisCounter.incrMany counts several counters in one script, each with i
   t.equal(stale.ttlMs, 30000)
   const ttl = await client.pttl(`${prefix}rl:stale`)
   t.ok(ttl > 0 && ttl <= 30000, `expiry set: ${ttl} ms`)
-  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`, `${prefix}revoked:jti:j1`)
+  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`, `${prefix}revoked:jti:j1`, `${prefix}epoch`)
 })
 
 /** Waits until the app's Redis client has noticed the server is gone. */

@@ -2,12 +2,18 @@ import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { buildWithRoutes, selfMadeToken, auditLines } from './rate-limit-fixtures.ts'
 import { buildListening } from '../helper.ts'
-import { SIGNING_KEY_PEM, mintToken, post, callTool } from '../mcp/mcp-helper.ts'
+import { MCP_HEADERS, SIGNING_KEY_PEM, mintToken, post, callTool } from '../mcp/mcp-helper.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
 const ALICE = 'aaaaaaaa-0000-0000-0000-000000000001'
 const BOB = 'bbbbbbbb-0000-0000-0000-000000000002'
 const bearer = (oid: string, extra: Record<string, unknown> = {}) => `Bearer ${selfMadeToken({ tid: TID, oid, client_id: 'client-1', ...extra })}`
+const BASE = 'http://localhost:8000'
+/** A token the app verifies (its own issuer and key), for budgets that need a verified caller. */
+const verified = (oid: string) => `Bearer ${mintToken(BASE, 'tools.read', { oid, tid: TID, client_id: 'client-1' })}`
+const mcpCall = (app: { inject: (opts: InjectOptions) => Promise<{ statusCode: number }> }, authorization: string, ip: string, headers: Record<string, string> = {}) => app.inject({
+  method: 'POST', url: '/mcp', remoteAddress: ip, headers: { ...MCP_HEADERS, authorization, ...headers }, payload: callTool(1, 'whoami')
+})
 
 const form = (body: Record<string, string>) => ({
   headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -68,7 +74,7 @@ t.test('429 on OAuth families: RFC 6749 temporarily_unavailable with Retry-After
 
 t.test('429 on /mcp is a JSON-RPC error with the same headers', async t => {
   const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '1/60' })
-  const request: InjectOptions = { method: 'POST', url: '/t/mcp', headers: { authorization: bearer(ALICE) }, payload: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }
+  const request: InjectOptions = { method: 'POST', url: '/t/mcp', payload: { jsonrpc: '2.0', id: 1, method: 'tools/list' } }
   t.equal((await app.inject(request)).statusCode, 200)
   const res = await app.inject(request)
   t.equal(res.statusCode, 429)
@@ -87,9 +93,10 @@ t.test('the authorize GET and the consent POST share one budget', async t => {
   t.equal((await app.inject({ method: 'POST', url: '/t/authorize/consent' })).statusCode, 429)
 })
 
-t.test('limits follow the user: two users from one IP have separate budgets, one user from two IPs shares one', async t => {
-  const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '2/60' })
-  const call = (oid: string, ip: string) => app.inject({ method: 'POST', url: '/t/mcp', remoteAddress: ip, headers: { authorization: bearer(oid) } })
+t.test('limits follow the verified user: two users from one IP have separate budgets, one user from two IPs shares one', async t => {
+  const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '2/60', TOKEN_SIGNING_KEY: SIGNING_KEY_PEM })
+  const tokens: Record<string, string> = { [ALICE]: verified(ALICE), [BOB]: verified(BOB) }
+  const call = (oid: string, ip: string) => mcpCall(app, tokens[oid], ip)
   t.equal((await call(ALICE, '198.51.100.1')).statusCode, 200)
   t.equal((await call(ALICE, '198.51.100.1')).statusCode, 200)
   t.equal((await call(ALICE, '198.51.100.1')).statusCode, 429, 'Alice spent her budget')
@@ -99,16 +106,18 @@ t.test('limits follow the user: two users from one IP have separate budgets, one
   t.equal((await call(BOB, '198.51.100.1')).statusCode, 429, 'Bob spent his across two IPs')
 })
 
-t.test('/mcp without a token (or with an undecodable one) is limited per IP', async t => {
-  const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '2/60' })
-  const call = (ip: string, authorization?: string) => app.inject({ method: 'POST', url: '/t/mcp', remoteAddress: ip, headers: authorization !== undefined ? { authorization } : {} })
+t.test('/mcp without a token is limited per IP; a bearer token that does not verify spends the IP ceiling', async t => {
+  const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '2/60', RATE_LIMIT_MCP_PER_IP: '1/60' })
+  const call = (ip: string) => app.inject({ method: 'POST', url: '/t/mcp', remoteAddress: ip })
   t.equal((await call('198.51.100.1')).statusCode, 200)
-  t.equal((await call('198.51.100.1', 'Bearer not-a-jwt')).statusCode, 200)
+  t.equal((await call('198.51.100.1')).statusCode, 200)
   t.equal((await call('198.51.100.1')).statusCode, 429)
   t.equal((await call('198.51.100.2')).statusCode, 200, 'another IP')
+  t.equal((await mcpCall(app, 'Bearer not-a-jwt', '198.51.100.3')).statusCode, 401, 'refused by the verifier')
+  t.equal((await mcpCall(app, 'Bearer not-a-jwt', '198.51.100.3')).statusCode, 429, 'after spending the IP ceiling')
 })
 
-t.test('forged tokens naming made-up users cannot escape the per-IP ceiling', async t => {
+t.test('forged tokens naming made-up users cannot escape the per-IP ceiling, even on a route without authenticate', async t => {
   const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '5/60', RATE_LIMIT_MCP_PER_IP: '3/60' })
   const statuses = []
   for (let i = 0; i < 5; i++) {
@@ -193,8 +202,9 @@ t.test('the client IP comes from X-Forwarded-For only when TRUST_PROXY is set', 
 
 t.test('rate_limit.exceeded is audited once per counter and window, with the family and who', async t => {
   const logs: string[] = []
-  const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '1/60', RATE_LIMIT_REGISTER: '1/60' }, logs)
-  const mcp = () => app.inject({ method: 'POST', url: '/t/mcp', remoteAddress: '198.51.100.1', headers: { authorization: bearer(ALICE), 'x-request-id': 'req-123' } })
+  const app = await buildWithRoutes(t, { RATE_LIMIT_MCP: '1/60', RATE_LIMIT_REGISTER: '1/60', TOKEN_SIGNING_KEY: SIGNING_KEY_PEM }, logs)
+  const alice = verified(ALICE)
+  const mcp = () => mcpCall(app, alice, '198.51.100.1', { 'x-request-id': 'req-123' })
   for (let i = 0; i < 4; i++) await mcp()
   for (let i = 0; i < 3; i++) await app.inject({ method: 'POST', url: '/t/register', remoteAddress: '198.51.100.1' })
   const lines = auditLines(logs, 'rate_limit.exceeded')
@@ -212,9 +222,9 @@ t.test('rate_limit.exceeded is audited once per counter and window, with the fam
     ip: '198.51.100.1',
     oid: ALICE,
     tid: TID,
-    client_id: 'client-1',
-    identity: 'unverified'
+    client_id: 'client-1'
   })
+  t.equal(lines[0].identity, 'verified', 'a user budget is only counted for a verified token')
   t.type(lines[0].retry_after, 'number')
   t.match(lines[1], { family: 'register', key_kind: 'ip', ip: '198.51.100.1', outcome: 'denied' })
   t.notOk('oid' in lines[1], 'no subject for IP-keyed families')
@@ -251,7 +261,7 @@ t.test('a route naming an unknown family is refused at startup', async t => {
   }), /Unknown rateLimitFamily "mpc"/)
 })
 
-t.test('end to end on /mcp with verified tokens: per-user budgets, checked before the verifier', async t => {
+t.test('end to end on /mcp with verified tokens: per-user budgets that forged tokens cannot spend', async t => {
   const logs: string[] = []
   const { baseUrl } = await buildListening(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, RATE_LIMIT_MCP: '2/60' }, { logs })
   const alice = mintToken(baseUrl, 'tools.read', { oid: ALICE, tid: TID })
@@ -266,12 +276,12 @@ t.test('end to end on /mcp with verified tokens: per-user budgets, checked befor
   t.equal(third.headers.get('ratelimit-limit'), '2')
   t.equal((await whoami(bob)).status, 200, 'Bob from the same IP is not')
 
-  // A token signed by someone else: under the limit it reaches the verifier and is refused there;
-  // naming Alice, it is counted on her budget first (and cannot make her budget larger).
+  // A token signed by someone else is refused by the verifier, whoever it names: it spends only
+  // the IP ceiling, never Alice's budget.
   const forgedCarol = `Bearer ${selfMadeToken({ tid: TID, oid: 'cccccccc-0000-0000-0000-000000000003', client_id: 'test-client', iss: baseUrl, aud: `${baseUrl}/mcp` })}`
   const carol = await post(baseUrl, callTool(2, 'whoami'), { authorization: forgedCarol })
   t.equal(carol.status, 401, 'forged token refused by the verifier')
   t.ok(logs.some(l => /"event":"token.rejected"/.test(l)))
   const forgedAlice = `Bearer ${selfMadeToken({ tid: TID, oid: ALICE, client_id: 'test-client' })}`
-  t.equal((await post(baseUrl, callTool(3, 'whoami'), { authorization: forgedAlice })).status, 429, 'refused at onRequest, no verification spent')
+  t.equal((await post(baseUrl, callTool(3, 'whoami'), { authorization: forgedAlice })).status, 401, 'refused by the verifier, not as over Alice\'s budget')
 })
