@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config/index.ts'
 import configPlugin from './config/plugin.ts'
+import { logFormatters } from './logging.ts'
 import errors from './plugins/errors.ts'
 import readiness from './plugins/readiness.ts'
 import store from './plugins/store.ts'
@@ -55,6 +56,7 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
   return {
     logger: {
       level: config.logLevel,
+      formatters: logFormatters,
       redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
       serializers: {
         req: (req) => ({

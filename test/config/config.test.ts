@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { loadConfig, publicConfig, packageVersion, isSecretName, ConfigError, type Config } from '../../config/index.ts'
 import { DEV_CLIENT_ID, DEV_TENANT_ID } from '../../config/dev-identity.ts'
+import { inTerminal } from '../fixtures/terminal.ts'
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 const CLIENT = '11111111-2222-4333-8444-555555555555'
@@ -303,6 +304,22 @@ t.test('the version comes from the nearest package.json, from the sources and fr
   t.equal(packageVersion(pathToFileURL(join(project, 'config', 'index.ts')).href), '9.8.7')
 })
 
+t.test('in a terminal, a bad configuration is printed as readable lines, not a JSON line with \\n escapes', async t => {
+  const { code, output } = await inTerminal('node --import tsx server.ts', { AZURE_TENANT_ID: 'nope', AZURE_CLIENT_SECRET: SECRET }, 20000)
+  t.equal(code, 1, output)
+  t.match(output, /^Invalid configuration \(\d problems\):\n {2}- AZURE_TENANT_ID /m)
+  t.match(output, /^ {2}- AZURE_CLIENT_ID is required/m, 'one problem a line')
+  t.notMatch(output, /\{"level"|\\n/, 'no JSON, no escaped newlines')
+  t.notOk(output.includes(SECRET), 'the secret is not printed')
+})
+
+t.test('npm run dev stops with exit code 1 on a bad configuration instead of watching for changes', async t => {
+  const { code, output } = await inTerminal('npm run dev', { AZURE_TENANT_ID: 'nope' }, 20000)
+  t.not(code, null, 'exited by itself')
+  t.not(code, 0, output)
+  t.match(output, /Invalid configuration/)
+})
+
 t.test('the process exits 1 with one message listing every problem, and no secret', async t => {
   const env = {
     PATH: process.env.PATH,
@@ -320,7 +337,7 @@ t.test('the process exits 1 with one message listing every problem, and no secre
   const lines = out.split('\n').filter(line => line.startsWith('{'))
   t.equal(lines.length, 1, 'one log line')
   const line = JSON.parse(lines[0])
-  t.equal(line.level, 60, 'fatal')
+  t.equal(line.level, 'fatal', 'fatal, as a word')
   t.match(line.msg, /Invalid configuration \(4 problems\)/)
   for (const name of ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'MCP_BASE_URL', 'PORT']) t.match(line.msg, name)
   t.notOk(out.includes(SECRET), 'the secret is not printed')
