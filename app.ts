@@ -11,6 +11,7 @@ import auditLog from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import upstreamMetadata from './plugins/upstream-metadata.ts'
 import healthRoutes from './routes/health.ts'
+import homeRoute from './routes/home.ts'
 import devIdentityProvider from './dev-idp/plugin.ts'
 import signingKeys from './plugins/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
@@ -117,4 +118,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(mcp, opts.mcp ?? {})
 
   await fastify.register(healthRoutes)
+  await fastify.register(homeRoute)
 }
