@@ -6,9 +6,10 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { loadConfig, publicConfig, packageVersion, isSecretName, ConfigError, type Config } from '../../config/index.ts'
+import { loadConfig, publicConfig, packageVersion, isSecretName, configWarnings, ConfigError, type Config } from '../../config/index.ts'
 import { DEV_CLIENT_ID, DEV_TENANT_ID } from '../../config/dev-identity.ts'
 import { inTerminal } from '../fixtures/terminal.ts'
+import { build } from '../helper.ts'
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 const CLIENT = '11111111-2222-4333-8444-555555555555'
@@ -302,6 +303,30 @@ t.test('the version comes from the nearest package.json, from the sources and fr
   mkdirSync(join(project, 'dist', 'config'), { recursive: true })
   t.equal(packageVersion(pathToFileURL(join(project, 'dist', 'config', 'index.js')).href), '9.8.7')
   t.equal(packageVersion(pathToFileURL(join(project, 'config', 'index.ts')).href), '9.8.7')
+})
+
+t.test('AZURE_TENANT_ID given as a domain name is refused with where to find the tenant GUID', async t => {
+  const [problem] = problemsOf(azure({ AZURE_TENANT_ID: 'contoso.onmicrosoft.com' }))
+  t.match(problem, /^AZURE_TENANT_ID must be .*"contoso\.onmicrosoft\.com" is a domain name: use the directory \(tenant\) ID/)
+  t.match(problem, 'Microsoft Entra ID > Overview > Tenant ID')
+  t.match(problem, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration')
+  t.notMatch(problemsOf(azure({ AZURE_TENANT_ID: 'nope' }))[0], /domain name/, 'no domain hint for what is not a domain')
+})
+
+t.test('MCP_BASE_URL without a scheme is refused with the https URL it probably means', async t => {
+  t.match(problemsOf({ MCP_BASE_URL: 'mcp.example.com' }), [/^MCP_BASE_URL must be an http\(s\) URL.*did you mean "https:\/\/mcp\.example\.com"\?$/])
+  t.notMatch(problemsOf({ MCP_BASE_URL: 'ftp://mcp.example.com' })[0], /did you mean/, 'a wrong scheme is not "corrected"')
+})
+
+t.test('an http:// base URL with a real tenant on a non-loopback host is warned about at start; loopback and development are not', async t => {
+  t.match(configWarnings(loadConfig(azure({ MCP_BASE_URL: 'http://mcp.example.com' }))), [/^MCP_BASE_URL is http:\/\/mcp\.example\.com \(plain http\) with a real tenant.*MCP_BASE_URL=https:\/\/mcp\.example\.com$/])
+  t.same(configWarnings(loadConfig(azure({ MCP_BASE_URL: 'http://localhost:8000' }))), [])
+  t.same(configWarnings(loadConfig(azure())), [])
+  t.same(configWarnings(loadConfig({ MCP_BASE_URL: 'http://gateway.internal:8000' })), [], 'the development identity provider')
+
+  const logs: string[] = []
+  await build(t, azure({ MCP_BASE_URL: 'http://mcp.example.com', LOG_LEVEL: 'info' }), { logs })
+  t.ok(logs.map(l => JSON.parse(l)).some(l => l.level === 'warn' && /plain http/.test(l.msg)), 'logged at start')
 })
 
 t.test('in a terminal, a bad configuration is printed as readable lines, not a JSON line with \\n escapes', async t => {
