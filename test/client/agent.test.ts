@@ -111,6 +111,12 @@ test('agent: the tool rounds are bounded by --max-rounds', async (t) => {
   t.equal(model.requests[2].body.tool_choice, 'none')
 })
 
+test('agent: an unknown provider is named as such, with the ones there are', async (t) => {
+  const res = await runCli(['agent', '--provider', 'gemini', 'hi'], { env: { XDG_CONFIG_HOME: await tempConfigHome(t) } })
+  t.equal(res.code, 2)
+  t.match(res.stderr, 'Unknown provider "gemini": choose openai or anthropic')
+})
+
 test('agent: a clear message and no network when the API key is missing', async (t) => {
   const xdg = await tempConfigHome(t)
   for (const [provider, variable] of [['openai', 'OPENAI_API_KEY'], ['anthropic', 'ANTHROPIC_API_KEY']]) {
