@@ -1,23 +1,8 @@
 // The CLI as the documentation tells a person to run it from a checkout: through npm.
 import t from 'tap'
-import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { tempConfigHome } from './cli-helper.ts'
+import { inCheckout, tempConfigHome } from './cli-helper.ts'
 import { programName } from '../../client/run.ts'
-
-const root = fileURLToPath(new URL('../..', import.meta.url))
-
-/** `npm <args>` in the checkout with a private config home; its exit code, stdout and stderr. */
-function npm (args: string[], xdg: string): Promise<{ code: number, stdout: string, stderr: string }> {
-  // Under `npm test`, npm's settings are exported to this process; the child npm must start clean.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)))
-  return new Promise(resolve => {
-    execFile('npm', args, { cwd: root, env: { ...env, XDG_CONFIG_HOME: xdg, ENTRA_MCP_SERVER: '' } }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : Number((err as { code?: unknown }).code ?? 1), stdout, stderr })
-    })
-  })
-}
 
 t.test('docs/client.md and the README run the client as `npm run -s client --` (npm\'s banner would go to stdout)', async t => {
   for (const file of ['docs/client.md', 'README.md']) {
@@ -29,12 +14,12 @@ t.test('docs/client.md and the README run the client as `npm run -s client --` (
 
 t.test('`npm run -s client -- status --json` prints one JSON document on stdout, and the hint names that command', async t => {
   const xdg = await tempConfigHome(t)
-  const { code, stdout } = await npm(['run', '-s', 'client', '--', 'status', '--json'], xdg)
+  const { code, stdout } = await inCheckout('npm run -s client -- status --json', xdg).done
   t.equal(code, 3, 'not signed in')
   t.doesNotThrow(() => JSON.parse(stdout), `stdout is one JSON document: ${stdout}`)
   t.notMatch(stdout, /^>/m, 'no npm banner')
 
-  const whoami = await npm(['run', '-s', 'client', '--', 'whoami'], xdg)
+  const whoami = await inCheckout('npm run -s client -- whoami', xdg).done
   t.equal(whoami.code, 3)
   t.match(whoami.stderr, 'Run `npm run -s client -- login --server http://localhost:8000/mcp` first.')
 })
