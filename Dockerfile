@@ -1,15 +1,16 @@
 # entra-mcp-gateway: two stages. The build stage compiles TypeScript with the dev dependencies;
 # the runtime stage has production dependencies only and runs as the unprivileged `node` user.
+# Node 22 LTS, pinned to the exact version test/image.test.ts runs the production build with.
 # Build and run:  docker build -t entra-mcp-gateway . && docker run -p 8000:8000 --env-file .env entra-mcp-gateway
 
-FROM node:20-slim AS build
+FROM node:22.23.3-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 RUN npm run build
 
-FROM node:20-slim AS runtime
+FROM node:22.23.3-slim AS runtime
 WORKDIR /app
 # npm reads NODE_ENV; the service itself never branches on it (its settings are explicit).
 ENV NODE_ENV=production \

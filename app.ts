@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import type { Config } from './config/index.ts'
 import configPlugin from './config/plugin.ts'
+import { logFormatters } from './logging.ts'
 import errors from './plugins/errors.ts'
 import readiness from './plugins/readiness.ts'
 import store from './plugins/store.ts'
@@ -10,6 +11,7 @@ import auditLog, { createThrottle } from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import upstreamMetadata from './plugins/upstream-metadata.ts'
 import healthRoutes from './routes/health.ts'
+import homeRoute from './routes/home.ts'
 import devIdentityProvider from './dev-idp/plugin.ts'
 import signingKeys from './plugins/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
@@ -63,6 +65,7 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
   return {
     logger: {
       level: config.logLevel,
+      formatters: logFormatters,
       redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
       serializers: {
         req: (req) => ({
@@ -134,4 +137,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(mcp, opts.mcp ?? {})
 
   await fastify.register(healthRoutes)
+  await fastify.register(homeRoute)
 }

@@ -2,22 +2,37 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { loadConfig, ConfigError, type Config } from './config/index.ts'
+import { logFormatters, prettyStream } from './logging.ts'
 
 // The only file that listens. App Service sends SIGTERM and waits a few seconds:
 // stop accepting, let in-flight requests finish, close Redis, exit.
+//
+// Flags (package.json's `dev` script uses both): --check-config checks the configuration and exits;
+// --pretty-logs writes readable lines instead of JSON when stdout is a terminal.
+const flags = new Set(process.argv.slice(2))
+
 let config: Config
 try {
   config = loadConfig()
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
-  pino({ base: null }).fatal(err.message)
+  // A person reads the list; a log collector gets one JSON line.
+  if (process.stdout.isTTY === true) process.stderr.write(`${err.message}\n`)
+  else pino({ base: null, formatters: logFormatters }).fatal(err.message)
   process.exit(1)
 }
+if (flags.has('--check-config')) process.exit(0)
 
 // Loaded once the configuration is known to be good, so a bad one fails fast.
 const { default: app, serverOptions } = await import('./app.ts')
 
-const fastify = Fastify(serverOptions(config))
+const options = serverOptions(config)
+if (flags.has('--pretty-logs') && process.stdout.isTTY === true) {
+  const stream = await prettyStream()
+  if (stream !== null) options.logger = { ...(options.logger as object), stream }
+  else process.stderr.write('pino-pretty is not installed, so the logs stay JSON: run `npm install` (it is a development dependency).\n')
+}
+const fastify = Fastify(options)
 await fastify.register(app, { config })
 
 closeWithGrace({

@@ -36,6 +36,12 @@ const EXIT_FOR: Record<ErrorKind, number> = {
   no_api_key: EXIT.usage
 }
 
+/** How a person runs this CLI when none is known: the bin that `npm run build` makes. */
+export const DEFAULT_PROGRAM = 'entra-mcp-client'
+
+/** The command that signs in again, as the person runs this CLI (`program`). */
+export const loginCommand = (program: string, server: string) => `\`${program} login --server ${server}\``
+
 /** An error the CLI reports as one readable line (never a stack trace). */
 export class CliError extends Error {
   readonly kind: ErrorKind

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js'
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
-import { CliError, StepUpRequired } from './errors.ts'
+import { CliError, StepUpRequired, DEFAULT_PROGRAM, loginCommand } from './errors.ts'
 import type { ServerEntry, TokenCache } from './token-cache.ts'
 
 export const CLIENT_NAME = 'Entra MCP Gateway CLI'
@@ -15,6 +15,8 @@ export interface ProviderOptions {
     open: (authorizationUrl: URL) => void
   }
   now?: () => number
+  /** How the person runs this CLI, for the hints in errors (DEFAULT_PROGRAM when unset). */
+  program?: string
 }
 
 /**
@@ -43,6 +45,10 @@ export class CliOAuthProvider implements OAuthClientProvider {
     this.entry = entry
     this.opts = opts
     this.hadTokens = entry?.tokens !== undefined
+  }
+
+  private get program (): string {
+    return this.opts.program ?? DEFAULT_PROGRAM
   }
 
   private now (): number {
@@ -111,9 +117,9 @@ export class CliOAuthProvider implements OAuthClientProvider {
     }
     if (this.stepUpScope !== undefined) throw new StepUpRequired(this.stepUpScope)
     if (!this.hadTokens) {
-      throw new CliError('not_logged_in', `Not logged in to ${this.server}. Run \`entra-mcp-client login --server ${this.server}\` first.`)
+      throw new CliError('not_logged_in', `Not logged in to ${this.server}. Run ${loginCommand(this.program, this.server)} first.`)
     }
-    throw new CliError('session_expired', `The sign-in for ${this.server} has expired or was revoked. Run \`entra-mcp-client login --server ${this.server}\` again.`)
+    throw new CliError('session_expired', `The sign-in for ${this.server} has expired or was revoked. Run ${loginCommand(this.program, this.server)} again.`)
   }
 
   saveCodeVerifier (codeVerifier: string): void {

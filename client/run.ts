@@ -1,6 +1,7 @@
+import { basename, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
-import { CliError, toCliError } from './errors.ts'
+import { CliError, DEFAULT_PROGRAM, toCliError } from './errors.ts'
 import { Output, type Writer } from './output.ts'
 import { TokenCache, configDir } from './token-cache.ts'
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from './loopback.ts'
@@ -22,6 +23,8 @@ export interface RunDeps {
   now?: () => number
   signInTimeoutMs?: number
   fetch?: FetchLike
+  /** How the person runs this CLI, named in hints (see programName); default DEFAULT_PROGRAM. */
+  program?: string
 }
 
 export const USAGE = `Usage: entra-mcp-client <command> [options]
@@ -99,6 +102,17 @@ function parse (argv: string[]) {
   })
 }
 
+/**
+ * The command a person typed to run this CLI, for hints that must name one that exists:
+ * `npm run -s client --` in a checkout (the bin is not on PATH there), the bin when installed,
+ * else node (or tsx) and the script.
+ */
+export function programName (env: Record<string, string | undefined>, script: string, cwd: string): string {
+  if (env.npm_lifecycle_event === 'client') return 'npm run -s client --'
+  if (basename(script) === DEFAULT_PROGRAM) return DEFAULT_PROGRAM
+  return `${script.endsWith('.ts') ? 'npx tsx' : 'node'} ${relative(cwd, script) || script}`
+}
+
 function normaliseServer (raw: string): string {
   let url: URL
   try {
@@ -155,7 +169,8 @@ export async function run (argv: string[], deps: RunDeps = {}): Promise<number> 
       now: deps.now ?? Date.now,
       signInTimeoutMs: deps.signInTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS,
       fetch: baseFetch,
-      notify: (line) => out.info(line)
+      notify: (line) => out.info(line),
+      program: deps.program ?? DEFAULT_PROGRAM
     }
 
     switch (command) {
@@ -177,8 +192,9 @@ export async function run (argv: string[], deps: RunDeps = {}): Promise<number> 
       }
       case 'agent': {
         const provider = values.provider
-        if (provider === undefined || !(PROVIDERS as readonly string[]).includes(provider)) {
-          throw new CliError('usage', `agent needs --provider ${PROVIDERS.join('|')}.`)
+        if (provider === undefined) throw new CliError('usage', `agent needs --provider ${PROVIDERS.join('|')}.`)
+        if (!(PROVIDERS as readonly string[]).includes(provider)) {
+          throw new CliError('usage', `Unknown provider "${provider}": choose ${PROVIDERS.join(' or ')} (another model works when it speaks one of their APIs: set OPENAI_BASE_URL or ANTHROPIC_BASE_URL).`)
         }
         const prompt = rest.join(' ').trim()
         if (prompt === '') throw new CliError('usage', 'agent needs a prompt: agent --provider openai "What is my name?"')

@@ -4,7 +4,7 @@ import { auth, discoverOAuthServerInfo, extractWWWAuthenticateParams, registerCl
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { AuthorizationServerMetadata } from '@modelcontextprotocol/sdk/shared/auth.js'
 import type { Tool } from '@modelcontextprotocol/sdk/types.js'
-import { CliError, StepUpRequired, causes } from './errors.ts'
+import { CliError, StepUpRequired, causes, loginCommand } from './errors.ts'
 import { CliOAuthProvider } from './oauth-provider.ts'
 import { startLoopbackListener } from './loopback.ts'
 import type { OpenUrl } from './browser.ts'
@@ -22,6 +22,8 @@ export interface Context {
   fetch: FetchLike
   /** A line for the person at the terminal (stderr): progress and hints, never data. */
   notify: (line: string) => void
+  /** How the person runs this CLI (`npm run -s client --`, `entra-mcp-client`), named in hints. */
+  program: string
 }
 
 export interface Connection {
@@ -101,6 +103,7 @@ export async function signIn (ctx: Context, { scope }: { scope?: string } = {}):
     let authorizationUrl: URL | undefined
     const provider = new CliOAuthProvider(ctx.cache, ctx.server, previous, {
       now: ctx.now,
+      program: ctx.program,
       signIn: { redirectUri: listener.redirectUri, open: (url) => { authorizationUrl = url } }
     })
     await ensureRegistration(ctx, provider, scope)
@@ -145,16 +148,16 @@ export async function signIn (ctx: Context, { scope }: { scope?: string } = {}):
 export async function ensureFreshTokens (ctx: Context): Promise<ServerEntry> {
   const entry = await ctx.cache.get(ctx.server)
   if (entry?.tokens === undefined) {
-    throw new CliError('not_logged_in', `Not logged in to ${ctx.server}. Run \`entra-mcp-client login --server ${ctx.server}\` first.`)
+    throw new CliError('not_logged_in', `Not logged in to ${ctx.server}. Run ${loginCommand(ctx.program, ctx.server)} first.`)
   }
   if (!needsRefresh(entry, ctx.now()) || entry.tokens.refresh_token === undefined) return entry
   // One refresh at a time across processes: refresh tokens rotate, and a second use of the old
   // one would look like theft to the server (reuse detection revokes the grant).
   return ctx.cache.withRefreshLock(async () => {
     const current = await ctx.cache.get(ctx.server)
-    if (current?.tokens === undefined) throw new CliError('not_logged_in', `Not logged in to ${ctx.server}.`)
+    if (current?.tokens === undefined) throw new CliError('not_logged_in', `Not logged in to ${ctx.server}. Run ${loginCommand(ctx.program, ctx.server)} first.`)
     if (!needsRefresh(current, ctx.now())) return current
-    const provider = new CliOAuthProvider(ctx.cache, ctx.server, current, { now: ctx.now })
+    const provider = new CliOAuthProvider(ctx.cache, ctx.server, current, { now: ctx.now, program: ctx.program })
     await auth(provider, { serverUrl: ctx.server, fetchFn: ctx.fetch })
     return provider.currentEntry ?? current
   })
@@ -162,7 +165,7 @@ export async function ensureFreshTokens (ctx: Context): Promise<ServerEntry> {
 
 /** An MCP client over Streamable HTTP whose transport takes its tokens from the provider. */
 export async function connect (ctx: Context, entry: ServerEntry): Promise<Connection> {
-  const provider = new CliOAuthProvider(ctx.cache, ctx.server, entry, { now: ctx.now })
+  const provider = new CliOAuthProvider(ctx.cache, ctx.server, entry, { now: ctx.now, program: ctx.program })
   // Watch for 403 insufficient_scope: the SDK would only refresh (same scopes) and give up;
   // noting the challenge makes the provider ask for a step-up sign-in instead (see signIn).
   const watchingFetch: FetchLike = async (url, init) => {

@@ -7,7 +7,7 @@ import ipaddr from 'ipaddr.js'
 import { EnvSchema, envNames, type Env } from './schema.ts'
 import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from './dev-identity.ts'
-import { privateUseSchemeProblem } from '../plugins/redirect-uris.ts'
+import { isLoopbackHost, privateUseSchemeProblem } from '../plugins/redirect-uris.ts'
 
 export interface RateRule { max: number, windowSeconds: number }
 
@@ -143,6 +143,14 @@ function pickEnv (source: Record<string, string | undefined>): Record<string, st
   return picked
 }
 
+/** Suggestions for mistakes seen in practice, added to the schema's message for that variable. */
+const HINTS: Partial<Record<string, (value: string) => string | undefined>> = {
+  AZURE_TENANT_ID: value => /^[\w-]+(\.[\w-]+)+$/.test(value)
+    ? `; "${value}" is a domain name: use the directory (tenant) ID, found in the Azure portal under Microsoft Entra ID > Overview > Tenant ID, or as the GUID in "issuer" at https://login.microsoftonline.com/${value}/v2.0/.well-known/openid-configuration`
+    : undefined,
+  MCP_BASE_URL: value => /^[a-z][\w+.-]*:/i.test(value) ? undefined : `; did you mean "https://${value.replace(/^\/+/, '')}"?`
+}
+
 function schemaProblems (raw: Record<string, string>, converted: unknown): string[] {
   const byName = new Map<string, string>()
   for (const error of Value.Errors(EnvSchema, converted)) {
@@ -152,7 +160,7 @@ function schemaProblems (raw: Record<string, string>, converted: unknown): strin
     const expected = property?.description ?? (property?.anyOf !== undefined ? `one of: ${property.anyOf.map((s: any) => s.const ?? s.description).join(', ')}` : undefined)
     const detail = expected !== undefined ? `must be ${expected}` : error.message
     const shown = isSecretName(name) ? '' : ` (got "${raw[name]}")`
-    byName.set(name, `${name} ${detail}${shown}`)
+    byName.set(name, `${name} ${detail}${shown}${isSecretName(name) ? '' : HINTS[name]?.(raw[name]) ?? ''}`)
   }
   return [...byName.values()]
 }
@@ -405,6 +413,16 @@ export function loadConfig (source: Record<string, string | undefined> = process
   Object.freeze(config.rateLimit)
   Object.freeze(config.http)
   return Object.freeze(config)
+}
+
+/** What is allowed but probably wrong, said once at start. */
+export function configWarnings (config: Config): string[] {
+  const warnings: string[] = []
+  const base = new URL(config.baseUrl)
+  if (!config.devIdentityProvider && base.protocol === 'http:' && !isLoopbackHost(base.hostname)) {
+    warnings.push(`MCP_BASE_URL is ${config.baseUrl} (plain http) with a real tenant: codes, tokens and the consent cookie would cross the network in clear. Serve https (TLS in front with TRUST_PROXY=true, or TLS_CERT_PATH/TLS_KEY_PATH) and set MCP_BASE_URL=https://${base.host}`)
+  }
+  return warnings
 }
 
 /** The non-secret view served at /auth/info and logged at start. */

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Config } from './index.ts'
+import { configWarnings, type Config } from './index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,4 +10,5 @@ declare module 'fastify' {
 /** Decorates `fastify.config` with the frozen configuration that server.ts (or a test) loaded. */
 export default fp<{ config: Config }>(async function config (fastify, opts) {
   fastify.decorate('config', opts.config)
+  for (const warning of configWarnings(opts.config)) fastify.log.warn(warning)
 }, { name: 'config' })

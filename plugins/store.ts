@@ -68,9 +68,15 @@ export default fp(async function store (fastify) {
     client.off('ready', onReady)
     if (!connected) fastify.log.warn(`redis not reachable within ${STARTUP_WAIT_MS} ms; starting anyway and retrying in the background`)
   }
+  // The detail names the kind of store (redis, memory), so whoever reads a 503 knows what is down.
   fastify.readinessChecks.set('store', async () => {
-    await fastify.store.ping()
-    return { ok: true, detail: fastify.store.kind }
+    const { kind } = fastify.store
+    try {
+      await fastify.store.ping()
+    } catch (err) {
+      return { ok: false, detail: `${kind}: ${(err as Error).message}` }
+    }
+    return { ok: true, detail: kind }
   })
   fastify.addHook('onClose', async () => { await fastify.store.close() })
 }, { name: 'store', dependencies: ['config', 'readiness'] })

@@ -1,42 +1,13 @@
 import t from 'tap'
-import { execFile } from 'node:child_process'
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { loadConfig } from '../config/index.ts'
+import { compose, dockerfile, gatewayEnv } from './fixtures/containers.ts'
 
 // No Docker engine here: the compose file is validated with Debian's docker-compose (v1), and the
 // Dockerfile's essentials are checked by reading it.
 
 const root = new URL('..', import.meta.url).pathname
-const run = promisify(execFile)
-
-/** docker-compose in a private folder holding only the compose file and the given .env. */
-async function compose (args: string[], dotenv: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'emg-compose-'))
-  copyFileSync(join(root, 'docker-compose.yml'), join(dir, 'docker-compose.yml'))
-  writeFileSync(join(dir, '.env'), dotenv)
-  try {
-    const { stdout } = await run('docker-compose', ['-f', 'docker-compose.yml', ...args], { cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME } })
-    return stdout
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string }
-    if (e.code === 'ENOENT') throw new Error('docker-compose is not installed: apt-get install -y docker-compose (.ci/run installs it)')
-    throw new Error(`docker-compose ${args.join(' ')} failed: ${e.stderr ?? e.message}`)
-  }
-}
-
-/** The gateway's resolved environment from `docker-compose config` output. */
-function gatewayEnv (output: string): Record<string, string> {
-  const start = output.search(/^ {2}gateway:$/m)
-  const rest = output.slice(start + 1)
-  const next = rest.search(/^ {2}\S/m)
-  const section = next < 0 ? rest : rest.slice(0, next)
-  const env: Record<string, string> = {}
-  for (const [, name, value] of section.matchAll(/^ {6}([A-Z0-9_]+): (.*)$/gm)) env[name] = value.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')
-  return env
-}
 
 t.test('docker-compose.yml is valid (docker-compose config -q)', async t => {
   await compose(['config', '-q'], '')
@@ -69,8 +40,7 @@ t.test('values from .env reach the gateway; PORT stays 8000 inside the container
 })
 
 t.test('Dockerfile: multi-stage, production deps only, non-root, healthcheck on /health, port 8000', async t => {
-  const text = readFileSync(join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ')
-  const lines = text.split('\n').map(line => line.trim()).filter(line => line !== '' && !line.startsWith('#'))
+  const { lines } = dockerfile()
   const froms = lines.map((line, i) => [line, i] as const).filter(([line]) => /^FROM /i.test(line))
   t.ok(froms.length >= 2, 'at least two stages')
   t.match(froms[0][0], /^FROM node:\S+ AS build$/i, 'a named build stage on a node image')

@@ -1,10 +1,12 @@
-import Anthropic from '@anthropic-ai/sdk'
 import type { MessageParam, Tool, ToolResultBlockParam } from '@anthropic-ai/sdk/resources/messages'
-import { AgentError, executeToolCall, SYSTEM_PROMPT, type AgentResult, type AgentRun, type ToolCallRecord } from './loop.ts'
+import { AgentError, executeToolCall, importModelSdk, SYSTEM_PROMPT, type AgentResult, type AgentRun, type ToolCallRecord } from './loop.ts'
 
 export const ANTHROPIC_DEFAULT_BASE_URL = 'https://api.anthropic.com'
 export const ANTHROPIC_DEFAULT_MODEL = 'claude-sonnet-4-6'
 const MAX_TOKENS = 2048
+
+/** The Anthropic SDK, imported on first use (see importModelSdk). */
+export const loadAnthropic = async () => (await importModelSdk('@anthropic-ai/sdk', async () => await import('@anthropic-ai/sdk'))).default
 
 export interface AnthropicOptions {
   apiKey: string
@@ -28,6 +30,7 @@ export function anthropicTools (run: Pick<AgentRun, 'tools'>): Tool[] {
  * limit is reached.
  */
 export async function runAnthropicAgent (options: AnthropicOptions, run: AgentRun): Promise<AgentResult> {
+  const Anthropic = await loadAnthropic()
   const client = new Anthropic({
     apiKey: options.apiKey,
     authToken: null,

@@ -1,4 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js'
+import { CliError } from '../errors.ts'
 
 /** A tool as handed to a model: its MCP name, description and JSON Schema input. */
 export interface AgentTool {
@@ -39,6 +40,19 @@ export class AgentError extends Error {
   constructor (message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.name = 'AgentError'
+  }
+}
+
+/**
+ * The model SDKs are development dependencies: the service never loads them, so the production
+ * image leaves them out. The agent imports its SDK when it runs and says what to do when it is absent.
+ */
+export async function importModelSdk<T> (name: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new CliError('agent_error', `The agent needs the "${name}" package, which is not installed here (it is a development dependency; production installs leave it out). In a checkout, run \`npm install\` without --omit=dev.`)
   }
 }
 

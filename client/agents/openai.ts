@@ -1,9 +1,11 @@
-import OpenAI from 'openai'
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions'
-import { AgentError, executeToolCall, SYSTEM_PROMPT, type AgentResult, type AgentRun, type ToolCallRecord } from './loop.ts'
+import { AgentError, executeToolCall, importModelSdk, SYSTEM_PROMPT, type AgentResult, type AgentRun, type ToolCallRecord } from './loop.ts'
 
 export const OPENAI_DEFAULT_BASE_URL = 'https://api.openai.com/v1'
 export const OPENAI_DEFAULT_MODEL = 'gpt-5.4-mini'
+
+/** The OpenAI SDK, imported on first use (see importModelSdk). */
+export const loadOpenAI = async () => (await importModelSdk('openai', async () => await import('openai'))).default
 
 export interface OpenAIOptions {
   apiKey: string
@@ -26,6 +28,7 @@ export function openAITools (run: Pick<AgentRun, 'tools'>): ChatCompletionTool[]
  * the round limit is reached.
  */
 export async function runOpenAIAgent (options: OpenAIOptions, run: AgentRun): Promise<AgentResult> {
+  const OpenAI = await loadOpenAI()
   const client = new OpenAI({
     apiKey: options.apiKey,
     baseURL: options.baseURL ?? OPENAI_DEFAULT_BASE_URL,

@@ -3,8 +3,8 @@ import type { Output } from '../output.ts'
 import { findStepUp, listAllTools, splitScopes, withSession, type Context } from '../session.ts'
 import { mayCall } from '../tool-scopes.ts'
 import { AgentError, resultText, toAgentTool, type AgentResult, type AgentRun, type ToolOutcome } from '../agents/loop.ts'
-import { OPENAI_DEFAULT_BASE_URL, OPENAI_DEFAULT_MODEL, runOpenAIAgent } from '../agents/openai.ts'
-import { ANTHROPIC_DEFAULT_BASE_URL, ANTHROPIC_DEFAULT_MODEL, runAnthropicAgent } from '../agents/anthropic.ts'
+import { OPENAI_DEFAULT_BASE_URL, OPENAI_DEFAULT_MODEL, loadOpenAI, runOpenAIAgent } from '../agents/openai.ts'
+import { ANTHROPIC_DEFAULT_BASE_URL, ANTHROPIC_DEFAULT_MODEL, loadAnthropic, runAnthropicAgent } from '../agents/anthropic.ts'
 
 export const PROVIDERS = ['openai', 'anthropic'] as const
 export type Provider = typeof PROVIDERS[number]
@@ -41,6 +41,7 @@ export interface AgentArgs {
 export async function agent (ctx: Context, out: Output, args: AgentArgs): Promise<number> {
   // Before any network: a missing key is the most common mistake.
   const settings = providerSettings(args.provider, args.env, args.model)
+  await (args.provider === 'openai' ? loadOpenAI() : loadAnthropic())
   const result = await withSession(ctx, async ({ client, provider }) => {
     const granted = provider.currentEntry?.scope
     const all = await listAllTools(client)

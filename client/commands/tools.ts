@@ -35,7 +35,7 @@ export async function tools (ctx: Context, out: Output): Promise<number> {
   return 0
 }
 
-type Schema = { type?: string | string[], properties?: Record<string, { type?: string | string[] }> }
+type Schema = { type?: string | string[], properties?: Record<string, { type?: string | string[] }>, additionalProperties?: unknown }
 
 /** `key=value` pairs typed by the tool's input schema (numbers, booleans, JSON for objects/arrays). */
 export function argumentsFromPairs (pairs: string[], tool: Pick<Tool, 'inputSchema'> | undefined): Record<string, unknown> {
@@ -68,6 +68,19 @@ export function argumentsFromPairs (pairs: string[], tool: Pick<Tool, 'inputSche
   return args
 }
 
+/**
+ * Refuses arguments the tool does not declare (a typo would otherwise be dropped without a word),
+ * showing its input schema; a schema that allows other properties takes anything.
+ */
+export function checkArgumentNames (name: string, args: Record<string, unknown>, tool: Pick<Tool, 'inputSchema'>): void {
+  const schema = tool.inputSchema as Schema
+  if (schema.additionalProperties !== undefined && schema.additionalProperties !== false) return
+  const known = Object.keys(schema.properties ?? {})
+  const unknown = Object.keys(args).filter(key => !known.includes(key))
+  if (unknown.length === 0) return
+  throw new CliError('usage', `${name} has no argument ${unknown.map(k => `"${k}"`).join(', ')}; it takes ${known.length === 0 ? 'none' : known.join(', ')}. Input schema: ${JSON.stringify(tool.inputSchema)}`)
+}
+
 export function parseJsonArguments (text: string): Record<string, unknown> {
   let parsed: unknown
   try {
@@ -87,6 +100,7 @@ export async function callTool (ctx: Context, out: Output, { name, pairs, json }
       throw new CliError('usage', `The server has no tool named "${name}". Available: ${list.map(t => t.name).join(', ') || 'none'}.`)
     }
     const args = { ...(json !== undefined ? parseJsonArguments(json) : {}), ...argumentsFromPairs(pairs, tool) }
+    checkArgumentNames(name, args, tool)
     return client.callTool({ name, arguments: args })
   })
   const { text, isError } = resultText(result as Parameters<typeof resultText>[0])

@@ -19,13 +19,14 @@ export function escapeHtml (value: string): string {
 const STYLE = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;color:#1b1f24;margin:0}
 main{max-width:34rem;margin:3rem auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}
-h1{font-size:1.3rem;margin-top:0}code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px;word-break:break-all}
+h1{font-size:1.3rem;margin-top:0}h2{font-size:1.05rem;margin:1.6rem 0 .5rem}code{background:#eef0f3;padding:.1rem .3rem;border-radius:4px;word-break:break-all}
 ul{padding-left:1.2rem}li{margin:.4rem 0}.warn{background:#fff4ce;border-left:4px solid #c9a400;padding:.6rem .8rem}
 .buttons{display:flex;gap:.8rem;margin-top:1.5rem}button{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;border:1px solid #8a8f98;background:#fff;cursor:pointer}
 button.primary{background:#0f6cbd;color:#fff;border-color:#0f6cbd}.muted{color:#5b616b;font-size:.9rem}
 `
 
-function layout (title: string, body: string): string {
+/** A page of this service: the shared style, no scripts, nothing loaded from elsewhere. */
+export function layout (title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>

@@ -5,7 +5,7 @@ import { parseSigningKeys } from '../../config/keys.ts'
 import { createTokenSigner } from '../../plugins/signing-keys.ts'
 import { startFakeOpenAI, FAKE_OPENAI_KEY } from '../fixtures/fake-openai.ts'
 import { startFakeAnthropic, FAKE_ANTHROPIC_KEY } from '../fixtures/fake-anthropic.ts'
-import { auditEvents, runCli, seedCache, tempConfigHome } from './cli-helper.ts'
+import { auditEvents, inCheckout, runCli, seedCache, tempConfigHome } from './cli-helper.ts'
 
 const OID = '0a1b2c3d-0000-4000-8000-00000000abcd'
 const SIGNING_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
@@ -109,6 +109,35 @@ test('agent: the tool rounds are bounded by --max-rounds', async (t) => {
   t.equal(auditEvents(logs, 'tool.called').length, 2, 'two rounds of tool calls, then stop')
   t.equal(model.requests.length, 3, 'a last turn without tools, then give up')
   t.equal(model.requests[2].body.tool_choice, 'none')
+})
+
+test('the README\'s way to try the agent with no model account: npm run model:stand-in, then the command it prints', async (t) => {
+  const { xdg, server } = await signedInService(t)
+  for (const provider of ['openai', 'anthropic']) {
+    const standIn = inCheckout(`npm run -s model:stand-in -- ${provider}`, xdg)
+    t.teardown(standIn.stop)
+    let printed = ''
+    const command = await new Promise<string>((resolve, reject) => {
+      standIn.child.stdout?.on('data', d => {
+        printed += d
+        const line = printed.split('\n').find(l => l.includes('npm run -s client -- agent'))
+        if (line !== undefined) resolve(line)
+      })
+      standIn.done.then(r => reject(new Error(`the stand-in exited: ${r.stderr}`)), reject)
+    })
+    t.match(command, new RegExp(`^${provider.toUpperCase()}_API_KEY=\\S+ ${provider.toUpperCase()}_BASE_URL=http://127\\.0\\.0\\.1:\\d+\\S* npm run -s client -- agent --provider ${provider} "Who am I\\?"$`))
+    const res = await inCheckout(`${command} --server ${server}`, xdg).done
+    t.equal(res.code, 0, res.stderr)
+    t.match(res.stdout, /→ tool call: whoami/, `${provider}: the stand-in model called a tool through MCP`)
+    t.match(res.stdout, OID, 'and answered with its result')
+    standIn.stop()
+  }
+})
+
+test('agent: an unknown provider is named as such, with the ones there are', async (t) => {
+  const res = await runCli(['agent', '--provider', 'gemini', 'hi'], { env: { XDG_CONFIG_HOME: await tempConfigHome(t) } })
+  t.equal(res.code, 2)
+  t.match(res.stderr, 'Unknown provider "gemini": choose openai or anthropic')
 })
 
 test('agent: a clear message and no network when the API key is missing', async (t) => {

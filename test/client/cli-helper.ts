@@ -1,6 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { run, type RunDeps } from '../../client/run.ts'
 import { TokenCache, configDir, type ServerEntry } from '../../client/token-cache.ts'
 import { Browserless, type AuthorizeOptions } from '../fixtures/browserless.ts'
@@ -30,6 +32,28 @@ export async function runCli (argv: string[], deps: RunDeps = {}): Promise<CliRe
     stderr: { write: (s: string) => { stderr += s } }
   })
   return { code, stdout, stderr }
+}
+
+const checkout = fileURLToPath(new URL('../..', import.meta.url))
+
+/**
+ * A shell command typed in the checkout, as the documentation writes it (`npm run -s client -- …`),
+ * with a private config home. Under `npm test`, npm's settings are exported to this process; the
+ * command's npm starts clean.
+ */
+export function inCheckout (command: string, xdg: string, extraEnv: Record<string, string> = {}): { child: ChildProcess, stop: () => void, done: Promise<CliResult> } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)))
+  // A process group of its own: npm starts sh, tsx and node below it, and stop() ends them all.
+  const child = spawn('sh', ['-c', command], { cwd: checkout, env: { ...env, XDG_CONFIG_HOME: xdg, ENTRA_MCP_SERVER: '', ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const stop = () => {
+    try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM') } catch {} // already gone
+  }
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', d => { stdout += d })
+  child.stderr?.on('data', d => { stderr += d })
+  const done = new Promise<CliResult>(resolve => child.on('close', code => resolve({ code: code ?? 1, stdout, stderr })))
+  return { child, stop, done }
 }
 
 /**

@@ -71,6 +71,14 @@ t.test('agent with the sign-in from login: the model gets the tool result for th
   t.equal(browser.opened.length, 1, 'no browser')
 })
 
+t.test('call refuses an argument the tool does not take, and shows the tool\'s input schema', async (t) => {
+  const called = auditEvents(logs, 'tool.called').length
+  const res = await runCli(['call', 'whoami', 'x=1', '--server', server], deps)
+  t.equal(res.code, 2, 'a usage error')
+  t.match(res.stderr, /whoami has no argument "x"; it takes none\. Input schema: \{.*"type":"object"/)
+  t.equal(auditEvents(logs, 'tool.called').length, called, 'the tool was not called')
+})
+
 t.test('an expired access token is refreshed silently before the call', async (t) => {
   const before = await cache.get(server)
   await cache.update(server, e => ({ ...e, expiresAt: Date.now() - 1000 }))

@@ -2,7 +2,7 @@ import { test } from 'tap'
 import { startLoopbackListener } from '../../client/loopback.ts'
 import { browserCommand } from '../../client/browser.ts'
 import { requiredScopes, mayCall } from '../../client/tool-scopes.ts'
-import { argumentsFromPairs, parseJsonArguments } from '../../client/commands/tools.ts'
+import { argumentsFromPairs, checkArgumentNames, parseJsonArguments } from '../../client/commands/tools.ts'
 import { rewriteJsonArguments } from '../../client/run.ts'
 import { toCliError, networkErrorCode, CliError } from '../../client/errors.ts'
 import { parseArguments, resultText } from '../../client/agents/loop.ts'
@@ -94,6 +94,9 @@ test('call arguments: key=value typed by the input schema, or a JSON object', as
   t.throws(() => argumentsFromPairs(['n=abc'], tool), { message: /n must be a number/ })
   t.equal(kindOf(() => argumentsFromPairs(['b=yes'], tool)), 'usage')
   t.throws(() => argumentsFromPairs(['novalue'], tool), { message: /key=value/ })
+  t.doesNotThrow(() => checkArgumentNames('t', { n: 1, u: 'x' }, tool))
+  t.throws(() => checkArgumentNames('t', { n: 1, nn: 2 }, tool), { message: /^t has no argument "nn"; it takes n, b, s, o, u\. Input schema: \{/ })
+  t.doesNotThrow(() => checkArgumentNames('t', { any: 1 }, { inputSchema: { type: 'object', additionalProperties: true } }), 'a schema open to other properties')
   t.same(parseJsonArguments('{"a":[1]}'), { a: [1] })
   t.equal(kindOf(() => parseJsonArguments('[1]')), 'usage')
   t.equal(kindOf(() => parseJsonArguments('{oops')), 'usage')

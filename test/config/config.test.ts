@@ -6,8 +6,10 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { loadConfig, publicConfig, packageVersion, isSecretName, ConfigError, type Config } from '../../config/index.ts'
+import { loadConfig, publicConfig, packageVersion, isSecretName, configWarnings, ConfigError, type Config } from '../../config/index.ts'
 import { DEV_CLIENT_ID, DEV_TENANT_ID } from '../../config/dev-identity.ts'
+import { inTerminal } from '../fixtures/terminal.ts'
+import { build } from '../helper.ts'
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
 const CLIENT = '11111111-2222-4333-8444-555555555555'
@@ -312,6 +314,46 @@ t.test('the version comes from the nearest package.json, from the sources and fr
   t.equal(packageVersion(pathToFileURL(join(project, 'config', 'index.ts')).href), '9.8.7')
 })
 
+t.test('AZURE_TENANT_ID given as a domain name is refused with where to find the tenant GUID', async t => {
+  const [problem] = problemsOf(azure({ AZURE_TENANT_ID: 'contoso.onmicrosoft.com' }))
+  t.match(problem, /^AZURE_TENANT_ID must be .*"contoso\.onmicrosoft\.com" is a domain name: use the directory \(tenant\) ID/)
+  t.match(problem, 'Microsoft Entra ID > Overview > Tenant ID')
+  t.match(problem, 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0/.well-known/openid-configuration')
+  t.notMatch(problemsOf(azure({ AZURE_TENANT_ID: 'nope' }))[0], /domain name/, 'no domain hint for what is not a domain')
+})
+
+t.test('MCP_BASE_URL without a scheme is refused with the https URL it probably means', async t => {
+  t.match(problemsOf({ MCP_BASE_URL: 'mcp.example.com' }), [/^MCP_BASE_URL must be an http\(s\) URL.*did you mean "https:\/\/mcp\.example\.com"\?$/])
+  t.notMatch(problemsOf({ MCP_BASE_URL: 'ftp://mcp.example.com' })[0], /did you mean/, 'a wrong scheme is not "corrected"')
+})
+
+t.test('an http:// base URL with a real tenant on a non-loopback host is warned about at start; loopback and development are not', async t => {
+  t.match(configWarnings(loadConfig(azure({ MCP_BASE_URL: 'http://mcp.example.com' }))), [/^MCP_BASE_URL is http:\/\/mcp\.example\.com \(plain http\) with a real tenant.*MCP_BASE_URL=https:\/\/mcp\.example\.com$/])
+  t.same(configWarnings(loadConfig(azure({ MCP_BASE_URL: 'http://localhost:8000' }))), [])
+  t.same(configWarnings(loadConfig(azure())), [])
+  t.same(configWarnings(loadConfig({ MCP_BASE_URL: 'http://gateway.internal:8000' })), [], 'the development identity provider')
+
+  const logs: string[] = []
+  await build(t, azure({ MCP_BASE_URL: 'http://mcp.example.com', LOG_LEVEL: 'info' }), { logs })
+  t.ok(logs.map(l => JSON.parse(l)).some(l => l.level === 'warn' && /plain http/.test(l.msg)), 'logged at start')
+})
+
+t.test('in a terminal, a bad configuration is printed as readable lines, not a JSON line with \\n escapes', async t => {
+  const { code, output } = await inTerminal('node --import tsx server.ts', { AZURE_TENANT_ID: 'nope', AZURE_CLIENT_SECRET: SECRET }, 20000)
+  t.equal(code, 1, output)
+  t.match(output, /^Invalid configuration \(\d problems\):\n {2}- AZURE_TENANT_ID /m)
+  t.match(output, /^ {2}- AZURE_CLIENT_ID is required/m, 'one problem a line')
+  t.notMatch(output, /\{"level"|\\n/, 'no JSON, no escaped newlines')
+  t.notOk(output.includes(SECRET), 'the secret is not printed')
+})
+
+t.test('npm run dev stops with exit code 1 on a bad configuration instead of watching for changes', async t => {
+  const { code, output } = await inTerminal('npm run dev', { AZURE_TENANT_ID: 'nope' }, 20000)
+  t.not(code, null, 'exited by itself')
+  t.not(code, 0, output)
+  t.match(output, /Invalid configuration/)
+})
+
 t.test('the process exits 1 with one message listing every problem, and no secret', async t => {
   const env = {
     PATH: process.env.PATH,
@@ -329,7 +371,7 @@ t.test('the process exits 1 with one message listing every problem, and no secre
   const lines = out.split('\n').filter(line => line.startsWith('{'))
   t.equal(lines.length, 1, 'one log line')
   const line = JSON.parse(lines[0])
-  t.equal(line.level, 60, 'fatal')
+  t.equal(line.level, 'fatal', 'fatal, as a word')
   t.match(line.msg, /Invalid configuration \(4 problems\)/)
   for (const name of ['AZURE_TENANT_ID', 'AZURE_CLIENT_ID', 'MCP_BASE_URL', 'PORT']) t.match(line.msg, name)
   t.notOk(out.includes(SECRET), 'the secret is not printed')

@@ -178,7 +178,7 @@ t.test('graph_me gives a clear tool error when Microsoft Graph cannot be reached
   t.notMatch(text, /ECONNREFUSED|127\.0\.0\.1/, 'network internals are not shown')
   const warned = unreachableLogs.map(l => JSON.parse(l)).find(l => l.msg === 'Microsoft Graph could not be reached')
   t.ok(warned, 'the cause is logged')
-  t.equal(warned.level, 40, 'at warn')
+  t.equal(warned.level, 'warn', 'at warn')
   t.equal(warned.reason, 'network error')
   t.notOk(unreachableLogs.some(l => l.includes(GRAPH_TOKEN)), 'the Graph token is not logged')
   const audit = auditLines(unreachableLogs, 'tool.called').find(l => l.tool === 'graph_me')

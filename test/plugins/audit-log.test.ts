@@ -20,7 +20,7 @@ t.test('config.loaded is audited once at startup with the public configuration a
   const lines = auditLines(logs, 'config.loaded')
   t.equal(lines.length, 1, 'once')
   const line = lines[0]
-  t.equal(line.level, 30, 'written at info even when LOG_LEVEL is warn')
+  t.equal(line.level, 'info', 'written at info even when LOG_LEVEL is warn')
   t.equal(line.outcome, 'success')
   t.equal(line.config.issuer, 'https://mcp.example.com')
   t.equal(line.config.resource, 'https://mcp.example.com/mcp')
@@ -49,7 +49,7 @@ t.test('fastify.audit writes one JSON line with the event, request context, fiel
   })
   await app.inject({ method: 'POST', url: '/t/audit', remoteAddress: '198.51.100.4', headers: { 'x-request-id': 'trace-42' } })
   const [registered, rejected] = auditLines(logs).filter(l => l.event !== 'config.loaded')
-  t.match(registered, { audit: true, level: 30, event: 'client.registered', msg: 'client.registered', request_id: 'trace-42', ip: '198.51.100.4', client_id: 'c1', client_name: 'Test client', outcome: 'success' })
+  t.match(registered, { audit: true, level: 'info', event: 'client.registered', msg: 'client.registered', request_id: 'trace-42', ip: '198.51.100.4', client_id: 'c1', client_name: 'Test client', outcome: 'success' })
   t.type(registered.time, 'number')
   t.match(rejected, { event: 'token.rejected', outcome: 'failure', reason: 'expired', request_id: 'trace-42' })
 })

@@ -104,7 +104,7 @@ t.test('Redis stopped mid-run', async t => {
     }
     const warnings = logs.map(l => JSON.parse(l)).filter(l => /rate limit counters unavailable/.test(l.msg))
     t.equal(warnings.length, 1, 'one warning, not one per request')
-    t.equal(warnings[0].level, 40)
+    t.equal(warnings[0].level, 'warn')
     t.equal(warnings[0].policy, 'fail_open')
     const audits = auditLines(logs, 'rate_limit.unavailable')
     t.equal(audits.length, 1)

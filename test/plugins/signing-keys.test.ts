@@ -17,7 +17,7 @@ t.test('without TOKEN_SIGNING_KEY: an ephemeral key, a loud warning, readiness s
   t.equal(app.tokenSigner.source, 'ephemeral')
   const warning = logs.map(l => JSON.parse(l)).find(l => /EPHEMERAL/.test(l.msg))
   t.ok(warning, 'warning logged')
-  t.equal(warning.level, 40)
+  t.equal(warning.level, 'warn')
   t.match(warning.msg, /dies when the process stops/)
   const ready = await app.inject('/health/ready')
   t.same(ready.json().checks.signing_key, { ok: true, detail: 'ephemeral' })

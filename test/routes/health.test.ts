@@ -26,9 +26,14 @@ t.test('GET /health/ready is 503 within 2 s naming the store when Redis is unrea
   t.equal(res.statusCode, 503)
   t.equal(res.json().status, 'not_ready')
   t.equal(res.json().checks.store.ok, false)
-  t.type(res.json().checks.store.detail, 'string')
+  t.match(res.json().checks.store.detail, /^redis: \S/, 'the detail says it is Redis that is down, and why')
   const again = await app.inject('/health')
   t.equal(again.statusCode, 200, 'the process is still up')
+})
+
+t.test('GET /health/ready names the memory store in its detail', async t => {
+  const app = await build(t)
+  t.same((await app.inject('/health/ready')).json().checks.store, { ok: true, detail: 'memory' })
 })
 
 t.test('GET /auth/info shows the public configuration and no secret', async t => {
