@@ -53,7 +53,7 @@ async function signedIn () {
 }
 
 const ready = async () => (await app.inject('/health/ready')).json()
-const errorLines = () => logs.map(l => JSON.parse(l)).filter(l => l.level === 50 && l.upstream_error !== undefined)
+const errorLines = () => logs.map(l => JSON.parse(l)).filter(l => l.level === 'error' && l.upstream_error !== undefined)
 
 t.test('the service\'s client secret expired: non-retryable server_error, logged once, audited, readiness says so, then recovers', async t => {
   const { client, refresh, sid, tokens } = await signedIn()
