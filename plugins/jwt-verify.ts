@@ -164,7 +164,7 @@ export default fp(async function jwtVerify (fastify) {
   }, 2000)
 
   /** A token whose signature and claims verified; what the store says of it is checked apart. */
-  interface CheckedToken { route: IssuerRoute, peeked: PeekedToken, kid: string, payload: Record<string, unknown> }
+  interface CheckedToken { route: IssuerRoute, peeked: PeekedToken, kid: string, payload: Record<string, unknown>, identity: Identity }
 
   /** Signature and claims, with no store read (fast-jwt caches a token seen before). */
   async function checkToken (token: string): Promise<CheckedToken> {
@@ -193,7 +193,7 @@ export default fp(async function jwtVerify (fastify) {
     if (route.kind === 'self' && (typeof payload.jti !== 'string' || (payload.sid !== undefined && typeof payload.sid !== 'string'))) {
       throw new TokenRejection('malformed', 'The token jti or sid claim is not a string')
     }
-    return { route, peeked, kid, payload }
+    return { route, peeked, kid, payload, identity: identityFromClaims(route.kind, payload) }
   }
 
   /** The store entries a checked token depends on: ours, its revocation entries (read with the store epoch); Entra's, none. */
@@ -209,7 +209,7 @@ export default fp(async function jwtVerify (fastify) {
 
   /** Revocation and the store epoch, for a token of ours (`read` holds what stateReads asked for). */
   function checkState (checked: CheckedToken, read: EpochRead | undefined, request?: FastifyRequest): VerifiedToken {
-    const { route, payload } = checked
+    const { route, payload, identity } = checked
     const checks = ['signature RS256', 'issuer', 'audience', 'expiry', 'not before', 'issued at', 'lifetime']
     if (route.kind === 'self') {
       if (read === undefined) throw new Error('no store entries were read for a self-issued token')
@@ -221,7 +221,6 @@ export default fp(async function jwtVerify (fastify) {
       checks.push('tenant allowed')
     }
 
-    const identity = identityFromClaims(route.kind, payload)
     const report: TokenReport = {
       kind: route.kind,
       issuer: payload.iss as string,
@@ -304,7 +303,7 @@ export default fp(async function jwtVerify (fastify) {
     try {
       if (parsed.kind === 'malformed') throw new TokenRejection('malformed', parsed.description)
       const checked = await checkToken(parsed.token)
-      const read = await fastify.limitBearer(request, reply, identityFromClaims(checked.route.kind, checked.payload), stateReads(checked))
+      const read = await fastify.limitBearer(request, reply, checked.identity, stateReads(checked))
       if (reply.sent) return reply
       verified = checkState(checked, read, request)
     } catch (err) {

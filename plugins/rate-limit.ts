@@ -116,7 +116,8 @@ export function decisive (outcomes: Outcome[]): Outcome {
  * Counting goes through @fastify/rate-limit's `createRateLimit` with a store of our own (Redis
  * from the store plugin, or memory), keyed `rl:{family}:{key}`; the check and the answer are ours:
  * routes opt in with `config.rateLimitFamily`, the check runs at onRequest (before any JWT or
- * JWKS work), and a refusal speaks the family's dialect (JSON-RPC on /mcp, RFC 6749 elsewhere).
+ * JWKS work), except for /mcp with a bearer token, counted by `limitBearer` once the token is
+ * checked; a refusal speaks the family's dialect (JSON-RPC on /mcp, RFC 6749 elsewhere).
  */
 export default fp(async function rateLimit (fastify) {
   const { config } = fastify
