@@ -9,15 +9,15 @@ import store from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog, { createThrottle } from './plugins/audit-log.ts'
 import rateLimit from './plugins/rate-limit.ts'
-import upstreamMetadata from './plugins/upstream-metadata.ts'
+import upstreamMetadata from './plugins/oauth-proxy/upstream-entra/metadata.ts'
 import healthRoutes from './routes/health.ts'
 import homeRoute from './routes/home.ts'
 import devIdentityProvider from './dev-idp/plugin.ts'
-import signingKeys from './plugins/signing-keys.ts'
+import signingKeys from './plugins/jwt-verify/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
 import wellKnownResource from './routes/well-known-resource.ts'
-import clientRegistry, { type ClientRegistryOptions } from './plugins/client-registry.ts'
-import privateKeyJwt from './plugins/private-key-jwt.ts'
+import clientRegistry, { type ClientRegistryOptions } from './plugins/oauth-proxy/clients/registry.ts'
+import privateKeyJwt from './plugins/oauth-proxy/client-auth/private-key-jwt.ts'
 import authorizationServerMetadata from './routes/oauth/metadata.ts'
 import registerRoute from './routes/oauth/register.ts'
 import oauthProxy from './plugins/oauth-proxy.ts'
@@ -123,7 +123,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(wellKnownResource)
   if (opts.config.devIdentityProvider) await fastify.register(devIdentityProvider)
   await fastify.register(upstreamMetadata)
-  // oauth proxy: plugins/client-registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
+  // oauth proxy: plugins/oauth-proxy/clients/registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
   await fastify.register(privateKeyJwt, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)

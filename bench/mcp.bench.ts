@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePort, waitFor } from './server-process.ts'
 import { parseSigningKeys } from '../config/keys.ts'
-import { createTokenSigner } from '../plugins/signing-keys.ts'
+import { createTokenSigner } from '../plugins/jwt-verify/signing-keys.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const REDIS_URL = 'redis://127.0.0.1:6379'

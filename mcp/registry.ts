@@ -4,7 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { FastifyBaseLogger } from 'fastify'
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
 import * as z from 'zod'
-import type { Identity } from '../plugins/identity.ts'
+import type { Identity } from '../plugins/jwt-verify/identity.ts'
 
 /** What a tool may learn about the token used for this request (never the token itself). */
 export interface TokenReportView {

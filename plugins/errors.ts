@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { StoreFullError } from './stores/store.ts'
+import { StoreFullError } from './store/contract.ts'
 
 /** An error answered as RFC 6749 JSON: `{ error, error_description }`. */
 export class OAuthError extends Error {
@@ -16,7 +16,7 @@ export class OAuthError extends Error {
   }
 }
 
-// Keyed by error code: Fastify's own, and StoreUnavailableError's (plugins/stores/store.ts).
+// Keyed by error code: Fastify's own, and StoreUnavailableError's (plugins/store/contract.ts).
 const byFastifyCode: Record<string, [number, string, string]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'invalid_request', 'The request body is larger than this endpoint accepts'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'invalid_request', 'Unsupported Content-Type for this endpoint'],

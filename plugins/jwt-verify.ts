@@ -2,14 +2,14 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { createVerifier } from 'fast-jwt'
 import { createCountingThrottle } from './audit-log.ts'
-import type { Identity } from './identity.ts'
-import { RemoteKeySet } from './jwks-cache.ts'
-import type { EpochRead } from './stores/store.ts'
+import type { Identity } from './jwt-verify/identity.ts'
+import { RemoteKeySet } from './jwt-verify/jwks-cache.ts'
+import type { EpochRead } from './store/contract.ts'
 import {
   TokenRejection, categorizeVerifyError, checkIssuedAt, checkLifetime, checkStoreEpoch, formatChallenge, identityFromClaims, missingScopes,
   memoizeBounded, parseAuthorization, revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type IssuerRoute,
   type PeekedToken, type RejectionCategory
-} from './token-rules.ts'
+} from './jwt-verify/rules.ts'
 
 /** What the `validate_token` tool may show about the token of this request; nothing of the raw token. */
 // A type alias (not an interface) so it fits a plain `Record<string, unknown>` view.

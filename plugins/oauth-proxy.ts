@@ -1,22 +1,22 @@
 import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { ClientRecord } from './client-registry.ts'
+import type { ClientRecord } from './oauth-proxy/clients/registry.ts'
 import { OAuthError } from './errors.ts'
-import { getJson, setJson } from './stores/store.ts'
-import { createTokenCipher, ephemeralKey, type TokenCipher } from './token-crypto.ts'
-import { createCodeVerifier, s256Challenge } from './pkce.ts'
-import { saveTransaction, type AuthorizeTransaction } from './transactions.ts'
+import { getJson, setJson } from './store/contract.ts'
+import { createTokenCipher, ephemeralKey, type TokenCipher } from './oauth-proxy/grants/token-crypto.ts'
+import { createCodeVerifier, s256Challenge } from './oauth-proxy/authorize/pkce.ts'
+import { saveTransaction, type AuthorizeTransaction } from './oauth-proxy/authorize/transactions.ts'
 import {
   consentCookieName, consentCookieOptions, consentKey, cookieSecret, isConsentSessionId, mergeScopes,
   newConsentSessionId, scopesCovered
-} from './consent-session.ts'
+} from './oauth-proxy/consent/consent-session.ts'
 import {
   CODE_TTL, codeKey, grantKey, randomToken, refreshKey,
   type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
-} from './grants.ts'
-import upstreamEntra, { UpstreamError, upstreamFailure, type EntraTokenSet, type UpstreamFailure } from './upstream-entra.ts'
-import { CLIENT_ASSERTION_TYPE } from './client-assertion.ts'
+} from './oauth-proxy/grants/records.ts'
+import upstreamEntra, { UpstreamError, upstreamFailure, type EntraTokenSet, type UpstreamFailure } from './oauth-proxy/upstream-entra.ts'
+import { CLIENT_ASSERTION_TYPE } from './oauth-proxy/upstream-entra/client-assertion.ts'
 
 /** The token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -138,7 +138,7 @@ function tokensToUpstream (tokens: EntraTokenSet, previous: UpstreamTokens = {})
 /**
  * The OAuth 2.1 authorization server in front of Entra: the services the /authorize, consent,
  * /auth/callback, /token and /revoke routes share (routes/oauth/*), the upstream leg
- * (plugins/upstream-entra.ts), and `fastify.upstreamTokens` for tools that call Microsoft Graph.
+ * (plugins/oauth-proxy/upstream-entra.ts), and `fastify.upstreamTokens` for tools that call Microsoft Graph.
  */
 export default fp(async function oauthProxy (fastify) {
   const { config, store } = fastify

@@ -6,9 +6,9 @@ import { createThrottle } from './audit-log.ts'
 import {
   RATE_LIMIT_FAMILIES, type RateLimitFamily, ipKey, keyPart, subjectKey,
   basicClientId, formClientId, consumerKey, type CallerClaims
-} from './rate-limit-keys.ts'
-import { MemoryCounter, RedisCounter, rateLimitStore, type Counter } from './rate-limit-store.ts'
-import type { EpochRead } from './stores/store.ts'
+} from './rate-limit/keys.ts'
+import { MemoryCounter, RedisCounter, rateLimitStore, type Counter } from './rate-limit/counter.ts'
+import type { EpochRead } from './store/contract.ts'
 
 export interface RateLimitResult {
   allowed: boolean

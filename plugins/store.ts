@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import { setTimeout } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { MemoryStore } from './stores/memory-store.ts'
-import { RedisStore } from './stores/redis-store.ts'
-import type { Store } from './stores/store.ts'
+import { MemoryStore } from './store/memory.ts'
+import { RedisStore } from './store/redis.ts'
+import type { Store } from './store/contract.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

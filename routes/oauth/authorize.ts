@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { checkAuthorizeRequest, clientRedirect } from '../../plugins/authorize-request.ts'
-import { redirectUriMatches } from '../../plugins/redirect-uris.ts'
-import { consentMaySkip, newCsrfToken } from '../../plugins/consent-session.ts'
-import { bindingCookieName, bindingCookieOptions, bindingHash, browserSecret } from '../../plugins/browser-binding.ts'
-import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/transactions.ts'
-import { StoreFullError } from '../../plugins/stores/store.ts'
+import { checkAuthorizeRequest, clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
+import { redirectUriMatches } from '../../plugins/oauth-proxy/clients/redirect-uris.ts'
+import { consentMaySkip, newCsrfToken } from '../../plugins/oauth-proxy/consent/consent-session.ts'
+import { bindingCookieName, bindingCookieOptions, bindingHash, browserSecret } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
+import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
+import { StoreFullError } from '../../plugins/store/contract.ts'
 import { pageHeaders, renderConsentPage, sendErrorPage, sendReturnPage } from './consent-page.ts'
 
 // Every parameter is read by hand (checkAuthorizeRequest here, the callback's own checks): a bad one

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { clientRedirect } from '../../plugins/authorize-request.ts'
-import { readTransaction, takeTransaction } from '../../plugins/transactions.ts'
-import { bindingCookieName, bindingMatches } from '../../plugins/browser-binding.ts'
-import { IdTokenError, UpstreamError, readableDescription } from '../../plugins/upstream-entra.ts'
+import { clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
+import { readTransaction, takeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
+import { bindingCookieName, bindingMatches } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
+import { IdTokenError, UpstreamError, readableDescription } from '../../plugins/oauth-proxy/upstream-entra.ts'
 import { sendErrorPage } from './consent-page.ts'
 import { BrowserQuery } from './authorize.ts'
 

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type, { type Static } from 'typebox'
 import type { Config } from '../../config/index.ts'
-import { GRANT_TYPES, RESPONSE_TYPES, SUPPORTED_AUTH_METHODS } from '../../plugins/client-metadata.ts'
-import { ASSERTION_ALGORITHMS } from '../../plugins/client-jwks.ts'
+import { GRANT_TYPES, RESPONSE_TYPES, SUPPORTED_AUTH_METHODS } from '../../plugins/oauth-proxy/clients/metadata.ts'
+import { ASSERTION_ALGORITHMS } from '../../plugins/oauth-proxy/client-auth/client-jwks.ts'
 
 const AuthorizationServerMetadataSchema = Type.Object({
   issuer: Type.String(),

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { OAuthError } from '../../plugins/errors.ts'
-import { validateClientMetadata } from '../../plugins/client-metadata.ts'
+import { validateClientMetadata } from '../../plugins/oauth-proxy/clients/metadata.ts'
 
 /** Registration bodies are a few hundred bytes; anything much larger is refused with 413. */
 export const REGISTER_BODY_LIMIT = 16 * 1024

@@ -3,8 +3,8 @@ import formbody from '@fastify/formbody'
 import Type from 'typebox'
 import { createDecoder } from 'fast-jwt'
 import { OAuthError } from '../../plugins/errors.ts'
-import { getJson } from '../../plugins/stores/store.ts'
-import { isOpaqueToken, refreshKey, type RefreshRecord } from '../../plugins/grants.ts'
+import { getJson } from '../../plugins/store/contract.ts'
+import { isOpaqueToken, refreshKey, type RefreshRecord } from '../../plugins/oauth-proxy/grants/records.ts'
 
 const Body = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 16384 })),

@@ -3,15 +3,15 @@ import type { FastifyRequest } from 'fastify'
 import formbody from '@fastify/formbody'
 import Type, { type Static } from 'typebox'
 import { OAuthError } from '../../plugins/errors.ts'
-import { getJson, setJson } from '../../plugins/stores/store.ts'
-import { verifyS256 } from '../../plugins/pkce.ts'
-import { requestedScopes } from '../../plugins/requested-scopes.ts'
-import { isThisResource } from '../../plugins/resource-indicator.ts'
+import { getJson, setJson } from '../../plugins/store/contract.ts'
+import { verifyS256 } from '../../plugins/oauth-proxy/authorize/pkce.ts'
+import { requestedScopes } from '../../plugins/oauth-proxy/authorize/requested-scopes.ts'
+import { isThisResource } from '../../plugins/oauth-proxy/authorize/resource-indicator.ts'
 import {
   USED_CODE_TTL, codeKey, codeUseKey, isOpaqueToken, refreshKey, refreshUseKey,
   type CodeRecord, type RefreshRecord
-} from '../../plugins/grants.ts'
-import type { ClientRecord } from '../../plugins/client-registry.ts'
+} from '../../plugins/oauth-proxy/grants/records.ts'
+import type { ClientRecord } from '../../plugins/oauth-proxy/clients/registry.ts'
 
 const Param = (maxLength = 4096) => Type.Optional(Type.String({ maxLength }))
 

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import * as z from 'zod'
 import { parseSigningKeys } from '../../config/keys.ts'
 import { defineTool } from '../../mcp/registry.ts'
-import { createTokenSigner, type AccessTokenClaims } from '../../plugins/signing-keys.ts'
+import { createTokenSigner, type AccessTokenClaims } from '../../plugins/jwt-verify/signing-keys.ts'
 
 /** One RSA key per test process: the app is given it as TOKEN_SIGNING_KEY and tests mint with it. */
 export const SIGNING_KEY_PEM = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()

@@ -77,7 +77,7 @@ t.test('tools/call without the tool\'s scope: HTTP 403 insufficient_scope with g
 
 t.test('an app role of the same name satisfies a tool scope', async t => {
   // Self-issued tokens carry scopes only; the rule itself is shared with jwt-verify's requireScopes.
-  const { missingScopes } = await import('../../plugins/token-rules.ts')
+  const { missingScopes } = await import('../../plugins/jwt-verify/rules.ts')
   t.same(missingScopes({ scopes: [], roles: ['tools.read'] }, ['tools.read']), [])
   t.same(missingScopes({ scopes: ['tools.read'], roles: [] }, ['graph.read']), ['graph.read'])
 })

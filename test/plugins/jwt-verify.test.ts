@@ -3,7 +3,7 @@
 import t, { type Test } from 'tap'
 import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
-import { createTokenSigner } from '../../plugins/signing-keys.ts'
+import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
 import { parseSigningKeys } from '../../config/keys.ts'
 import { buildWithRoutes, makeRsaKey, probeRoutes, signJwt } from '../fixtures/jwks-server.ts'
 import { freePort, redisEnv, requireRedis } from '../helper.ts'

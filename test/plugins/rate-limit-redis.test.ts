@@ -2,7 +2,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
-import { RedisCounter } from '../../plugins/rate-limit-store.ts'
+import { RedisCounter } from '../../plugins/rate-limit/counter.ts'
 import { MCP_HEADERS, SIGNING_KEY_PEM, callTool, mintToken } from '../mcp/mcp-helper.ts'
 import { buildWithRoutes, auditLines, PrivateRedis, clientReady, type TestApp } from './rate-limit-fixtures.ts'
 

@@ -5,7 +5,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, buildListening, redisEnv, requireRedis } from '../helper.ts'
 import { parseSigningKeys } from '../../config/keys.ts'
-import { createTokenSigner } from '../../plugins/signing-keys.ts'
+import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
 import { SIGNING_KEY_PEM, callTool, injectMcp, payloadOf } from '../mcp/mcp-helper.ts'
 import { auditsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
 

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { MemoryStore, memoryStoreBounds, storeKindOf } from '../../plugins/stores/memory-store.ts'
-import { RedisStore } from '../../plugins/stores/redis-store.ts'
-import { getJson, setJson, takeJson, type Store } from '../../plugins/stores/store.ts'
+import { MemoryStore, memoryStoreBounds, storeKindOf } from '../../plugins/store/memory.ts'
+import { RedisStore } from '../../plugins/store/redis.ts'
+import { getJson, setJson, takeJson, type Store } from '../../plugins/store/contract.ts'
 import { createRedisClient } from '../../plugins/store.ts'
 import { build, freePort, redisEnv, requireRedis, REDIS_URL } from '../helper.ts'
 

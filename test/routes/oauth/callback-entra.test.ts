@@ -7,7 +7,7 @@ import { build, freePort } from '../../helper.ts'
 import { Browserless } from '../../fixtures/browserless.ts'
 import { startEntraLike, type EntraLikeServer } from '../../fixtures/entra-like-server.ts'
 import { makeCertificateFile } from '../../fixtures/oauth-certificate.ts'
-import { IdTokenError } from '../../../plugins/upstream-entra.ts'
+import { IdTokenError } from '../../../plugins/oauth-proxy/upstream-entra.ts'
 import { auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, REDIRECT_URI, tokenRequest } from './oauth-flow.ts'
 
 const TENANT = '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b'

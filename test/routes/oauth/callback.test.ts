@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildListening, redisEnv, requireRedis } from '../../helper.ts'
 import { Browserless } from '../../fixtures/browserless.ts'
 import { mapUpstreamError } from '../../../routes/oauth/callback.ts'
-import { readableDescription } from '../../../plugins/upstream-entra.ts'
+import { readableDescription } from '../../../plugins/oauth-proxy/upstream-entra.ts'
 import { REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, registerClient, tokenRequest } from './oauth-flow.ts'
 
 const KEY = randomBytes(32).toString('base64')

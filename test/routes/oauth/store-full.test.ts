@@ -5,7 +5,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helper.ts'
 import { pkcePair } from '../../fixtures/browserless.ts'
-import { memoryStoreBounds } from '../../../plugins/stores/memory-store.ts'
+import { memoryStoreBounds } from '../../../plugins/store/memory.ts'
 import { auditsOf } from './oauth-flow.ts'
 
 const BASE = 'http://localhost:8000'

@@ -9,7 +9,7 @@ import { Browserless } from '../../fixtures/browserless.ts'
 import { json, startMetadataServer, type MetadataServer } from '../../fixtures/metadata-document-server.ts'
 import { CHATGPT_REDIRECT_URI, clientAssertion, ecKey, jwksOf, rsaKey, type TestKey } from '../../fixtures/client-keys.ts'
 import { authorizeRequest, claimsOf, mcpStatus, registerClient, revokeRequest, signIn, tokenRequest } from './oauth-flow.ts'
-import { isPublicAddress } from '../../../plugins/safe-fetch.ts'
+import { isPublicAddress } from '../../../plugins/shared/safe-fetch.ts'
 
 const ENV = { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'

@@ -8,7 +8,7 @@ import { build } from '../../helper.ts'
 import { makeCertificateFile } from '../../fixtures/oauth-certificate.ts'
 import { UpstreamTokenError } from '../../../plugins/oauth-proxy.ts'
 import { graphScopesFor } from '../../../plugins/oauth-proxy.ts'
-import type { AuthorizeTransaction } from '../../../plugins/transactions.ts'
+import type { AuthorizeTransaction } from '../../../plugins/oauth-proxy/authorize/transactions.ts'
 import { claimsOf, registerClient, tokenRequest } from './oauth-flow.ts'
 
 const TENANT = '4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d'

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, freePort } from '../../helper.ts'
 import { Browserless } from '../../fixtures/browserless.ts'
 import { startEntraLike } from '../../fixtures/entra-like-server.ts'
-import { UpstreamError, upstreamFailure } from '../../../plugins/upstream-entra.ts'
+import { UpstreamError, upstreamFailure } from '../../../plugins/oauth-proxy/upstream-entra.ts'
 import { auditsOf, authorizeRequest, claimsOf, fullFlow, registerClient, signIn, tokenRequest } from './oauth-flow.ts'
 
 const TENANT = '6d7e8f90-a1b2-4c3d-8e4f-5a6b7c8d9e0f'

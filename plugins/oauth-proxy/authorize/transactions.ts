@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto'
+import type { Store } from '../../store/contract.ts'
+import { getJson, setJson, takeJson } from '../../store/contract.ts'
+import type { AuthorizeParams } from './request.ts'
+
+/**
+ * One authorize request, from GET /authorize to the callback from Entra. Its id is also the
+ * `state` sent upstream. It is read (not consumed) by the consent page, taken atomically when
+ * the consent form is posted (and put back with the upstream PKCE verifier and nonce), and taken
+ * atomically by the callback: a second callback with the same state finds nothing.
+ */
+export interface AuthorizeTransaction extends AuthorizeParams {
+  id: string
+  csrf: string
+  /** SHA-256 of the browser secret set as a cookie at /authorize (plugins/oauth-proxy/authorize/browser-binding.ts). */
+  browser: string
+  /** Epoch seconds. */
+  createdAt: number
+  /** Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only). */
+  upstream?: { verifier: string, nonce: string }
+}
+
+export const TRANSACTION_TTL = 600
+export const txKey = (id: string) => `tx:${id}`
+
+const TX_ID = /^[A-Za-z0-9_-]{43}$/
+export function isTransactionId (value: unknown): value is string {
+  return typeof value === 'string' && TX_ID.test(value)
+}
+
+export function newTransactionId (): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** Seconds the transaction has left (at least 1), counted from its creation. */
+export function remainingTtl (tx: AuthorizeTransaction, nowSeconds: number): number {
+  return Math.max(1, tx.createdAt + TRANSACTION_TTL - nowSeconds)
+}
+
+export async function saveTransaction (store: Store, tx: AuthorizeTransaction, nowSeconds: number): Promise<void> {
+  await setJson(store, txKey(tx.id), tx, remainingTtl(tx, nowSeconds))
+}
+
+export async function readTransaction (store: Store, id: string): Promise<AuthorizeTransaction | null> {
+  return isTransactionId(id) ? await getJson<AuthorizeTransaction>(store, txKey(id)) : null
+}
+
+/** Atomic: of concurrent takes of one transaction, one gets it. */
+export async function takeTransaction (store: Store, id: string): Promise<AuthorizeTransaction | null> {
+  return isTransactionId(id) ? await takeJson<AuthorizeTransaction>(store, txKey(id)) : null
+}

@@ -1,0 +1,210 @@
+// Client metadata rules (RFC 7591 §2) for dynamic registration and client ID metadata documents.
+// Pure functions: no Fastify, no I/O.
+import { hasControlOrSpace, redirectUriProblem } from './redirect-uris.ts'
+import { requestedScopes } from '../authorize/requested-scopes.ts'
+import { jwksUriProblem, parseClientJwks, type ClientJwks } from '../client-auth/client-jwks.ts'
+
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt'
+/** What POST /register accepts. */
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'client_secret_post', 'client_secret_basic']
+/** What a client ID metadata document may declare: a public client, or RFC 7523 keys (ChatGPT). */
+export const METADATA_DOCUMENT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'private_key_jwt']
+/** Every method /token and /revoke accept (discovery). */
+export const SUPPORTED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [...TOKEN_ENDPOINT_AUTH_METHODS, 'private_key_jwt']
+export const GRANT_TYPES = ['authorization_code', 'refresh_token'] as const
+export const RESPONSE_TYPES = ['code'] as const
+
+/** A client the service knows: registered through POST /register, or read from its metadata document. */
+export interface ClientRecord {
+  client_id: string
+  /** base64url SHA-256 of the secret (confidential registered clients only). */
+  client_secret_hash?: string
+  /** Epoch seconds; 0 or absent: the secret does not expire. */
+  client_secret_expires_at?: number
+  token_endpoint_auth_method: TokenEndpointAuthMethod
+  /** private_key_jwt (metadata documents): where the client publishes its public keys (https)... */
+  jwks_uri?: string
+  /** ...or the keys themselves, from the document (exactly one of the two). */
+  jwks?: ClientJwks
+  redirect_uris: string[]
+  client_name?: string
+  client_uri?: string
+  logo_uri?: string
+  grant_types: string[]
+  response_types: string[]
+  /** Space-separated scopes the client may ask for (a subset of MCP_SCOPES). */
+  scope?: string
+  client_id_issued_at: number
+  source: 'registered' | 'metadata_document'
+}
+
+/** The metadata the client chose, before the server adds its identifiers. */
+export type ClientMetadata = Pick<ClientRecord, 'token_endpoint_auth_method' | 'jwks_uri' | 'jwks' | 'redirect_uris' | 'client_name' | 'client_uri' | 'logo_uri' | 'grant_types' | 'response_types' | 'scope'>
+
+export type MetadataErrorCode = 'invalid_redirect_uri' | 'invalid_client_metadata'
+export type MetadataResult =
+  | { ok: true, metadata: ClientMetadata }
+  | { ok: false, error: MetadataErrorCode, description: string }
+
+export interface MetadataRules {
+  /** Scopes this server offers (MCP_SCOPES). */
+  scopes: readonly string[]
+  /** ALLOWED_REDIRECT_URIS: when not empty, every redirect URI must match one of them. */
+  allowedRedirectUris: readonly string[]
+  /** ALLOWED_REDIRECT_SCHEMES: private-use schemes of native apps accepted besides https and loopback http. */
+  redirectSchemes?: readonly string[]
+  /** Metadata documents: public or private_key_jwt clients, and scopes outside the offer are dropped instead of refused. */
+  metadataDocument?: boolean
+}
+
+export const LIMITS = {
+  redirectUris: 20,
+  clientName: 200,
+  uri: 2000
+} as const
+
+const hasControl = (value: string) => [...value].some(c => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+
+function fail (error: MetadataErrorCode, description: string): MetadataResult {
+  return { ok: false, error, description }
+}
+
+function stringList (value: unknown): string[] | null {
+  if (!Array.isArray(value) || !value.every(v => typeof v === 'string')) return null
+  return [...new Set(value as string[])]
+}
+
+function webUriProblem (name: string, value: unknown): string | null {
+  if (typeof value !== 'string' || value.length === 0) return `${name} must be a non-empty string`
+  if (value.length > LIMITS.uri) return `${name} must be at most ${LIMITS.uri} characters`
+  if (hasControlOrSpace(value) || !URL.canParse(value)) return `${name} must be an absolute URL`
+  const url = new URL(value)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return `${name} must be an http(s) URL`
+  if (url.username !== '' || url.password !== '') return `${name} must not contain user information`
+  return null
+}
+
+/**
+ * Validates and normalises client metadata. Defaults follow RFC 7591 §2: grant_types
+ * ["authorization_code"], response_types ["code"], token_endpoint_auth_method "client_secret_basic"
+ * (MCP clients normally send "none"); metadata documents default to "none" and may declare
+ * "private_key_jwt" with their keys (jwks_uri or jwks); registration offers no private_key_jwt.
+ * Unknown members are ignored, as RFC 7591 §2 permits.
+ */
+export function validateClientMetadata (input: unknown, rules: MetadataRules): MetadataResult {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return fail('invalid_client_metadata', 'the client metadata must be a JSON object')
+  const body = input as Record<string, unknown>
+  const doc = rules.metadataDocument === true
+
+  // redirect_uris: required (this server only offers the authorization code grant).
+  if (body.redirect_uris === undefined) return fail('invalid_redirect_uri', 'redirect_uris is required')
+  const redirectUris = stringList(body.redirect_uris)
+  if (redirectUris === null) return fail('invalid_redirect_uri', 'redirect_uris must be an array of strings')
+  if (redirectUris.length === 0) return fail('invalid_redirect_uri', 'redirect_uris must list at least one URI')
+  if (redirectUris.length > LIMITS.redirectUris) return fail('invalid_redirect_uri', `redirect_uris may list at most ${LIMITS.redirectUris} URIs`)
+  for (const uri of redirectUris) {
+    const problem = redirectUriProblem(uri, rules.allowedRedirectUris, rules.redirectSchemes)
+    if (problem !== null) return fail('invalid_redirect_uri', problem)
+  }
+
+  // token_endpoint_auth_method
+  const method = body.token_endpoint_auth_method ?? (doc ? 'none' : 'client_secret_basic')
+  if (typeof method !== 'string') return fail('invalid_client_metadata', 'token_endpoint_auth_method must be a string')
+  let keys: Pick<ClientMetadata, 'jwks_uri' | 'jwks'> = {}
+  if (doc) {
+    if (!(METADATA_DOCUMENT_AUTH_METHODS as readonly string[]).includes(method)) {
+      return fail('invalid_client_metadata', `token_endpoint_auth_method "${method}" is not supported for client ID metadata documents: only "none" (public clients) and "private_key_jwt" (RFC 7523, with jwks_uri or jwks)`)
+    }
+    if (body.client_secret !== undefined || body.client_secret_expires_at !== undefined) {
+      return fail('invalid_client_metadata', 'a client ID metadata document must not contain client_secret or client_secret_expires_at')
+    }
+    if (method === 'private_key_jwt') {
+      const checked = clientKeys(body.jwks_uri, body.jwks)
+      if (typeof checked === 'string') return fail('invalid_client_metadata', checked)
+      keys = checked
+    }
+  } else if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
+    return fail('invalid_client_metadata', `token_endpoint_auth_method must be one of: ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`)
+  }
+
+  // grant_types and response_types, consistent with each other (RFC 7591 §2.1). Grant and response
+  // types this server does not offer are dropped, not refused (RFC 7591 §2 lets the server register
+  // less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant and
+  // VS Code's lists device_code; refusing those stopped both at /authorize.
+  const askedGrants = body.grant_types === undefined ? ['authorization_code'] : stringList(body.grant_types)
+  if (askedGrants === null) return fail('invalid_client_metadata', 'grant_types must be an array of strings')
+  if (!askedGrants.includes('authorization_code')) return fail('invalid_client_metadata', `grant_types must include "authorization_code" (supported: ${GRANT_TYPES.join(', ')})`)
+  const grantTypes = GRANT_TYPES.filter(g => askedGrants.includes(g))
+  const askedResponses = body.response_types === undefined ? ['code'] : stringList(body.response_types)
+  if (askedResponses === null) return fail('invalid_client_metadata', 'response_types must be an array of strings')
+  if (!askedResponses.includes('code')) return fail('invalid_client_metadata', 'response_types must include "code", the response type of the authorization_code grant')
+  const responseTypes = ['code']
+
+  const metadata: ClientMetadata = {
+    token_endpoint_auth_method: method as TokenEndpointAuthMethod,
+    ...keys,
+    redirect_uris: redirectUris,
+    grant_types: grantTypes,
+    response_types: responseTypes
+  }
+
+  // scope: a subset of the scopes offered; sign-in scopes (openid, offline_access, ...) are ignored.
+  if (body.scope !== undefined) {
+    if (typeof body.scope !== 'string') return fail('invalid_client_metadata', 'scope must be a space-separated string')
+    const requested = requestedScopes(body.scope, rules.scopes)
+    const unknown = requested.filter(s => !rules.scopes.includes(s))
+    if (unknown.length > 0 && !doc) return fail('invalid_client_metadata', `scope lists scopes this server does not offer: ${unknown.join(' ')} (offered: ${rules.scopes.join(' ')})`)
+    const kept = requested.filter(s => rules.scopes.includes(s))
+    if (kept.length > 0) metadata.scope = kept.join(' ')
+  }
+
+  // Human-readable metadata shown on the consent page: bounded and plain.
+  if (body.client_name !== undefined) {
+    if (typeof body.client_name !== 'string' || body.client_name.trim() === '') return fail('invalid_client_metadata', 'client_name must be a non-empty string')
+    if (body.client_name.length > LIMITS.clientName) return fail('invalid_client_metadata', `client_name must be at most ${LIMITS.clientName} characters`)
+    if (hasControl(body.client_name)) return fail('invalid_client_metadata', 'client_name must not contain control characters')
+    metadata.client_name = body.client_name.trim()
+  }
+  for (const name of ['client_uri', 'logo_uri'] as const) {
+    if (body[name] === undefined) continue
+    const problem = webUriProblem(name, body[name])
+    if (problem !== null) return fail('invalid_client_metadata', problem)
+    metadata[name] = body[name] as string
+  }
+  return { ok: true, metadata }
+}
+
+/** A private_key_jwt client's keys: exactly one of jwks_uri and jwks (RFC 7591 §2), or the reason not. */
+function clientKeys (jwksUri: unknown, jwks: unknown): Pick<ClientMetadata, 'jwks_uri' | 'jwks'> | string {
+  if (jwksUri !== undefined && jwks !== undefined) return 'private_key_jwt: give jwks_uri or jwks, not both'
+  if (jwksUri !== undefined) {
+    const problem = jwksUriProblem(jwksUri)
+    return problem ?? { jwks_uri: jwksUri as string }
+  }
+  if (jwks === undefined) return 'private_key_jwt needs the client\'s public keys: jwks_uri or jwks'
+  const parsed = parseClientJwks(jwks)
+  return typeof parsed === 'string' ? `jwks: ${parsed}` : { jwks: parsed }
+}
+
+/**
+ * Whether a client_id names a client ID metadata document (an https URL), and if it
+ * is well-formed: https, a path, no fragment, no user information, no dot segments.
+ * Returns null for a valid document URL, or the reason it is not.
+ */
+export function metadataDocumentUrlProblem (clientId: string): string | null {
+  if (!clientId.startsWith('https://')) return 'a client ID metadata document URL must use https'
+  if (clientId.length > LIMITS.uri) return `a client ID metadata document URL must be at most ${LIMITS.uri} characters`
+  if (hasControlOrSpace(clientId) || !URL.canParse(clientId)) return 'the client_id is not a valid URL'
+  if (clientId.includes('#')) return 'a client ID metadata document URL must not contain a fragment'
+  const url = new URL(clientId)
+  if (url.username !== '' || url.password !== '') return 'a client ID metadata document URL must not contain user information'
+  // Dot segments are normalised away by the URL parser; look at the raw path.
+  const afterScheme = clientId.slice('https://'.length)
+  const pathStart = afterScheme.search(/[/?]/)
+  const rawPath = pathStart === -1 || afterScheme[pathStart] !== '/' ? '' : afterScheme.slice(pathStart).split('?')[0]
+  if (rawPath === '' || rawPath === '/') return 'a client ID metadata document URL must have a path'
+  if (rawPath.split('/').some(segment => /^(\.|%2e){1,2}$/i.test(segment))) {
+    return 'a client ID metadata document URL must not contain dot segments'
+  }
+  return null
+}

@@ -1,0 +1,149 @@
+import fp from 'fastify-plugin'
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { getJson, setJson } from '../../store/contract.ts'
+import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord } from './metadata.ts'
+import { jsonDocuments, SafeFetchError, type AddressPolicy, type Resolver } from '../../shared/safe-fetch.ts'
+
+export type { ClientRecord, ClientMetadata, TokenEndpointAuthMethod } from './metadata.ts'
+export { redirectUriMatches } from './redirect-uris.ts'
+
+/** Test seams for client ID metadata documents; production uses the defaults. */
+export interface ClientRegistryOptions {
+  /** DNS resolution (default: the system resolver, every A and AAAA answer). */
+  resolve?: Resolver
+  /** Which resolved addresses may be connected to (default: public unicast only). */
+  isAllowedAddress?: AddressPolicy
+  /** Total time for one metadata document fetch (default 5000 ms). */
+  fetchTimeoutMs?: number
+  /** Largest metadata document accepted (default 5 KB). */
+  maxDocumentBytes?: number
+  /** Extra trusted CA certificates for metadata document servers. */
+  ca?: string | Buffer | Array<string | Buffer>
+}
+
+export type ClientLookup = { client: ClientRecord, reason?: undefined } | { client: null, reason: string }
+
+export interface ClientRegistry {
+  /** A registered client (`client:{id}`) or, for an https client_id, its validated metadata document; null if neither. */
+  get (clientId: string): Promise<ClientRecord | null>
+  /** Like get, with the reason when there is no client (for an error page or a log line; not secret). */
+  lookup (clientId: string): Promise<ClientLookup>
+  /**
+   * Timing-safe secret check for confidential clients; public ('none') clients need no secret;
+   * private_key_jwt clients never pass here (their assertion is checked by plugins/oauth-proxy/client-auth/private-key-jwt.ts).
+   */
+  authenticate (client: ClientRecord, credentials: { clientSecret?: string }): boolean
+  /** Stores a newly registered client; the plain secret (confidential clients) is returned once, never stored. */
+  register (metadata: ClientMetadata): Promise<{ client: ClientRecord, clientSecret?: string }>
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    clients: ClientRegistry
+  }
+}
+
+/** Metadata documents are cached between one minute and one day; five minutes without a cache header. */
+export const CIMD_CACHE = { min: 60, max: 86400, fallback: 300 }
+const MAX_CLIENT_ID_LENGTH = 2000
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest()
+
+export function hashSecret (secret: string): string {
+  return sha256(secret).toString('base64url')
+}
+
+/** Constant-time comparison of a presented secret with a stored hash. */
+export function secretMatches (presented: string, storedHash: string): boolean {
+  const expected = Buffer.from(storedHash, 'base64url')
+  const actual = sha256(presented)
+  return expected.length === actual.length && timingSafeEqual(expected, actual)
+}
+
+/**
+ * `fastify.clients`: the clients this authorization server knows. Registered clients live in
+ * the store with no expiry (or CLIENT_REGISTRATION_TTL); an https client_id is a client ID
+ * metadata document, fetched under the SSRF guard (plugins/shared/safe-fetch.ts), validated like a
+ * registration, and cached in `cimd:{sha256(url)}` for as long as its Cache-Control allows
+ * (within CIMD_CACHE bounds).
+ */
+export default fp<ClientRegistryOptions>(async function clientRegistry (fastify, opts) {
+  const { config, store } = fastify
+  const rules = { scopes: config.scopes, allowedRedirectUris: config.allowedRedirectUris, redirectSchemes: config.redirectSchemes }
+  const documents = jsonDocuments<ClientRecord>({
+    store,
+    log: fastify.log,
+    prefix: 'cimd',
+    cache: CIMD_CACHE,
+    fetch: { resolve: opts.resolve, isAllowedAddress: opts.isAllowedAddress, timeoutMs: opts.fetchTimeoutMs, maxBytes: opts.maxDocumentBytes, ca: opts.ca },
+    names: { what: 'the document', type: 'application/json', redirects: true },
+    parse (document, url) {
+      if (document === null || typeof document !== 'object' || Array.isArray(document)) return 'the document is not a JSON object'
+      if ((document as Record<string, unknown>).client_id !== url) return 'its client_id is not the URL it was fetched from'
+      const checked = validateClientMetadata(document, { ...rules, metadataDocument: true })
+      if (!checked.ok) return `${checked.error}: ${checked.description}`
+      return { client_id: url, ...checked.metadata, client_id_issued_at: Math.floor(Date.now() / 1000), source: 'metadata_document' }
+    }
+  })
+
+  async function lookupMetadataDocument (url: string): Promise<ClientLookup> {
+    if (!config.clientIdMetadataDocuments) return { client: null, reason: 'client ID metadata documents are disabled on this server' }
+    const problem = metadataDocumentUrlProblem(url)
+    if (problem !== null) return { client: null, reason: problem }
+    const cached = await documents.cached(url)
+    if (cached !== null) return { client: cached }
+    try {
+      return { client: await documents.fetch(url) }
+    } catch (err) {
+      if (!(err instanceof SafeFetchError)) throw err
+      fastify.log.info({ client_id: url, reason: err.message }, 'client ID metadata document refused')
+      return { client: null, reason: `client ID metadata document refused: ${err.message}` }
+    }
+  }
+
+  const registry: ClientRegistry = {
+    async lookup (clientId) {
+      if (typeof clientId !== 'string' || clientId.length === 0) return { client: null, reason: 'client_id is missing' }
+      if (clientId.length > MAX_CLIENT_ID_LENGTH) return { client: null, reason: 'client_id is too long' }
+      if (/^https:\/\//i.test(clientId)) return await lookupMetadataDocument(clientId)
+      if (/^http:\/\//i.test(clientId)) return { client: null, reason: 'a client ID metadata document URL must use https' }
+      const client = await getJson<ClientRecord>(store, `client:${clientId}`)
+      return client === null ? { client: null, reason: 'no client is registered with this client_id' } : { client }
+    },
+
+    async get (clientId) {
+      return (await registry.lookup(clientId)).client
+    },
+
+    authenticate (client, credentials) {
+      if (client.token_endpoint_auth_method === 'none') return true
+      if (client.token_endpoint_auth_method === 'private_key_jwt') return false
+      const secret = credentials.clientSecret
+      if (typeof secret !== 'string' || secret.length === 0 || client.client_secret_hash === undefined) return false
+      const expiresAt = client.client_secret_expires_at ?? 0
+      if (expiresAt !== 0 && expiresAt <= Math.floor(Date.now() / 1000)) return false
+      return secretMatches(secret, client.client_secret_hash)
+    },
+
+    async register (metadata) {
+      const issuedAt = Math.floor(Date.now() / 1000)
+      const ttl = config.clientRegistrationTtl
+      const client: ClientRecord = {
+        client_id: randomUUID(),
+        ...metadata,
+        client_id_issued_at: issuedAt,
+        source: 'registered'
+      }
+      let clientSecret: string | undefined
+      if (metadata.token_endpoint_auth_method !== 'none') {
+        clientSecret = randomBytes(32).toString('base64url')
+        client.client_secret_hash = hashSecret(clientSecret)
+        client.client_secret_expires_at = ttl > 0 ? issuedAt + ttl : 0
+      }
+      await setJson(store, `client:${client.client_id}`, client, ttl > 0 ? ttl : undefined)
+      return { client, clientSecret }
+    }
+  }
+
+  fastify.decorate('clients', registry)
+}, { name: 'client-registry', dependencies: ['config', 'store', 'audit-log'] })

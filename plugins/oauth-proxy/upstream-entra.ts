@@ -1,0 +1,347 @@
+import fp from 'fastify-plugin'
+import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
+import { request as httpRequest } from 'undici'
+import { createVerifier, createDecoder } from 'fast-jwt'
+import { createClientAssertion, CLIENT_ASSERTION_TYPE } from './upstream-entra/client-assertion.ts'
+import { createThrottle } from '../audit-log.ts'
+
+/** What Entra's token endpoint answers (the fields this service uses). */
+export interface EntraTokenSet {
+  access_token: string
+  token_type?: string
+  /** Seconds. */
+  expires_in: number
+  refresh_token?: string
+  id_token?: string
+  scope?: string
+}
+
+/** Claims of a verified Entra id token this service keeps. */
+export interface EntraIdClaims {
+  sub: string
+  oid?: string
+  tid: string
+  name?: string
+  preferred_username?: string
+  email?: string
+}
+
+/**
+ * An answer from Entra that is not a token: `error` / `error_description` as Entra sent them
+ * (AADSTS codes in the description), or `temporarily_unavailable` when Entra could not be reached.
+ */
+export class UpstreamError extends Error {
+  error: string
+  /** Network failure, timeout or 5xx: worth retrying, says nothing about the grant. */
+  transient: boolean
+  /** The AADSTS code from the description, when there is one (e.g. AADSTS65001). */
+  aadsts?: string
+  constructor (error: string, description: string, transient = false) {
+    super(description)
+    this.name = 'UpstreamError'
+    this.error = error
+    this.transient = transient
+    this.aadsts = /\b(AADSTS\d+)\b/.exec(description)?.[1]
+  }
+}
+
+/**
+ * What a refusal from Entra means. `transient`: try again later. `sign_in_ended`: the user must sign
+ * in again. `credentials`: Entra refused the service's own credentials (expired secret, unknown
+ * certificate, app gone): only the operator can fix it. `configuration`: another permanent refusal of
+ * what the service asked (a scope Entra does not know...): only the operator can fix it too.
+ */
+export type UpstreamFailure = 'transient' | 'sign_in_ended' | 'credentials' | 'configuration'
+
+// AADSTS codes about the service's own client credentials or registration, whatever the error name.
+const CREDENTIAL_CODES = new Set([
+  'AADSTS7000222', // the client secret expired
+  'AADSTS7000215', // the client secret is wrong
+  'AADSTS700027', // the client assertion's certificate is not registered, or its signature fails
+  'AADSTS700024', // the client assertion is outside its validity
+  'AADSTS700016', // no such application in the tenant
+  'AADSTS7000112' // the application is disabled
+])
+// Entra throttling or passing trouble that comes with a 4xx status.
+const TRANSIENT_CODES = new Set([
+  'AADSTS50196', // client request loop: throttled
+  'AADSTS90033' // a transient error
+])
+const SIGN_IN_ERRORS = new Set(['invalid_grant', 'interaction_required', 'login_required', 'consent_required'])
+
+export function upstreamFailure (err: UpstreamError): UpstreamFailure {
+  const code = err.aadsts ?? ''
+  if (err.transient || err.error === 'temporarily_unavailable' || TRANSIENT_CODES.has(code)) return 'transient'
+  if (CREDENTIAL_CODES.has(code) || err.error === 'invalid_client' || err.error === 'unauthorized_client') return 'credentials'
+  if (SIGN_IN_ERRORS.has(err.error)) return 'sign_in_ended'
+  return 'configuration'
+}
+
+export class IdTokenError extends Error {
+  reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.name = 'IdTokenError'
+    this.reason = reason
+  }
+}
+
+export interface EntraClient {
+  /** The authorize URL of the upstream leg: our own state (the transaction id), PKCE S256 and nonce; no `resource`. */
+  authorizationUrl (opts: { state: string, codeChallenge: string, nonce: string }): string
+  /** Redeems the code Entra sent to /auth/callback, with the upstream PKCE verifier. */
+  redeemCode (code: string, codeVerifier: string): Promise<EntraTokenSet>
+  /** Uses an Entra refresh token (server-side) for a token with the given scopes (one resource at a time). */
+  refresh (refreshToken: string, scopes: readonly string[]): Promise<EntraTokenSet>
+  /** On-behalf-of (jwt-bearer) exchange of an Entra access token for this API into a token for `scopes`. */
+  onBehalfOf (assertion: string, scopes: readonly string[]): Promise<EntraTokenSet>
+  /** Verifies an Entra id token: signature via Entra's JWKS, iss for its tenant, aud = client id, nonce, allowed tid. */
+  verifyIdToken (idToken: string, nonce: string): Promise<EntraIdClaims>
+  /** Scopes asked when a code is redeemed or a grant renewed: the API scopes and OpenID scopes (one resource). */
+  readonly apiScopes: readonly string[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    entra: EntraClient
+    entraOAuth2: OAuth2Namespace
+  }
+}
+
+/** The part of simple-oauth2's AuthorizationCode client used here. */
+interface SimpleOAuth2Client {
+  authorizeURL (params: Record<string, string>): string
+  getToken (params: Record<string, string>, httpOptions?: Record<string, unknown>): Promise<{ token: Record<string, unknown> }>
+  createToken (token: Record<string, unknown>): { refresh (params: Record<string, string>, httpOptions?: Record<string, unknown>): Promise<{ token: Record<string, unknown> }> }
+}
+
+const TOKEN_TIMEOUT_MS = 10_000
+const MAX_DESCRIPTION = 400
+
+/** Entra's descriptions carry trace and correlation ids and timestamps after the first line: keep the message. */
+export function readableDescription (description: unknown): string {
+  if (typeof description !== 'string' || description === '') return 'Microsoft Entra ID gave no description'
+  const first = description.split(/\r?\n/)[0].replace(/\s*Trace ID:.*$/i, '').trim()
+  return first.length > MAX_DESCRIPTION ? `${first.slice(0, MAX_DESCRIPTION - 1)}…` : first
+}
+
+/** Turns an Entra error body (or a transport failure) into an UpstreamError. */
+export function upstreamErrorFrom (status: number | undefined, body: unknown): UpstreamError {
+  const payload = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>
+  if (typeof payload.error === 'string') {
+    return new UpstreamError(payload.error, readableDescription(payload.error_description), status !== undefined && (status >= 500 || status === 429))
+  }
+  if (status === undefined) return new UpstreamError('temporarily_unavailable', 'Microsoft Entra ID could not be reached', true)
+  const transient = status >= 500 || status === 429
+  return new UpstreamError(transient ? 'temporarily_unavailable' : 'server_error', `Microsoft Entra ID answered HTTP ${status}`, transient)
+}
+
+function parseTokenSet (body: unknown): EntraTokenSet {
+  const token = body as Record<string, unknown> | null
+  if (token === null || typeof token !== 'object' || typeof token.access_token !== 'string') {
+    throw new UpstreamError('server_error', 'Microsoft Entra ID answered without an access token')
+  }
+  const expiresIn = Number(token.expires_in)
+  return {
+    access_token: token.access_token,
+    token_type: typeof token.token_type === 'string' ? token.token_type : undefined,
+    expires_in: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600,
+    refresh_token: typeof token.refresh_token === 'string' ? token.refresh_token : undefined,
+    id_token: typeof token.id_token === 'string' ? token.id_token : undefined,
+    scope: typeof token.scope === 'string' ? token.scope : undefined
+  }
+}
+
+/**
+ * `fastify.entra`: the upstream leg to Microsoft Entra ID (or the development identity provider,
+ * reached over HTTP exactly like Entra).
+ *
+ * @fastify/oauth2 (simple-oauth2 underneath) builds the authorize URL and, with a client secret,
+ * redeems codes and refresh tokens. Its own state and PKCE live in browser cookies, so they are
+ * not used: the state is the transaction id and the PKCE verifier sits in the transaction,
+ * server-side, where any instance can read it. Two steps it cannot express are made with undici:
+ * the certificate credential (a `client_assertion` JWT instead of a secret, on every token request)
+ * and the on-behalf-of grant (`urn:ietf:params:oauth:grant-type:jwt-bearer`).
+ */
+export default fp(async function upstreamEntra (fastify) {
+  const { config } = fastify
+  const entra = config.entra
+  const authorizeUrl = new URL(entra.authorizeUrl)
+  const tokenUrl = new URL(entra.tokenUrl)
+  const useCertificate = entra.certificate !== undefined
+  // Entra issues an access token for one resource per request: codes are redeemed for the API scopes
+  // (plus OpenID); Graph scopes are asked at sign-in (consent) and fetched later with the refresh token.
+  const apiScopes = entra.upstreamScopes.filter(s => !entra.graphScopes.includes(s))
+
+  await fastify.register(oauth2, {
+    name: 'entraOAuth2',
+    credentials: {
+      client: { id: entra.clientId, secret: entra.clientSecret ?? '' },
+      auth: {
+        authorizeHost: authorizeUrl.origin,
+        authorizePath: authorizeUrl.pathname,
+        tokenHost: tokenUrl.origin,
+        tokenPath: tokenUrl.pathname
+      },
+      options: { authorizationMethod: 'body' },
+      http: { timeout: TOKEN_TIMEOUT_MS, headers: { 'user-agent': `entra-mcp-gateway/${config.version}` } }
+    },
+    scope: entra.upstreamScopes,
+    callbackUri: config.redirectUri,
+    userAgent: false
+  })
+  // The simple-oauth2 AuthorizationCode client @fastify/oauth2 exposes (untyped in its declarations).
+  const simple = (fastify.entraOAuth2 as unknown as { oauth2: SimpleOAuth2Client }).oauth2
+
+  /** A token request with undici: client secret in the body, or the certificate's client assertion. */
+  async function tokenRequest (params: Record<string, string>): Promise<EntraTokenSet> {
+    const form = new URLSearchParams({ ...params, client_id: entra.clientId })
+    if (useCertificate) {
+      form.set('client_assertion_type', CLIENT_ASSERTION_TYPE)
+      form.set('client_assertion', createClientAssertion({ clientId: entra.clientId, tokenUrl: entra.tokenUrl, certificate: entra.certificate! }))
+    } else {
+      form.set('client_secret', entra.clientSecret ?? '')
+    }
+    let status: number
+    let body: unknown
+    try {
+      const res = await httpRequest(entra.tokenUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': `entra-mcp-gateway/${config.version}` },
+        body: form.toString(),
+        headersTimeout: TOKEN_TIMEOUT_MS,
+        bodyTimeout: TOKEN_TIMEOUT_MS,
+        signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS)
+      })
+      status = res.statusCode
+      const text = await res.body.text()
+      try { body = JSON.parse(text) } catch { body = undefined }
+    } catch {
+      throw upstreamErrorFrom(undefined, undefined)
+    }
+    if (status !== 200) throw upstreamErrorFrom(status, body)
+    return parseTokenSet(body)
+  }
+
+  /** simple-oauth2 rejects with a Boom error carrying Entra's JSON body in `data.payload`. */
+  async function viaSimpleOAuth2 (call: () => Promise<{ token: Record<string, unknown> }>): Promise<EntraTokenSet> {
+    try {
+      const result = await call()
+      return parseTokenSet(result.token)
+    } catch (err) {
+      if (err instanceof UpstreamError) throw err
+      const e = err as { data?: { payload?: unknown, isResponseError?: boolean }, output?: { statusCode?: number } }
+      let payload = e.data?.payload
+      if (Buffer.isBuffer(payload)) {
+        try { payload = JSON.parse(payload.toString('utf8')) } catch { payload = undefined }
+      }
+      const status = e.data?.isResponseError === true ? e.output?.statusCode : undefined
+      throw upstreamErrorFrom(status, payload)
+    }
+  }
+
+  // Entra's last word on the service's own credentials, for /health/ready: any token it issues clears it.
+  let credentialsRefused: string | undefined
+  const errorLogAllowed = { credentials: createThrottle(60000), configuration: createThrottle(60000) }
+  fastify.readinessChecks.set('upstream_credentials', async () => credentialsRefused === undefined
+    ? { ok: true, detail: 'not refused by Microsoft Entra ID' }
+    : { ok: false, detail: credentialsRefused })
+
+  /** Every token request goes through here: readiness and an error line (once a minute) for what only the operator can fix. */
+  async function observed (grantType: string, call: () => Promise<EntraTokenSet>): Promise<EntraTokenSet> {
+    try {
+      const tokens = await call()
+      credentialsRefused = undefined
+      return tokens
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err
+      const failure = upstreamFailure(err)
+      if (failure === 'credentials') credentialsRefused = `Microsoft Entra ID refused the service's credentials: ${err.aadsts ?? 'no AADSTS code'} (${err.error})`
+      if ((failure === 'credentials' || failure === 'configuration') && errorLogAllowed[failure]()) {
+        fastify.log.error({ upstream_error: err.error, aadsts: err.aadsts, failure, grant_type: grantType, description: err.message },
+          `Microsoft Entra ID refused the service's ${failure === 'credentials' ? 'own credentials' : 'request'} for good; the operator must act (repeats are not logged for a minute)`)
+      }
+      throw err
+    }
+  }
+
+  const decode = createDecoder({ complete: true })
+  const clockTolerance = config.clockToleranceSeconds * 1000
+
+  async function verifyIdToken (idToken: string, nonce: string): Promise<EntraIdClaims> {
+    let decoded: { header: { kid?: string, alg?: string }, payload: Record<string, unknown> }
+    try {
+      decoded = decode(idToken)
+    } catch {
+      throw new IdTokenError('malformed', 'The id token from Microsoft Entra ID is malformed')
+    }
+    const tid = decoded.payload.tid
+    if (typeof tid !== 'string' || !entra.allowedTenants.includes(tid.toLowerCase())) {
+      throw new IdTokenError('tenant_not_allowed', 'Users of this organisation (tenant) may not sign in to this service')
+    }
+    const kid = decoded.header.kid
+    if (typeof kid !== 'string') throw new IdTokenError('unknown_key', 'The id token names no signing key')
+    const pem = await fastify.entraSigningKey(tid, kid)
+    if (pem === undefined) throw new IdTokenError('unknown_key', 'The id token was not signed by a key of Microsoft Entra ID')
+    const verifier = createVerifier({
+      key: pem,
+      algorithms: ['RS256'],
+      allowedIss: entra.issuerFor(tid),
+      allowedAud: entra.clientId,
+      allowedNonce: nonce,
+      requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'nonce', 'tid'],
+      clockTolerance
+    })
+    let claims: Record<string, unknown>
+    try {
+      claims = verifier(idToken)
+    } catch (err) {
+      throw new IdTokenError('invalid', `The id token from Microsoft Entra ID failed verification (${(err as { code?: string }).code ?? 'invalid'})`)
+    }
+    const str = (name: string) => typeof claims[name] === 'string' ? claims[name] as string : undefined
+    return {
+      sub: claims.sub as string,
+      oid: str('oid'),
+      tid: (claims.tid as string).toLowerCase(),
+      name: str('name'),
+      preferred_username: str('preferred_username'),
+      email: str('email')
+    }
+  }
+
+  const client: EntraClient = {
+    apiScopes,
+    authorizationUrl ({ state, codeChallenge, nonce }) {
+      return simple.authorizeURL({
+        redirect_uri: config.redirectUri,
+        scope: entra.upstreamScopes.join(' '),
+        state,
+        code_challenge: codeChallenge,
+        code_challenge_method: 'S256',
+        nonce,
+        response_mode: 'query'
+      })
+    },
+    async redeemCode (code, codeVerifier) {
+      const params = { code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' ') }
+      return await observed('authorization_code', async () => useCertificate
+        ? await tokenRequest({ grant_type: 'authorization_code', ...params })
+        : await viaSimpleOAuth2(() => simple.getToken(params)))
+    },
+    async refresh (refreshToken, scopes) {
+      return await observed('refresh_token', async () => useCertificate
+        ? await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' ') })
+        : await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' ') })))
+    },
+    async onBehalfOf (assertion, scopes) {
+      return await observed('on_behalf_of', async () => await tokenRequest({
+        grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        assertion,
+        requested_token_use: 'on_behalf_of',
+        scope: scopes.join(' ')
+      }))
+    },
+    verifyIdToken
+  }
+  fastify.decorate('entra', client)
+}, { name: 'upstream-entra', dependencies: ['config', 'readiness', 'jwt-verify'] })

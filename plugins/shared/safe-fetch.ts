@@ -1,0 +1,266 @@
+// An outbound HTTPS GET for URLs that an untrusted party chose (client ID metadata documents).
+// It must not become a way into the private network (SSRF): https only, every address the name
+// resolves to must be public, the connection goes to one of exactly those checked addresses
+// (pinned, so a second DNS answer cannot swap in a private one), no redirects, bounded time and size.
+// jsonDocuments() adds what both users of it (client ID metadata documents, client key sets) need on
+// top: the JSON checks, caching per Cache-Control in the store, and one fetch per URL at a time.
+import { createHash } from 'node:crypto'
+import { lookup as dnsLookup } from 'node:dns/promises'
+import type { LookupFunction } from 'node:net'
+import type { FastifyBaseLogger } from 'fastify'
+import ipaddr from 'ipaddr.js'
+import { Agent, request } from 'undici'
+import { getJson, setJson, type Store } from '../store/contract.ts'
+
+export interface ResolvedAddress { address: string, family: 4 | 6 }
+/** Resolves a host name to every address it has (A and AAAA). */
+export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>
+/** Whether the service may connect to this IP address. */
+export type AddressPolicy = (address: string) => boolean
+
+export interface SafeFetchOptions {
+  resolve?: Resolver
+  isAllowedAddress?: AddressPolicy
+  /** Total time for resolution, connection, headers and body. */
+  timeoutMs?: number
+  maxBytes?: number
+  /** Extra trusted CA certificates (tests with a self-signed server). */
+  ca?: string | Buffer | Array<string | Buffer>
+  accept?: string
+}
+
+export interface SafeFetchResult {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Buffer
+}
+
+/** `refused`: an answer came, but not an acceptable document (status, type, JSON, the caller's rules). */
+export type SafeFetchFailure = 'invalid_url' | 'not_https' | 'dns' | 'blocked_address' | 'timeout' | 'too_large' | 'network' | 'refused'
+
+export class SafeFetchError extends Error {
+  reason: SafeFetchFailure
+  constructor (reason: SafeFetchFailure, message: string) {
+    super(message)
+    this.name = 'SafeFetchError'
+    this.reason = reason
+  }
+}
+
+export const DEFAULT_TIMEOUT_MS = 5000
+export const DEFAULT_MAX_BYTES = 5 * 1024
+
+/**
+ * Only globally routable unicast addresses. Everything else is refused: private (10/8, 172.16/12,
+ * 192.168/16), loopback, link-local (169.254/16 — cloud metadata — and fe80::/10), unique-local
+ * fc00::/7, unspecified, CGNAT 100.64/10, multicast, broadcast, documentation and benchmarking
+ * ranges, and IPv6 forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo) unless the
+ * embedded IPv4 address is itself public (mapped form only).
+ */
+export function isPublicAddress (address: string): boolean {
+  if (!ipaddr.isValid(address)) return false
+  let parsed = ipaddr.parse(address)
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address()
+  }
+  return parsed.range() === 'unicast'
+}
+
+export const systemResolver: Resolver = async (hostname) => {
+  const answers = await dnsLookup(hostname, { all: true, verbatim: true })
+  return answers.map(a => ({ address: a.address, family: a.family === 6 ? 6 : 4 }))
+}
+
+/**
+ * GET `url` under the guard. Resolves with the status, headers and (bounded) body of whatever
+ * answered, redirects included (they are not followed: the caller decides what a status means).
+ * Rejects with a SafeFetchError naming the reason otherwise.
+ */
+export async function safeFetch (url: string, opts: SafeFetchOptions = {}): Promise<SafeFetchResult> {
+  const resolve = opts.resolve ?? systemResolver
+  const isAllowed = opts.isAllowedAddress ?? isPublicAddress
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES
+
+  if (!URL.canParse(url)) throw new SafeFetchError('invalid_url', 'not an absolute URL')
+  const target = new URL(url)
+  if (target.protocol !== 'https:') throw new SafeFetchError('not_https', 'only https URLs are fetched')
+  if (target.username !== '' || target.password !== '') throw new SafeFetchError('invalid_url', 'URLs with user information are not fetched')
+
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  const timedOut = () => new SafeFetchError('timeout', `no complete answer within ${timeoutMs} ms`)
+  let agent: Agent | undefined
+  try {
+    // 1. Resolve first and check every address: one private answer is enough to refuse.
+    const host = target.hostname.replace(/^\[(.*)\]$/, '$1')
+    let addresses: ResolvedAddress[]
+    if (ipaddr.isValid(host)) {
+      addresses = [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
+    } else {
+      const aborted = new Promise<never>((_resolve, reject) => {
+        controller.signal.addEventListener('abort', () => reject(timedOut()), { once: true })
+      })
+      try {
+        addresses = await Promise.race([resolve(host), aborted])
+      } catch (err) {
+        if (err instanceof SafeFetchError) throw err
+        throw new SafeFetchError('dns', `the host name does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      }
+    }
+    if (addresses.length === 0) throw new SafeFetchError('dns', 'the host name has no address')
+    const blocked = addresses.filter(a => !isAllowed(a.address))
+    if (blocked.length > 0) {
+      throw new SafeFetchError('blocked_address', `the host resolves to an address that is not public (${blocked.map(a => a.address).join(', ')})`)
+    }
+
+    // 2. Connect only to the checked addresses: the socket's lookup returns them instead of asking DNS again.
+    const pinned: LookupFunction = (_hostname, options, callback) => {
+      if ((options as { all?: boolean }).all === true) {
+        (callback as (err: null, addresses: ResolvedAddress[]) => void)(null, addresses)
+      } else {
+        callback(null, addresses[0].address, addresses[0].family)
+      }
+    }
+    agent = new Agent({
+      connect: { lookup: pinned, timeout: timeoutMs, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      connections: 1,
+      pipelining: 0
+    })
+
+    // 3. One GET, no redirects followed (undici's request does not follow them), bounded body.
+    let response
+    try {
+      response = await request(target, {
+        method: 'GET',
+        dispatcher: agent,
+        signal: controller.signal,
+        headers: { accept: opts.accept ?? 'application/json' }
+      })
+    } catch (err) {
+      if (controller.signal.aborted) throw timedOut()
+      throw new SafeFetchError('network', `the request failed (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`)
+    }
+    const { statusCode, headers, body } = response
+    const declared = Number(headers['content-length'])
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      body.destroy()
+      throw new SafeFetchError('too_large', `the response is larger than ${maxBytes} bytes`)
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    try {
+      for await (const chunk of body) {
+        size += (chunk as Buffer).length
+        if (size > maxBytes) {
+          body.destroy()
+          throw new SafeFetchError('too_large', `the response is larger than ${maxBytes} bytes`)
+        }
+        chunks.push(chunk as Buffer)
+      }
+    } catch (err) {
+      if (err instanceof SafeFetchError) throw err
+      if (controller.signal.aborted) throw timedOut()
+      throw new SafeFetchError('network', `the response was cut short (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`)
+    }
+    return { status: statusCode, headers, body: Buffer.concat(chunks) }
+  } finally {
+    clearTimeout(timer)
+    if (agent !== undefined) agent.destroy().catch(() => {})
+  }
+}
+
+/** application/json or a structured +json type (application/jwk-set+json). */
+export function isJsonContentType (value: string | string[] | undefined): boolean {
+  const type = (Array.isArray(value) ? value[0] : value ?? '').split(';')[0].trim().toLowerCase()
+  return type === 'application/json' || /^application\/[\w.+-]+\+json$/.test(type)
+}
+
+export interface CacheBounds { min: number, max: number, fallback: number }
+
+/**
+ * How long to keep a fetched document, from its Cache-Control header, within [min, max].
+ * `no-store`, `no-cache` and `max-age=0` give the floor (the document is fetched again soon, but
+ * not on every request of one sign-in); no header or no max-age gives `fallback`.
+ */
+export function cacheSeconds (cacheControl: string | string[] | undefined, bounds: CacheBounds): number {
+  const value = Array.isArray(cacheControl) ? cacheControl.join(',') : cacheControl
+  if (value === undefined || value.trim() === '') return bounds.fallback
+  const directives = value.toLowerCase().split(',').map(d => d.trim())
+  if (directives.some(d => d === 'no-store' || d === 'no-cache')) return bounds.min
+  const maxAge = directives.map(d => /^max-age\s*=\s*"?(\d+)"?$/.exec(d)).find(m => m !== null)
+  if (maxAge === undefined || maxAge === null) return bounds.fallback
+  return Math.min(bounds.max, Math.max(bounds.min, Number(maxAge[1])))
+}
+
+export interface JsonDocumentsOptions<T> {
+  store: Store
+  log: FastifyBaseLogger
+  /** The accepted value is cached at `{prefix}:{sha256 of the URL, hex}`. */
+  prefix: string
+  cache: CacheBounds
+  fetch: SafeFetchOptions
+  /** How refusals name the document ("the document"), the type it must be served as, and whether a 3xx is called a redirect. */
+  names: { what: string, type: string, redirects?: boolean }
+  /** The value to keep from the parsed body, or the reason the document is refused. */
+  parse: (body: unknown, url: string) => T | string
+}
+
+export interface JsonDocuments<T> {
+  /** The cached value for this URL, or null. */
+  cached (url: string): Promise<T | null>
+  /**
+   * Fetches the document under the guard, checks it (200, JSON, `parse`) and caches the value per
+   * its Cache-Control. Concurrent calls for one URL share one fetch. Rejects with a SafeFetchError
+   * whose message is the reason (fit for an error description).
+   */
+  fetch (url: string): Promise<T>
+}
+
+export function jsonDocuments<T> (opts: JsonDocumentsOptions<T>): JsonDocuments<T> {
+  const { what, type, redirects = false } = opts.names
+  const key = (url: string) => `${opts.prefix}:${createHash('sha256').update(url).digest('hex')}`
+  const refused = (reason: string) => new SafeFetchError('refused', reason)
+  const inFlight = new Map<string, Promise<T>>()
+
+  async function download (url: string): Promise<T> {
+    let response
+    try {
+      response = await safeFetch(url, opts.fetch)
+    } catch (err) {
+      if (err instanceof SafeFetchError) throw err
+      // Not expected: still a refusal of someone else's document, never a 500.
+      opts.log.warn({ err, url }, `fetch of ${what} failed unexpectedly`)
+      throw refused(`${what} could not be fetched`)
+    }
+    if (redirects && response.status >= 300 && response.status < 400) throw refused(`the server answered a redirect (HTTP ${response.status}); redirects are not followed`)
+    if (response.status !== 200) throw refused(`the server answered HTTP ${response.status}`)
+    if (!isJsonContentType(response.headers['content-type'])) throw refused(`${what} is not served as ${type}`)
+    let body: unknown
+    try {
+      body = JSON.parse(response.body.toString('utf8'))
+    } catch {
+      throw refused(`${what} is not valid JSON`)
+    }
+    const value = opts.parse(body, url)
+    if (typeof value === 'string') throw refused(value)
+    await setJson(opts.store, key(url), value, cacheSeconds(response.headers['cache-control'], opts.cache))
+    return value
+  }
+
+  return {
+    async cached (url) {
+      return await getJson<T>(opts.store, key(url))
+    },
+    fetch (url) {
+      let pending = inFlight.get(url)
+      if (pending === undefined) {
+        pending = download(url).finally(() => inFlight.delete(url))
+        inFlight.set(url, pending)
+      }
+      return pending
+    }
+  }
+}
