@@ -1,14 +1,11 @@
 import type { DevUser } from './users.ts'
+import { escapeHtml } from '../plugins/shared/html.ts'
 
 // Server-rendered pages of the development identity provider: no scripts, inline styles only,
 // plain forms that a script can submit without a browser.
 
 /** The Content-Security-Policy set on every response of the development identity provider. */
 export const DEV_IDP_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
-
-export function escapeHtml (value: string): string {
-  return value.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] as string))
-}
 
 const STYLE = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f3f2f1;margin:0;padding:40px 16px;color:#1b1b1b}
 main{max-width:440px;margin:0 auto;background:#fff;padding:32px 40px;box-shadow:0 2px 6px rgba(0,0,0,.2)}

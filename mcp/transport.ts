@@ -4,6 +4,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { OAuthError } from '../plugins/errors.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { missingScopes, stepUpScopes } from '../plugins/jwt-verify/rules.ts'
+import { parseAuthorization } from '../plugins/shared/authorization-header.ts'
 import type { UpstreamTokensApi } from '../plugins/oauth-proxy.ts'
 import { loadTools, ToolError, ToolRegistry, type AnyTool, type GraphResponse, type ToolContext } from './registry.ts'
 import { ServerPool, serveMcpRequest, toCallToolResult, type RequestScope } from './server.ts'
@@ -94,9 +95,9 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
       if (identity.kind === 'entra') {
         // The caller's own Entra token is the assertion for the on-behalf-of flow. It is read from
         // the request here, in the server, and never handed to a tool.
-        const assertion = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
-        if (assertion === undefined) throw new ToolError('No bearer token to exchange for Microsoft Graph.')
-        return (await upstream.onBehalfOf(assertion)).accessToken
+        const parsed = parseAuthorization(request.headers.authorization)
+        if (parsed.kind !== 'bearer') throw new ToolError('No bearer token to exchange for Microsoft Graph.')
+        return (await upstream.onBehalfOf(parsed.token)).accessToken
       }
       if (identity.grantId === undefined) throw new ToolError('This token is not tied to a sign-in grant, so it cannot reach Microsoft Graph. Sign in through this server\'s OAuth flow.')
       return (await upstream.forGrant(identity.grantId)).accessToken

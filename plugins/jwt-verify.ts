@@ -1,13 +1,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { createVerifier } from 'fast-jwt'
-import { createCountingThrottle } from './audit-log.ts'
+import { createCountingThrottle } from './shared/throttle.ts'
+import { memoizeBounded } from './shared/memoize.ts'
+import { parseAuthorization } from './shared/authorization-header.ts'
 import type { Identity } from './jwt-verify/identity.ts'
 import { RemoteKeySet } from './jwt-verify/jwks-cache.ts'
 import type { EpochRead } from './store/contract.ts'
 import {
   TokenRejection, categorizeVerifyError, checkIssuedAt, checkLifetime, checkStoreEpoch, formatChallenge, identityFromClaims, missingScopes,
-  memoizeBounded, parseAuthorization, revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type IssuerRoute,
+  revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type IssuerRoute,
   type PeekedToken, type RejectionCategory
 } from './jwt-verify/rules.ts'
 

@@ -17,6 +17,7 @@ import {
 } from './oauth-proxy/grants/records.ts'
 import upstreamEntra, { UpstreamError, upstreamFailure, type EntraTokenSet, type UpstreamFailure } from './oauth-proxy/upstream-entra.ts'
 import { CLIENT_ASSERTION_TYPE } from './oauth-proxy/upstream-entra/client-assertion.ts'
+import { parseBasicAuth } from './shared/authorization-header.ts'
 
 /** The token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -107,22 +108,6 @@ const now = () => Math.floor(Date.now() / 1000)
 export function graphScopesFor (configured: readonly string[]): string[] {
   if (configured.length === 0) return [GRAPH_DEFAULT_SCOPE]
   return configured.map(s => s.includes('/') ? s : `https://graph.microsoft.com/${s}`)
-}
-
-/** `Authorization: Basic` credentials (RFC 6749 §2.3.1: each part form-urlencoded). Undefined when absent. */
-export function parseBasicAuth (header: string | undefined): { id: string, secret: string } | undefined | null {
-  if (header === undefined) return undefined
-  const match = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header)
-  if (match === null) return /^Basic\b/i.test(header) ? null : undefined
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  if (colon <= 0) return null
-  try {
-    const unescape = (s: string) => decodeURIComponent(s.replace(/\+/g, ' '))
-    return { id: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) }
-  } catch {
-    return null
-  }
 }
 
 function tokensToUpstream (tokens: EntraTokenSet, previous: UpstreamTokens = {}): UpstreamTokens {

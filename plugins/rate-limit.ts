@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RateRule } from '../config/index.ts'
-import { createThrottle } from './audit-log.ts'
+import { createThrottle } from './shared/throttle.ts'
 import {
   RATE_LIMIT_FAMILIES, type RateLimitFamily, ipKey, keyPart, subjectKey,
   basicClientId, formClientId, consumerKey, type CallerClaims

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
-import { escapeHtml, layout, pageHeaders } from './oauth/consent-page.ts'
+import { escapeHtml } from '../plugins/shared/html.ts'
+import { layout, pageHeaders } from './oauth/consent-page.ts'
 
 /**
  * The MCP Inspector release the tests run against this service (test/e2e/inspector.test.ts) and the

@@ -35,30 +35,6 @@ export const GRAPH_AUDIENCES = new Set([
 ])
 const V1_ISSUER = /^https:\/\/sts\.windows\.net\/([^/]+)\/$/
 const BASE64URL = /^[A-Za-z0-9_-]+$/
-// RFC 7235 credentials for the Bearer scheme: the scheme (any case), spaces, one token68.
-const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
-const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*)(?: |$)/
-
-export type AuthorizationResult =
-  | { kind: 'none' }
-  | { kind: 'other_scheme' }
-  | { kind: 'malformed', description: string }
-  | { kind: 'bearer', token: string }
-
-/**
- * Reads the Authorization header value(s) of a request. The token comes only from here
- * (never the query or body). `count` is how many Authorization headers arrived.
- */
-export function parseAuthorization (value: string | string[] | undefined, count = value === undefined ? 0 : 1): AuthorizationResult {
-  if (Array.isArray(value) || count > 1) return { kind: 'malformed', description: 'Send exactly one Authorization header' }
-  if (value === undefined || value === '') return { kind: 'none' }
-  const scheme = SCHEME.exec(value)
-  if (scheme === null) return { kind: 'malformed', description: 'The Authorization header is not "Bearer <token>"' }
-  if (scheme[1].toLowerCase() !== 'bearer') return { kind: 'other_scheme' }
-  const match = BEARER.exec(value)
-  if (match === null) return { kind: 'malformed', description: 'The Authorization header is not "Bearer <token>" with a single token' }
-  return { kind: 'bearer', token: match[1] }
-}
 
 export interface PeekedToken {
   header: Record<string, unknown>
@@ -258,21 +234,4 @@ export function formatChallenge (params: ChallengeParams): string {
 /** The store entries that revoke a token of ours: its own (jti) and its grant's (sid). */
 export function revocationKeys (jti: string, sid: string | undefined): string[] {
   return sid === undefined ? [`revoked:jti:${jti}`] : [`revoked:jti:${jti}`, `revoked:grant:${sid}`]
-}
-
-/**
- * `fn` remembered for the last `max` distinct string inputs (oldest forgotten first). For pure
- * functions of a token or header only, which the same caller sends again and again: the answer
- * for a string never changes. A call that throws is not remembered.
- */
-export function memoizeBounded<T> (fn: (input: string) => T, max = 1000): (input: string) => T {
-  const memo = new Map<string, T>()
-  return (input: string) => {
-    const known = memo.get(input)
-    if (known !== undefined || memo.has(input)) return known as T
-    const value = fn(input)
-    if (memo.size >= max) memo.delete(memo.keys().next().value as string)
-    memo.set(input, value)
-    return value
-  }
 }

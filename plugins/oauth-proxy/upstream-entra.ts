@@ -3,7 +3,7 @@ import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
 import { request as httpRequest } from 'undici'
 import { createVerifier, createDecoder } from 'fast-jwt'
 import { createClientAssertion, CLIENT_ASSERTION_TYPE } from './upstream-entra/client-assertion.ts'
-import { createThrottle } from '../audit-log.ts'
+import { createThrottle } from '../shared/throttle.ts'
 
 /** What Entra's token endpoint answers (the fields this service uses). */
 export interface EntraTokenSet {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import ipaddr from 'ipaddr.js'
+import { parseBasicAuth } from '../shared/authorization-header.ts'
 
 /** Route families that opt in with `config: { rateLimitFamily }`. */
 export const RATE_LIMIT_FAMILIES = ['register', 'authorize', 'token', 'revoke', 'mcp'] as const
@@ -61,16 +62,7 @@ export function subjectKey (claims: CallerClaims | null): string | null {
 /** The client id of HTTP Basic client authentication (RFC 6749 §2.3.1), without the secret. */
 export function basicClientId (authorization: string | undefined): string | null {
   if (authorization === undefined || authorization.length > 4096) return null
-  const match = /^Basic[ \t]+([A-Za-z0-9+/=]+)$/i.exec(authorization)
-  if (match === null) return null
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8')
-  const colon = decoded.indexOf(':')
-  if (colon < 1) return null
-  try {
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '))
-  } catch {
-    return null
-  }
+  return parseBasicAuth(authorization)?.id ?? null
 }
 
 /** The client id sent in a form body (`client_id`), when it is a plausible one. */

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import { describeScope } from '../../plugins/oauth-proxy/consent/consent-session.ts'
+import { escapeHtml } from '../../plugins/shared/html.ts'
 import { isLoopbackHost } from '../../plugins/oauth-proxy/clients/redirect-uris.ts'
 
 // Server-rendered pages of the authorize flow: the consent page and the error page shown when an
@@ -11,10 +12,6 @@ import { isLoopbackHost } from '../../plugins/oauth-proxy/clients/redirect-uris.
  * (consent -> Entra -> callback -> the client's redirect URI), which would block the sign-in.
  */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
-
-export function escapeHtml (value: string): string {
-  return value.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c] as string))
-}
 
 const STYLE = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f4f5f7;color:#1b1f24;margin:0}

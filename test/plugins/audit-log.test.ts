@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { buildWithRoutes, auditLines } from './rate-limit-fixtures.ts'
-import { AUDIT_EVENTS, createCountingThrottle } from '../../plugins/audit-log.ts'
+import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
+import { createCountingThrottle } from '../../plugins/shared/throttle.ts'
 
 const AZURE = {
   AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',

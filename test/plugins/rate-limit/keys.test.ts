@@ -4,7 +4,8 @@ import {
 } from '../../../plugins/rate-limit/keys.ts'
 import { bearerBuckets, onRequestBuckets, tokenClientBucket, decisive } from '../../../plugins/rate-limit.ts'
 import { MemoryCounter } from '../../../plugins/rate-limit/counter.ts'
-import { createThrottle, maskSecrets } from '../../../plugins/audit-log.ts'
+import { maskSecrets } from '../../../plugins/audit-log.ts'
+import { createThrottle } from '../../../plugins/shared/throttle.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
 const OID = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'

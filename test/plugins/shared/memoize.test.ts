@@ -1,5 +1,5 @@
 import t from 'tap'
-import { memoizeBounded } from '../../plugins/jwt-verify/rules.ts'
+import { memoizeBounded } from '../../../plugins/shared/memoize.ts'
 
 t.test('memoizeBounded remembers answers (null too), forgets the oldest past its size, never a throw', async t => {
   const calls: string[] = []
