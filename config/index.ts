@@ -8,6 +8,7 @@ import { EnvSchema, envNames, type Env } from './schema.ts'
 import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from './dev-identity.ts'
 import { isLoopbackHost, privateUseSchemeProblem } from '../plugins/oauth-proxy/clients/redirect-uris.ts'
+import { GUID, SCOPE_TOKEN } from '../plugins/shared/syntax.ts'
 
 export interface RateRule { max: number, windowSeconds: number }
 
@@ -108,8 +109,6 @@ const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN
 /** Names added later that look secret are not echoed either. */
 export const isSecretName = (name: string) => SECRET_NAMES.has(name) || /SECRET|PASSWORD|CREDENTIAL|_KEY$/.test(name)
 const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * The version of the nearest package.json above this file: `../package.json` when run from

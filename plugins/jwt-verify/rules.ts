@@ -2,6 +2,7 @@
 // look at the token before any crypto, deciding which issuer could vouch for it,
 // the categories of rejection, and the caller's identity. No Fastify, no I/O.
 import type { Identity } from './identity.ts'
+import { GUID, SCOPE_TOKEN } from '../shared/syntax.ts'
 
 /** Why a token was refused; stable names for the audit log and metrics. */
 export const REJECTION_CATEGORIES = [
@@ -27,7 +28,6 @@ export const MAX_TOKEN_LENGTH = 8192
 /** A kid is an opaque short label; anything longer is not one we could know. */
 export const MAX_KID_LENGTH = 256
 
-export const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export const GRAPH_AUDIENCES = new Set([
   '00000003-0000-0000-c000-000000000000',
   'https://graph.microsoft.com',
@@ -210,7 +210,6 @@ export function stepUpScopes (identity: Pick<Identity, 'scopes'>, needed: readon
   return [...new Set([...identity.scopes, ...needed])]
 }
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/
 /** A quoted-string parameter value: printable ASCII without `"` or `\`. */
 const quoted = (value: string) => value.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '').slice(0, 300)
 
