@@ -1,11 +1,8 @@
 // JSON-RPC 2.0 answers for the MCP endpoint when the SDK never sees the request
 // (refused before the transport) and the checks made before handing a body to it.
 
-export const PARSE_ERROR = -32700
-export const INVALID_REQUEST = -32600
-export const INTERNAL_ERROR = -32603
-/** Implementation-defined server errors (-32000 to -32099), as the SDK uses for transport refusals. */
-export const SERVER_ERROR = -32000
+import { INVALID_REQUEST } from '../plugins/errors/json-rpc-codes.ts'
+export { PARSE_ERROR, INVALID_REQUEST, INTERNAL_ERROR, SERVER_ERROR } from '../plugins/errors/json-rpc-codes.ts'
 
 export type JsonRpcId = string | number | null
 

@@ -1,14 +1,14 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
-import { OAuthError } from '../plugins/errors.ts'
+import { jsonRpcAnswer } from '../plugins/errors/answers.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { missingScopes, stepUpScopes } from '../plugins/jwt-verify/rules.ts'
 import { parseAuthorization } from '../plugins/shared/authorization-header.ts'
 import type { UpstreamTokensApi } from '../plugins/oauth-proxy.ts'
 import { loadTools, ToolError, ToolRegistry, type AnyTool, type GraphResponse, type ToolContext } from './registry.ts'
 import { ServerPool, serveMcpRequest, toCallToolResult, type RequestScope } from './server.ts'
-import { checkJsonRpcBody, jsonRpcError, toolCalls, INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from './jsonrpc.ts'
+import { checkJsonRpcBody, jsonRpcError, toolCalls, INTERNAL_ERROR, SERVER_ERROR } from './jsonrpc.ts'
 
 export interface McpPluginOptions {
   /** Tools to serve instead of the files in mcp/tools (tests). */
@@ -36,16 +36,6 @@ const GRAPH_TIMEOUT_MS = 10_000
 const TOOL_TIMEOUT_MS = 30_000
 /** Past the tool timeout, how long a request may still wait for the server's answer before a 500. */
 const ANSWER_MARGIN_MS = 5_000
-
-/** Errors Fastify raises before a handler runs, as JSON-RPC answers. */
-const FASTIFY_ERRORS: Record<string, [number, number, string]> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: [400, PARSE_ERROR, 'Parse error: the body is not valid JSON'],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, INVALID_REQUEST, 'Invalid Request: the body is empty'],
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, INVALID_REQUEST, 'Invalid Request: the body is larger than this endpoint accepts'],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json'],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, INVALID_REQUEST, 'Invalid Request: Content-Length does not match the body'],
-  FST_ERR_STORE_UNAVAILABLE: [503, SERVER_ERROR, 'Temporarily unavailable; retry shortly']
-}
 
 /**
  * MCP over Streamable HTTP at `/mcp` with the official SDK: stateless, JSON responses, servers
@@ -214,17 +204,10 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
     app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'))
 
     // The MCP area answers in JSON-RPC, including for errors raised before a handler runs.
-    app.setErrorHandler(function (err: FastifyError | OAuthError, request, reply) {
-      if (err instanceof OAuthError) {
-        if (err.headers !== undefined) reply.headers(err.headers)
-        return reply.code(err.statusCode).send(jsonRpcError(SERVER_ERROR, err.message))
-      }
-      const known = FASTIFY_ERRORS[(err as FastifyError).code]
-      if (known !== undefined) return reply.code(known[0]).send(jsonRpcError(known[1], known[2]))
-      const status = (err as FastifyError).statusCode ?? 500
-      if (status >= 400 && status < 500) return reply.code(status).send(jsonRpcError(SERVER_ERROR, err.message))
-      request.log.error({ err }, 'mcp request failed')
-      return reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error'))
+    app.setErrorHandler(function (err: FastifyError, request, reply) {
+      const answer = jsonRpcAnswer(err, request.log)
+      if (answer.headers !== undefined) reply.headers(answer.headers)
+      return reply.code(answer.status).send(answer.body)
     })
 
     app.route({

@@ -12,6 +12,7 @@ import {
   revocationKeys, peekToken, routeIssuer, stepUpScopes, type EntraTrust, type IssuerRoute,
   type PeekedToken, type RejectionCategory
 } from './jwt-verify/rules.ts'
+import { revokedTokenKey, revokedGrantKey } from './store/keys.ts'
 
 /** What the `validate_token` tool may show about the token of this request; nothing of the raw token. */
 // A type alias (not an interface) so it fits a plain `Record<string, unknown>` view.
@@ -355,10 +356,10 @@ export default fp(async function jwtVerify (fastify) {
   fastify.decorate('revokeAccessToken', async function revokeAccessToken (jti: string, exp: number) {
     // Kept until the token would be refused anyway (its exp plus the clock tolerance).
     const ttl = Math.max(1, Math.ceil(exp - Date.now() / 1000) + config.clockToleranceSeconds)
-    await store.set(`revoked:jti:${jti}`, '1', ttl)
+    await store.set(revokedTokenKey(jti), '1', ttl)
   })
   fastify.decorate('revokeGrant', async function revokeGrant (sid: string) {
-    await store.set(`revoked:grant:${sid}`, '1', config.refreshTokenTtl)
+    await store.set(revokedGrantKey(sid), '1', config.refreshTokenTtl)
   })
   fastify.decorate('entraSigningKey', async function entraSigningKey (tid: string, kid: string) {
     const tenant = tid.toLowerCase()

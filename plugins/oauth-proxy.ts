@@ -2,22 +2,21 @@ import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientRecord } from './oauth-proxy/clients/registry.ts'
-import { OAuthError } from './errors.ts'
+import { InvalidClientError, InvalidGrantError, InvalidRequestError, ServerError, TemporarilyUnavailableError } from './errors/oauth.ts'
 import { getJson, setJson } from './store/contract.ts'
 import { createTokenCipher, ephemeralKey, type TokenCipher } from './oauth-proxy/grants/token-crypto.ts'
 import { createCodeVerifier, s256Challenge } from './oauth-proxy/authorize/pkce.ts'
 import { saveTransaction, type AuthorizeTransaction } from './oauth-proxy/authorize/transactions.ts'
 import {
-  consentCookieName, consentCookieOptions, consentKey, cookieSecret, isConsentSessionId, mergeScopes,
-  newConsentSessionId, scopesCovered
+  consentCookieName, consentCookieOptions, cookieSecret, isConsentSessionId, mergeScopes, newConsentSessionId, scopesCovered
 } from './oauth-proxy/consent/consent-session.ts'
 import {
-  CODE_TTL, codeKey, grantKey, randomToken, refreshKey,
-  type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
+  CODE_TTL, randomToken, type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
 } from './oauth-proxy/grants/records.ts'
 import upstreamEntra, { UpstreamError, upstreamFailure, type EntraTokenSet, type UpstreamFailure } from './oauth-proxy/upstream-entra.ts'
 import { CLIENT_ASSERTION_TYPE } from './oauth-proxy/upstream-entra/client-assertion.ts'
 import { parseBasicAuth } from './shared/authorization-header.ts'
+import { consentKey, codeKey, grantKey, refreshKey } from './store/keys.ts'
 
 /** The token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -225,13 +224,13 @@ export default fp(async function oauthProxy (fastify) {
         const code = err.aadsts ?? err.error
         switch (proxy.upstreamRefused(err, 'refresh', request, grant.clientId)) {
           case 'transient':
-            throw new OAuthError(503, 'temporarily_unavailable', 'Microsoft Entra ID could not renew the sign-in; retry shortly', { 'retry-after': String(UPSTREAM_RETRY_AFTER) })
+            throw new TemporarilyUnavailableError('Microsoft Entra ID could not renew the sign-in; retry shortly', { 'retry-after': String(UPSTREAM_RETRY_AFTER) })
           case 'sign_in_ended':
-            throw new OAuthError(400, 'invalid_grant', `The sign-in with Microsoft Entra ID has ended (${code}); sign in again`)
+            throw new InvalidGrantError(`The sign-in with Microsoft Entra ID has ended (${code}); sign in again`)
           case 'credentials':
-            throw new OAuthError(500, 'server_error', `Microsoft Entra ID refused this service's own credentials (${code}, ${err.error}); the service's operator must renew them. Retrying will not help.`)
+            throw new ServerError(`Microsoft Entra ID refused this service's own credentials (${code}, ${err.error}); the service's operator must renew them. Retrying will not help.`)
           case 'configuration':
-            throw new OAuthError(500, 'server_error', `Microsoft Entra ID refused the renewal (${code}, ${err.error}); the service's operator must correct its configuration. Retrying will not help.`)
+            throw new ServerError(`Microsoft Entra ID refused the renewal (${code}, ${err.error}); the service's operator must correct its configuration. Retrying will not help.`)
         }
       }
       return await proxy.saveGrant(grant, tokensToUpstream(tokens, upstream))
@@ -286,29 +285,29 @@ export default fp(async function oauthProxy (fastify) {
     async authenticateClient (request, body) {
       const basic = parseBasicAuth(request.headers.authorization)
       const challenge = basic !== undefined ? { 'www-authenticate': 'Basic realm="entra-mcp-gateway", charset="UTF-8"' } : undefined
-      if (basic === null) throw new OAuthError(401, 'invalid_client', 'The Basic Authorization header is malformed', challenge)
+      if (basic === null) throw new InvalidClientError('The Basic Authorization header is malformed', challenge)
       if (basic !== undefined && body.client_secret !== undefined) {
-        throw new OAuthError(400, 'invalid_request', 'Use one client authentication method: Basic or client_secret in the body, not both')
+        throw new InvalidRequestError('Use one client authentication method: Basic or client_secret in the body, not both')
       }
       if (body.client_assertion !== undefined || body.client_assertion_type !== undefined) {
         if (basic !== undefined || body.client_secret !== undefined) {
-          throw new OAuthError(400, 'invalid_request', 'Use one client authentication method: a client assertion or a client secret, not both')
+          throw new InvalidRequestError('Use one client authentication method: a client assertion or a client secret, not both')
         }
         return await fastify.privateKeyJwt.authenticate(body)
       }
       if (basic !== undefined && body.client_id !== undefined && body.client_id !== basic.id) {
-        throw new OAuthError(400, 'invalid_request', 'client_id in the body differs from the Basic credentials')
+        throw new InvalidRequestError('client_id in the body differs from the Basic credentials')
       }
       const clientId = basic?.id ?? body.client_id
-      if (clientId === undefined || clientId === '') throw new OAuthError(401, 'invalid_client', 'Client authentication failed: no client_id', challenge)
+      if (clientId === undefined || clientId === '') throw new InvalidClientError('Client authentication failed: no client_id', challenge)
       const client = await fastify.clients.get(clientId)
-      if (client === null) throw new OAuthError(401, 'invalid_client', 'Client authentication failed: unknown client', challenge)
+      if (client === null) throw new InvalidClientError('Client authentication failed: unknown client', challenge)
       if (client.token_endpoint_auth_method === 'private_key_jwt') {
-        throw new OAuthError(401, 'invalid_client', `Client authentication failed: this client authenticates with private_key_jwt (client_assertion_type ${CLIENT_ASSERTION_TYPE} and client_assertion)`, challenge)
+        throw new InvalidClientError(`Client authentication failed: this client authenticates with private_key_jwt (client_assertion_type ${CLIENT_ASSERTION_TYPE} and client_assertion)`, challenge)
       }
       // Public clients pass without a secret; the others need theirs.
       if (!fastify.clients.authenticate(client, { clientSecret: basic?.secret ?? body.client_secret })) {
-        throw new OAuthError(401, 'invalid_client', 'Client authentication failed', challenge)
+        throw new InvalidClientError('Client authentication failed', challenge)
       }
       return client
     }

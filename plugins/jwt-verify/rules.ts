@@ -3,6 +3,7 @@
 // the categories of rejection, and the caller's identity. No Fastify, no I/O.
 import type { Identity } from './identity.ts'
 import { GUID, SCOPE_TOKEN } from '../shared/syntax.ts'
+import { revokedTokenKey, revokedGrantKey } from '../store/keys.ts'
 
 /** Why a token was refused; stable names for the audit log and metrics. */
 export const REJECTION_CATEGORIES = [
@@ -232,5 +233,5 @@ export function formatChallenge (params: ChallengeParams): string {
 
 /** The store entries that revoke a token of ours: its own (jti) and its grant's (sid). */
 export function revocationKeys (jti: string, sid: string | undefined): string[] {
-  return sid === undefined ? [`revoked:jti:${jti}`] : [`revoked:jti:${jti}`, `revoked:grant:${sid}`]
+  return sid === undefined ? [revokedTokenKey(jti)] : [revokedTokenKey(jti), revokedGrantKey(sid)]
 }

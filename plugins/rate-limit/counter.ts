@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
-import { EPOCH_KEY, type EpochRead } from '../store/contract.ts'
+import { type EpochRead } from '../store/contract.ts'
+import { EPOCH_KEY, RATE_LIMIT_PREFIX } from '../store/keys.ts'
 
 /** One fixed window: how many hits so far, and how long until the window ends. */
 export interface CounterResult { current: number, ttlMs: number }
@@ -129,7 +130,7 @@ export class RedisCounter implements Counter {
   private readonly storePrefix: string
 
   constructor (client: Redis, prefix: string) {
-    this.prefix = `${prefix}rl:`
+    this.prefix = prefix + RATE_LIMIT_PREFIX
     this.storePrefix = prefix
     const commands = client as unknown as { emgRateLimitHit?: HitCommand, emgRateLimitHitMany?: HitManyCommand }
     if (typeof commands.emgRateLimitHit !== 'function') {

@@ -4,7 +4,6 @@
 // (pinned, so a second DNS answer cannot swap in a private one), no redirects, bounded time and size.
 // jsonDocuments() adds what both users of it (client ID metadata documents, client key sets) need on
 // top: the JSON checks, caching per Cache-Control in the store, and one fetch per URL at a time.
-import { createHash } from 'node:crypto'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
@@ -198,8 +197,8 @@ export function cacheSeconds (cacheControl: string | string[] | undefined, bound
 export interface JsonDocumentsOptions<T> {
   store: Store
   log: FastifyBaseLogger
-  /** The accepted value is cached at `{prefix}:{sha256 of the URL, hex}`. */
-  prefix: string
+  /** The store key the accepted value is cached at (plugins/store/keys.ts). */
+  key: (url: string) => string
   cache: CacheBounds
   fetch: SafeFetchOptions
   /** How refusals name the document ("the document"), the type it must be served as, and whether a 3xx is called a redirect. */
@@ -221,7 +220,7 @@ export interface JsonDocuments<T> {
 
 export function jsonDocuments<T> (opts: JsonDocumentsOptions<T>): JsonDocuments<T> {
   const { what, type, redirects = false } = opts.names
-  const key = (url: string) => `${opts.prefix}:${createHash('sha256').update(url).digest('hex')}`
+  const key = opts.key
   const refused = (reason: string) => new SafeFetchError('refused', reason)
   const inFlight = new Map<string, Promise<T>>()
 

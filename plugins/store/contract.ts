@@ -30,7 +30,6 @@ export interface Store {
  * (a Redis restart without persistence): a new one is written, and self-issued tokens issued before
  * it are refused, since the revocations that applied to them are gone too (design-notes §8).
  */
-export const EPOCH_KEY = 'epoch'
 
 /** Entries read together with the store epoch. */
 export interface EpochRead {

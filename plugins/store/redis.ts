@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
-import { EPOCH_KEY, StoreUnavailableError, type EpochRead, type Store } from './contract.ts'
+import { StoreUnavailableError, type EpochRead, type Store } from './contract.ts'
+import { EPOCH_KEY } from './keys.ts'
 
 /** Shared by every instance. Any Redis failure becomes a StoreUnavailableError (HTTP 503). */
 export class RedisStore implements Store {

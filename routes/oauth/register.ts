@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
-import { OAuthError } from '../../plugins/errors.ts'
+import { InvalidClientMetadataError, InvalidRedirectUriError, oauthErrorFor } from '../../plugins/errors/oauth.ts'
 import { validateClientMetadata } from '../../plugins/oauth-proxy/clients/metadata.ts'
 
 /** Registration bodies are a few hundred bytes; anything much larger is refused with 413. */
@@ -51,9 +51,9 @@ const register: FastifyPluginAsyncTypebox = async function (fastify) {
     preValidation: async (request) => {
       const body = request.body as Record<string, unknown> | null
       if (body === null || typeof body !== 'object' || Array.isArray(body)) return
-      if (body.redirect_uris !== undefined && !Array.isArray(body.redirect_uris)) throw new OAuthError(400, 'invalid_redirect_uri', 'redirect_uris must be an array of strings')
+      if (body.redirect_uris !== undefined && !Array.isArray(body.redirect_uris)) throw new InvalidRedirectUriError('redirect_uris must be an array of strings')
       for (const name of ['grant_types', 'response_types']) {
-        if (body[name] !== undefined && !Array.isArray(body[name])) throw new OAuthError(400, 'invalid_client_metadata', `${name} must be an array of strings`)
+        if (body[name] !== undefined && !Array.isArray(body[name])) throw new InvalidClientMetadataError(`${name} must be an array of strings`)
       }
     },
     schema: {
@@ -66,10 +66,10 @@ const register: FastifyPluginAsyncTypebox = async function (fastify) {
     if (request.validationError !== undefined && request.validationError !== null) {
       const problems = (request.validationError as { validation?: Array<{ instancePath?: string, params?: { missingProperty?: string } }> }).validation ?? []
       const onRedirectUris = problems.some(v => (v.instancePath ?? '').startsWith('/redirect_uris') || v.params?.missingProperty === 'redirect_uris')
-      throw new OAuthError(400, onRedirectUris ? 'invalid_redirect_uri' : 'invalid_client_metadata', request.validationError.message)
+      throw onRedirectUris ? new InvalidRedirectUriError(request.validationError.message) : new InvalidClientMetadataError(request.validationError.message)
     }
     const checked = validateClientMetadata(request.body, { scopes: fastify.config.scopes, allowedRedirectUris: fastify.config.allowedRedirectUris, redirectSchemes: fastify.config.redirectSchemes })
-    if (!checked.ok) throw new OAuthError(400, checked.error, checked.description)
+    if (!checked.ok) throw oauthErrorFor(checked.error, checked.description)
 
     const { client, clientSecret } = await fastify.clients.register(checked.metadata)
     fastify.audit('client.registered', {

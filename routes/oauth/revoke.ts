@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import formbody from '@fastify/formbody'
 import Type from 'typebox'
 import { createDecoder } from 'fast-jwt'
-import { OAuthError } from '../../plugins/errors.ts'
+import { InvalidRequestError } from '../../plugins/errors/oauth.ts'
 import { getJson } from '../../plugins/store/contract.ts'
-import { isOpaqueToken, refreshKey, type RefreshRecord } from '../../plugins/oauth-proxy/grants/records.ts'
+import { isOpaqueToken, type RefreshRecord } from '../../plugins/oauth-proxy/grants/records.ts'
+import { refreshKey } from '../../plugins/store/keys.ts'
 
 const Body = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 16384 })),
@@ -39,7 +40,7 @@ const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
     const body = request.body ?? {}
     const client = await oauthProxy.authenticateClient(request, body)
     const token = body.token
-    if (token === undefined || token === '') throw new OAuthError(400, 'invalid_request', 'token is required')
+    if (token === undefined || token === '') throw new InvalidRequestError('token is required')
 
     if (JWT_SHAPE.test(token)) {
       // Only tokens this service signed and that still verify (expired ones are dead already).

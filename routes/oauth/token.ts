@@ -2,16 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import formbody from '@fastify/formbody'
 import Type, { type Static } from 'typebox'
-import { OAuthError } from '../../plugins/errors.ts'
+import { InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, UnauthorizedClientError, UnsupportedGrantTypeError } from '../../plugins/errors/oauth.ts'
 import { getJson, setJson } from '../../plugins/store/contract.ts'
 import { verifyS256 } from '../../plugins/oauth-proxy/authorize/pkce.ts'
 import { requestedScopes } from '../../plugins/oauth-proxy/authorize/requested-scopes.ts'
 import { isThisResource } from '../../plugins/oauth-proxy/authorize/resource-indicator.ts'
 import {
-  USED_CODE_TTL, codeKey, codeUseKey, isOpaqueToken, refreshKey, refreshUseKey,
-  type CodeRecord, type RefreshRecord
+  USED_CODE_TTL, isOpaqueToken, type CodeRecord, type RefreshRecord
 } from '../../plugins/oauth-proxy/grants/records.ts'
 import type { ClientRecord } from '../../plugins/oauth-proxy/clients/registry.ts'
+import { codeKey, codeUseKey, refreshKey, refreshUseKey } from '../../plugins/store/keys.ts'
 
 const Param = (maxLength = 4096) => Type.Optional(Type.String({ maxLength }))
 
@@ -43,7 +43,7 @@ const ErrorAnswer = Type.Object({ error: Type.String(), error_description: Type.
 /** RFC 7591: a client registered without grant_types has only authorization_code. */
 const mayRefresh = (client: ClientRecord) => (client.grant_types ?? ['authorization_code']).includes('refresh_token')
 
-const invalidGrant = (description: string) => new OAuthError(400, 'invalid_grant', description)
+const invalidGrant = (description: string) => new InvalidGrantError(description)
 
 /**
  * POST /token: `authorization_code` (PKCE S256, redirect URI and client bound to the code; a code
@@ -61,13 +61,13 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
 
   function checkResource (resource: string | undefined) {
     if (resource !== undefined && !isThisResource(resource, config.resource)) {
-      throw new OAuthError(400, 'invalid_target', `Unknown resource; this service's resource is ${config.resource}`)
+      throw new InvalidTargetError(`Unknown resource; this service's resource is ${config.resource}`)
     }
   }
 
   async function authorizationCode (request: FastifyRequest, client: ClientRecord, body: TokenBody) {
-    if (body.code === undefined || body.code === '') throw new OAuthError(400, 'invalid_request', 'code is required')
-    if (body.code_verifier === undefined) throw new OAuthError(400, 'invalid_request', 'code_verifier is required (PKCE)')
+    if (body.code === undefined || body.code === '') throw new InvalidRequestError('code is required')
+    if (body.code_verifier === undefined) throw new InvalidRequestError('code_verifier is required (PKCE)')
     if (!isOpaqueToken(body.code)) throw invalidGrant('The authorization code is unknown, expired or already used')
     checkResource(body.resource)
     const record = await getJson<CodeRecord>(store, codeKey(body.code))
@@ -96,7 +96,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
   }
 
   async function refreshToken (request: FastifyRequest, client: ClientRecord, body: TokenBody) {
-    if (body.refresh_token === undefined || body.refresh_token === '') throw new OAuthError(400, 'invalid_request', 'refresh_token is required')
+    if (body.refresh_token === undefined || body.refresh_token === '') throw new InvalidRequestError('refresh_token is required')
     if (!isOpaqueToken(body.refresh_token)) throw invalidGrant('The refresh token is unknown, expired or revoked')
     checkResource(body.resource)
     const record = await getJson<RefreshRecord>(store, refreshKey(body.refresh_token))
@@ -118,7 +118,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
     if (body.scope !== undefined) {
       const asked = requestedScopes(body.scope, config.scopes)
       const beyond = asked.filter(s => !record.scopes.includes(s))
-      if (beyond.length > 0) throw new OAuthError(400, 'invalid_scope', `The grant does not include: ${beyond.join(' ')}`)
+      if (beyond.length > 0) throw new InvalidScopeError(`The grant does not include: ${beyond.join(' ')}`)
       if (asked.length > 0) scopes = asked
     }
     let grant = await oauthProxy.readGrant(record.sid)
@@ -128,7 +128,7 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
     try {
       grant = await oauthProxy.renewUpstream(grant, request)
     } catch (err) {
-      if (err instanceof OAuthError && err.error === 'invalid_grant') await oauthProxy.revokeGrant(record.sid, 'upstream_ended', request)
+      if (err instanceof InvalidGrantError) await oauthProxy.revokeGrant(record.sid, 'upstream_ended', request)
       throw err
     }
     const uses = await store.incr(refreshUseKey(body.refresh_token), config.refreshTokenTtl)
@@ -153,13 +153,13 @@ const token: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { body: Body, response: { 200: TokenAnswer, '4xx': ErrorAnswer, '5xx': ErrorAnswer } }
   }, async (request) => {
     const body = request.body ?? {}
-    if (body.grant_type === undefined || body.grant_type === '') throw new OAuthError(400, 'invalid_request', 'grant_type is required')
+    if (body.grant_type === undefined || body.grant_type === '') throw new InvalidRequestError('grant_type is required')
     if (body.grant_type !== 'authorization_code' && body.grant_type !== 'refresh_token') {
-      throw new OAuthError(400, 'unsupported_grant_type', 'Supported grant types: authorization_code, refresh_token')
+      throw new UnsupportedGrantTypeError('Supported grant types: authorization_code, refresh_token')
     }
     const client = await oauthProxy.authenticateClient(request, body)
     if (client.grant_types !== undefined && !client.grant_types.includes(body.grant_type)) {
-      throw new OAuthError(400, 'unauthorized_client', `This client did not register the ${body.grant_type} grant`)
+      throw new UnauthorizedClientError(`This client did not register the ${body.grant_type} grant`)
     }
     const answer = body.grant_type === 'authorization_code'
       ? await authorizationCode(request, client, body)

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Store } from '../../store/contract.ts'
 import { getJson, setJson, takeJson } from '../../store/contract.ts'
 import type { AuthorizeParams } from './request.ts'
+import { transactionKey } from '../../store/keys.ts'
 
 /**
  * One authorize request, from GET /authorize to the callback from Entra. Its id is also the
@@ -21,7 +22,6 @@ export interface AuthorizeTransaction extends AuthorizeParams {
 }
 
 export const TRANSACTION_TTL = 600
-export const txKey = (id: string) => `tx:${id}`
 
 const TX_ID = /^[A-Za-z0-9_-]{43}$/
 export function isTransactionId (value: unknown): value is string {
@@ -38,14 +38,14 @@ export function remainingTtl (tx: AuthorizeTransaction, nowSeconds: number): num
 }
 
 export async function saveTransaction (store: Store, tx: AuthorizeTransaction, nowSeconds: number): Promise<void> {
-  await setJson(store, txKey(tx.id), tx, remainingTtl(tx, nowSeconds))
+  await setJson(store, transactionKey(tx.id), tx, remainingTtl(tx, nowSeconds))
 }
 
 export async function readTransaction (store: Store, id: string): Promise<AuthorizeTransaction | null> {
-  return isTransactionId(id) ? await getJson<AuthorizeTransaction>(store, txKey(id)) : null
+  return isTransactionId(id) ? await getJson<AuthorizeTransaction>(store, transactionKey(id)) : null
 }
 
 /** Atomic: of concurrent takes of one transaction, one gets it. */
 export async function takeTransaction (store: Store, id: string): Promise<AuthorizeTransaction | null> {
-  return isTransactionId(id) ? await takeJson<AuthorizeTransaction>(store, txKey(id)) : null
+  return isTransactionId(id) ? await takeJson<AuthorizeTransaction>(store, transactionKey(id)) : null
 }

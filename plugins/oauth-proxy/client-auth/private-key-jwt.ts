@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin'
-import { createHash } from 'node:crypto'
-import { OAuthError } from '../../errors.ts'
+import { InvalidClientError } from '../../errors/oauth.ts'
 import type { ClientRecord } from '../clients/metadata.ts'
 import { chooseKey, parseClientJwks, type ClientJwk, type ClientJwks } from './client-jwks.ts'
 import {
@@ -8,6 +7,7 @@ import {
 } from './assertion-verify.ts'
 import { jsonDocuments, SafeFetchError } from '../../shared/safe-fetch.ts'
 import type { ClientRegistryOptions } from '../clients/registry.ts'
+import { clientJwksKey, clientJwksRefetchKey, clientJtiKey } from '../../store/keys.ts'
 
 export interface ClientAssertionCredentials {
   client_id?: string
@@ -36,9 +36,7 @@ export const JWKS_CACHE = { min: 60, max: 3600, fallback: 300 }
 export const JWKS_REFETCH_INTERVAL = 30
 export const JWKS_MAX_BYTES = 32 * 1024
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
-
-const invalidClient = (description: string) => new OAuthError(401, 'invalid_client', `Client authentication failed: ${description}`)
+const invalidClient = (description: string) => new InvalidClientError(`Client authentication failed: ${description}`)
 
 /**
  * private_key_jwt for client ID metadata documents (ChatGPT publishes a jwks_uri): key sets fetched
@@ -54,7 +52,7 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
   const keySets = jsonDocuments<ClientJwks>({
     store,
     log: fastify.log,
-    prefix: 'client-jwks',
+    key: clientJwksKey,
     cache: JWKS_CACHE,
     fetch: { resolve: opts.resolve, isAllowedAddress: opts.isAllowedAddress, timeoutMs: opts.fetchTimeoutMs, maxBytes: JWKS_MAX_BYTES, ca: opts.ca, accept: 'application/jwk-set+json, application/json' },
     names: { what: 'the key set', type: 'JSON' },
@@ -85,7 +83,7 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
     let choice = chooseKey(keys, header)
     if (choice.key === null && choice.unknownKid && cached) {
       // Rotation: a new kid is looked for once per interval, however many assertions name it.
-      if (await store.incr(`client-jwks-refetch:${sha256(uri)}`, JWKS_REFETCH_INTERVAL) === 1) {
+      if (await store.incr(clientJwksRefetchKey(uri), JWKS_REFETCH_INTERVAL) === 1) {
         keys = await fetchKeys(uri)
         choice = chooseKey(keys, header)
       }
@@ -116,7 +114,7 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
           clientId, audiences, clockToleranceSeconds: tolerance, keyFor: (header) => keyFor(client, header)
         })
         const ttl = Math.max(1, exp - Math.floor(Date.now() / 1000) + tolerance)
-        if (await store.incr(`client-jti:${sha256(`${clientId} ${jti}`)}`, ttl) > 1) {
+        if (await store.incr(clientJtiKey(clientId, jti), ttl) > 1) {
           throw new ClientAssertionError('replayed', 'this client_assertion (its jti) was already used')
         }
       } catch (err) {

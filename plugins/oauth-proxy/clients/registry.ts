@@ -3,6 +3,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { getJson, setJson } from '../../store/contract.ts'
 import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord } from './metadata.ts'
 import { jsonDocuments, SafeFetchError, type AddressPolicy, type Resolver } from '../../shared/safe-fetch.ts'
+import { clientKey, metadataDocumentKey } from '../../store/keys.ts'
 
 export type { ClientRecord, ClientMetadata, TokenEndpointAuthMethod } from './metadata.ts'
 export { redirectUriMatches } from './redirect-uris.ts'
@@ -73,7 +74,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
   const documents = jsonDocuments<ClientRecord>({
     store,
     log: fastify.log,
-    prefix: 'cimd',
+    key: metadataDocumentKey,
     cache: CIMD_CACHE,
     fetch: { resolve: opts.resolve, isAllowedAddress: opts.isAllowedAddress, timeoutMs: opts.fetchTimeoutMs, maxBytes: opts.maxDocumentBytes, ca: opts.ca },
     names: { what: 'the document', type: 'application/json', redirects: true },
@@ -107,7 +108,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
       if (clientId.length > MAX_CLIENT_ID_LENGTH) return { client: null, reason: 'client_id is too long' }
       if (/^https:\/\//i.test(clientId)) return await lookupMetadataDocument(clientId)
       if (/^http:\/\//i.test(clientId)) return { client: null, reason: 'a client ID metadata document URL must use https' }
-      const client = await getJson<ClientRecord>(store, `client:${clientId}`)
+      const client = await getJson<ClientRecord>(store, clientKey(clientId))
       return client === null ? { client: null, reason: 'no client is registered with this client_id' } : { client }
     },
 
@@ -140,7 +141,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
         client.client_secret_hash = hashSecret(clientSecret)
         client.client_secret_expires_at = ttl > 0 ? issuedAt + ttl : 0
       }
-      await setJson(store, `client:${client.client_id}`, client, ttl > 0 ? ttl : undefined)
+      await setJson(store, clientKey(client.client_id), client, ttl > 0 ? ttl : undefined)
       return { client, clientSecret }
     }
   }

@@ -36,8 +36,6 @@ export function newConsentSessionId (): string {
   return randomBytes(24).toString('base64url')
 }
 
-export const consentKey = (session: string, clientId: string) => `consent:${session}:${clientId}`
-
 const SESSION_ID = /^[A-Za-z0-9_-]{32}$/
 export function isConsentSessionId (value: unknown): value is string {
   return typeof value === 'string' && SESSION_ID.test(value)

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 
 /** The user as Entra's verified id token describes them. */
 export interface GrantUser {
@@ -60,14 +60,7 @@ export const CODE_TTL = 60
 /** How long a redeemed code is remembered, so that a replay still revokes its grant. */
 export const USED_CODE_TTL = 600
 
-export const hashToken = (token: string) => createHash('sha256').update(token).digest('base64url')
 export const randomToken = (bytes = 32) => randomBytes(bytes).toString('base64url')
-
-export const grantKey = (sid: string) => `grant:${sid}`
-export const codeKey = (code: string) => `code:${hashToken(code)}`
-export const codeUseKey = (code: string) => `code-use:${hashToken(code)}`
-export const refreshKey = (token: string) => `rt:${hashToken(token)}`
-export const refreshUseKey = (token: string) => `rt-use:${hashToken(token)}`
 
 const OPAQUE = /^[A-Za-z0-9_-]{20,200}$/
 /** Codes and refresh tokens this service makes are base64url; anything else is unknown without a lookup. */

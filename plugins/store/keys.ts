@@ -1,0 +1,40 @@
+// Every key shape the service stores, in one place (docs/architecture.md's store table lists the
+// same). The store adds REDIS_KEY_PREFIX; the in-memory store's bounds go by the part before `:`
+// (memory.ts storeKindOf). Secrets in a key are hashed: a store dump never holds a usable code or token.
+import { createHash } from 'node:crypto'
+
+const sha256 = (value: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(value).digest(encoding)
+
+/** The store epoch: when the store's data began (seconds). */
+export const EPOCH_KEY = 'epoch'
+
+/** A registered (DCR) client. */
+export const clientKey = (clientId: string) => `client:${clientId}`
+/** A fetched client ID metadata document, by its URL. */
+export const metadataDocumentKey = (url: string) => `cimd:${sha256(url, 'hex')}`
+/** A fetched private_key_jwt key set, by its jwks_uri. */
+export const clientJwksKey = (url: string) => `client-jwks:${sha256(url, 'hex')}`
+/** Gate of one refetch of a key set per interval after an unknown kid. */
+export const clientJwksRefetchKey = (url: string) => `client-jwks-refetch:${sha256(url, 'hex')}`
+/** Single use of a client assertion's jti. */
+export const clientJtiKey = (clientId: string, jti: string) => `client-jti:${sha256(`${clientId} ${jti}`, 'hex')}`
+
+/** An authorize transaction (its id is also the upstream `state`). */
+export const transactionKey = (id: string) => `tx:${id}`
+/** The scopes a consent session approved for a client. */
+export const consentKey = (session: string, clientId: string) => `consent:${session}:${clientId}`
+/** A proxy authorization code, and its single-use counter. */
+export const codeKey = (code: string) => `code:${sha256(code, 'base64url')}`
+export const codeUseKey = (code: string) => `code-use:${sha256(code, 'base64url')}`
+/** A grant: user claims, client, scopes, Entra tokens sealed. */
+export const grantKey = (sid: string) => `grant:${sid}`
+/** A refresh token of a grant, and its single-use counter. */
+export const refreshKey = (token: string) => `rt:${sha256(token, 'base64url')}`
+export const refreshUseKey = (token: string) => `rt-use:${sha256(token, 'base64url')}`
+
+/** A revoked access token, and a revoked grant (every token of it refused). */
+export const revokedTokenKey = (jti: string) => `revoked:jti:${jti}`
+export const revokedGrantKey = (sid: string) => `revoked:grant:${sid}`
+
+/** The prefix of rate-limit counters: `rl:{family}:{key}`. */
+export const RATE_LIMIT_PREFIX = 'rl:'
