@@ -7,7 +7,7 @@ import ipaddr from 'ipaddr.js'
 import { EnvSchema, envNames, type Env } from './schema.ts'
 import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from './dev-identity.ts'
-import { isLoopbackHost, privateUseSchemeProblem } from '../plugins/oauth-proxy/clients/redirect-uris.ts'
+import { isLoopbackHost, privateUseSchemeProblem } from '../plugins/shared/redirect-uris.ts'
 import { GUID, SCOPE_TOKEN } from '../plugins/shared/syntax.ts'
 
 export interface RateRule { max: number, windowSeconds: number }

@@ -5,7 +5,7 @@ import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata
 import { jsonDocuments, SafeFetchError, type AddressPolicy, type Resolver } from '../../shared/safe-fetch.ts'
 
 export type { ClientRecord, ClientMetadata, TokenEndpointAuthMethod } from './metadata.ts'
-export { redirectUriMatches } from './redirect-uris.ts'
+export { redirectUriMatches } from '../../shared/redirect-uris.ts'
 
 /** Test seams for client ID metadata documents; production uses the defaults. */
 export interface ClientRegistryOptions {
