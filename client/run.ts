@@ -1,15 +1,15 @@
 import { basename, relative } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
-import { CliError, DEFAULT_PROGRAM, toCliError } from './errors.ts'
-import { Output, type Writer } from './output.ts'
-import { TokenCache, configDir } from './token-cache.ts'
-import { DEFAULT_SIGNIN_TIMEOUT_MS } from './loopback.ts'
-import { systemBrowser, type OpenUrl } from './browser.ts'
-import { CLIENT_VERSION, type Context } from './session.ts'
+import { CliError, DEFAULT_PROGRAM, toCliError } from './ui/errors.ts'
+import { Output, type Writer } from './ui/output.ts'
+import { TokenCache, configDir } from './auth/token-cache.ts'
+import { DEFAULT_SIGNIN_TIMEOUT_MS } from './auth/loopback.ts'
+import { systemBrowser, type OpenUrl } from './auth/browser.ts'
+import { CLIENT_VERSION, type Context } from './auth/session.ts'
 import { login, logout, status } from './commands/auth.ts'
 import { callTool, tools, whoami } from './commands/tools.ts'
-import { agent, DEFAULT_MAX_ROUNDS, PROVIDERS, type Provider } from './commands/agent.ts'
+import { agent, DEFAULT_MAX_ROUNDS, PROVIDERS, type AgentArgs, type Provider } from './commands/agent.ts'
 
 export const DEFAULT_SERVER = 'http://localhost:8000/mcp'
 
@@ -126,6 +126,70 @@ function normaliseServer (raw: string): string {
   return url.href
 }
 
+type Values = ReturnType<typeof parse>['values']
+
+/** Refuses an option that belongs to another command. */
+function checkOptions (command: string, values: Values): void {
+  const allowed = COMMAND_OPTIONS[command]
+  if (allowed === undefined) throw new CliError('usage', `Unknown command "${command}". Run with --help for usage.`)
+  for (const key of ['scope', 'args', 'provider', 'model', 'max-rounds'] as const) {
+    if (values[key] !== undefined && !allowed.includes(key)) {
+      throw new CliError('usage', `--${key === 'args' ? 'json {…}' : key} does not apply to "${command}".`)
+    }
+  }
+}
+
+function contextFor (server: string, env: Record<string, string | undefined>, deps: RunDeps, out: Output): Context {
+  return {
+    server,
+    cache: new TokenCache(configDir(env)),
+    openUrl: deps.openUrl ?? systemBrowser(env),
+    now: deps.now ?? Date.now,
+    signInTimeoutMs: deps.signInTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS,
+    fetch: deps.fetch ?? ((url, init) => fetch(url, init)),
+    notify: (line) => out.info(line),
+    program: deps.program ?? DEFAULT_PROGRAM
+  }
+}
+
+/** `agent --provider … "<prompt>"`: the provider, prompt and rounds checked before anything connects. */
+function agentArgs (rest: string[], values: Values, env: Record<string, string | undefined>): AgentArgs {
+  const provider = values.provider
+  if (provider === undefined) throw new CliError('usage', `agent needs --provider ${PROVIDERS.join('|')}.`)
+  if (!(PROVIDERS as readonly string[]).includes(provider)) {
+    throw new CliError('usage', `Unknown provider "${provider}": choose ${PROVIDERS.join(' or ')} (another model works when it speaks one of their APIs: set OPENAI_BASE_URL or ANTHROPIC_BASE_URL).`)
+  }
+  const prompt = rest.join(' ').trim()
+  if (prompt === '') throw new CliError('usage', 'agent needs a prompt: agent --provider openai "What is my name?"')
+  const maxRounds = values['max-rounds'] !== undefined ? Number(values['max-rounds']) : DEFAULT_MAX_ROUNDS
+  if (!Number.isInteger(maxRounds) || maxRounds < 1 || maxRounds > 50) throw new CliError('usage', '--max-rounds must be a whole number from 1 to 50.')
+  return { provider: provider as Provider, prompt, model: values.model, maxRounds, env }
+}
+
+async function dispatch (command: string, rest: string[], values: Values, ctx: Context, out: Output, env: Record<string, string | undefined>): Promise<number> {
+  switch (command) {
+    case 'login':
+      if (rest.length > 0) throw new CliError('usage', 'login takes no arguments (did you mean --scope "…"?).')
+      return await login(ctx, out, { scope: values.scope })
+    case 'logout':
+      return await logout(ctx, out)
+    case 'status':
+      return await status(ctx, out)
+    case 'tools':
+      return await tools(ctx, out)
+    case 'whoami':
+      return await whoami(ctx, out)
+    case 'call': {
+      const [name, ...pairs] = rest
+      if (name === undefined) throw new CliError('usage', 'call needs a tool name: call <tool> [key=value …]')
+      return await callTool(ctx, out, { name, pairs, json: values.args })
+    }
+    case 'agent':
+      return await agent(ctx, out, agentArgs(rest, values, env))
+  }
+  throw new CliError('usage', `Unknown command "${command}".`)
+}
+
 /** The whole CLI as a function: parses `argv` (without node and the script), runs, returns the exit code. */
 export async function run (argv: string[], deps: RunDeps = {}): Promise<number> {
   const env = deps.env ?? {}
@@ -152,58 +216,9 @@ export async function run (argv: string[], deps: RunDeps = {}): Promise<number> 
       stdout.write(USAGE)
       return command === undefined && values.help !== true ? 2 : 0
     }
-    const allowed = COMMAND_OPTIONS[command]
-    if (allowed === undefined) throw new CliError('usage', `Unknown command "${command}". Run with --help for usage.`)
-    for (const key of ['scope', 'args', 'provider', 'model', 'max-rounds'] as const) {
-      if (values[key] !== undefined && !allowed.includes(key)) {
-        throw new CliError('usage', `--${key === 'args' ? 'json {…}' : key} does not apply to "${command}".`)
-      }
-    }
-
+    checkOptions(command, values)
     server = normaliseServer(values.server ?? (env.ENTRA_MCP_SERVER !== undefined && env.ENTRA_MCP_SERVER !== '' ? env.ENTRA_MCP_SERVER : DEFAULT_SERVER))
-    const baseFetch: FetchLike = deps.fetch ?? ((url, init) => fetch(url, init))
-    const ctx: Context = {
-      server,
-      cache: new TokenCache(configDir(env)),
-      openUrl: deps.openUrl ?? systemBrowser(env),
-      now: deps.now ?? Date.now,
-      signInTimeoutMs: deps.signInTimeoutMs ?? DEFAULT_SIGNIN_TIMEOUT_MS,
-      fetch: baseFetch,
-      notify: (line) => out.info(line),
-      program: deps.program ?? DEFAULT_PROGRAM
-    }
-
-    switch (command) {
-      case 'login':
-        if (rest.length > 0) throw new CliError('usage', 'login takes no arguments (did you mean --scope "…"?).')
-        return await login(ctx, out, { scope: values.scope })
-      case 'logout':
-        return await logout(ctx, out)
-      case 'status':
-        return await status(ctx, out)
-      case 'tools':
-        return await tools(ctx, out)
-      case 'whoami':
-        return await whoami(ctx, out)
-      case 'call': {
-        const [name, ...pairs] = rest
-        if (name === undefined) throw new CliError('usage', 'call needs a tool name: call <tool> [key=value …]')
-        return await callTool(ctx, out, { name, pairs, json: values.args })
-      }
-      case 'agent': {
-        const provider = values.provider
-        if (provider === undefined) throw new CliError('usage', `agent needs --provider ${PROVIDERS.join('|')}.`)
-        if (!(PROVIDERS as readonly string[]).includes(provider)) {
-          throw new CliError('usage', `Unknown provider "${provider}": choose ${PROVIDERS.join(' or ')} (another model works when it speaks one of their APIs: set OPENAI_BASE_URL or ANTHROPIC_BASE_URL).`)
-        }
-        const prompt = rest.join(' ').trim()
-        if (prompt === '') throw new CliError('usage', 'agent needs a prompt: agent --provider openai "What is my name?"')
-        const maxRounds = values['max-rounds'] !== undefined ? Number(values['max-rounds']) : DEFAULT_MAX_ROUNDS
-        if (!Number.isInteger(maxRounds) || maxRounds < 1 || maxRounds > 50) throw new CliError('usage', '--max-rounds must be a whole number from 1 to 50.')
-        return await agent(ctx, out, { provider: provider as Provider, prompt, model: values.model, maxRounds, env })
-      }
-    }
-    throw new CliError('usage', `Unknown command "${command}".`)
+    return await dispatch(command, rest, values, contextFor(server, env, deps, out), out, env)
   } catch (err) {
     const error = toCliError(err, server)
     out.error(error.kind, error.message)

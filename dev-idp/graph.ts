@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto'
 import { createVerifier } from 'fast-jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { EntraLikeProvider } from './provider.ts'
-import { GRAPH_RESOURCE } from './provider.ts'
+import { GRAPH_RESOURCE } from './scopes.ts'
 
 /** Where the development stand-in for Microsoft Graph lives, below the provider's mount path. */
 export const DEV_GRAPH_PATH = '/graph/v1.0'

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
 import * as z from 'zod'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
+import type { RateRule } from '../config/index.ts'
 
 /** What a tool may learn about the token used for this request (never the token itself). */
 export interface TokenReportView {
@@ -29,8 +30,6 @@ export interface GraphResponse {
   status: number
   body: unknown
 }
-
-export interface RateRule { max: number, windowSeconds: number }
 
 type Shape = z.ZodRawShape
 

@@ -1,5 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js'
-import { CliError } from '../errors.ts'
+import { CliError } from '../ui/errors.ts'
 
 /** A tool as handed to a model: its MCP name, description and JSON Schema input. */
 export interface AgentTool {

@@ -1,6 +1,6 @@
-import { CliError, toCliError } from '../errors.ts'
-import type { Output } from '../output.ts'
-import { revokeToken, signIn, splitScopes, withSession, type Context } from '../session.ts'
+import { CliError, toCliError } from '../ui/errors.ts'
+import type { Output } from '../ui/output.ts'
+import { revokeToken, signIn, splitScopes, withSession, type Context } from '../auth/session.ts'
 
 /** What the gateway's whoami tool returns (the fields this command prints). */
 interface Identity { name?: string | null, username?: string | null, email?: string | null, oid?: string | null, subject?: string }

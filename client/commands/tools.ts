@@ -1,8 +1,8 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js'
-import { CliError } from '../errors.ts'
-import type { Output } from '../output.ts'
-import { listAllTools, splitScopes, withSession, type Context } from '../session.ts'
-import { mayCall, requiredScopes } from '../tool-scopes.ts'
+import { CliError } from '../ui/errors.ts'
+import type { Output } from '../ui/output.ts'
+import { listAllTools, splitScopes, withSession, type Context } from '../auth/session.ts'
+import { mayCall, requiredScopes } from '../auth/tool-scopes.ts'
 import { resultText } from '../agents/loop.ts'
 
 export async function tools (ctx: Context, out: Output): Promise<number> {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { checkAuthorizeRequest, clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
-import { redirectUriMatches } from '../../plugins/oauth-proxy/clients/redirect-uris.ts'
+import { redirectUriMatches } from '../../plugins/shared/redirect-uris.ts'
 import { consentMaySkip, newCsrfToken } from '../../plugins/oauth-proxy/consent/consent-session.ts'
 import { bindingCookieName, bindingCookieOptions, bindingHash, browserSecret } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
 import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'

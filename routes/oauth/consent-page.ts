@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { describeScope } from '../../plugins/oauth-proxy/consent/consent-session.ts'
 import { escapeHtml } from '../../plugins/shared/html.ts'
-import { isLoopbackHost } from '../../plugins/oauth-proxy/clients/redirect-uris.ts'
+import { isLoopbackHost } from '../../plugins/shared/redirect-uris.ts'
 
 // Server-rendered pages of the authorize flow: the consent page and the error page shown when an
 // error cannot be sent to a verified redirect URI. No scripts; inline styles only.

@@ -1,7 +1,7 @@
 // The public keys of a private_key_jwt client (RFC 7523, RFC 7517): which key sets and keys are
 // accepted, and which key verifies an assertion. Pure functions: no Fastify, no I/O.
 import { createPublicKey } from 'node:crypto'
-import { hasControlOrSpace } from '../clients/redirect-uris.ts'
+import { hasControlOrSpace } from '../../shared/redirect-uris.ts'
 
 /** Signature algorithms accepted for client assertions: never `none` or a shared-secret HS*. */
 export const ASSERTION_ALGORITHMS = ['RS256', 'PS256', 'ES256'] as const

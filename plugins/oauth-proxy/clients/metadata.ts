@@ -1,6 +1,6 @@
 // Client metadata rules (RFC 7591 §2) for dynamic registration and client ID metadata documents.
 // Pure functions: no Fastify, no I/O.
-import { hasControlOrSpace, redirectUriProblem } from './redirect-uris.ts'
+import { hasControlOrSpace, redirectUriProblem } from '../../shared/redirect-uris.ts'
 import { requestedScopes } from '../authorize/requested-scopes.ts'
 import { jwksUriProblem, parseClientJwks, type ClientJwks } from '../client-auth/client-jwks.ts'
 

@@ -6,7 +6,7 @@ import { jsonDocuments, SafeFetchError, type AddressPolicy, type Resolver } from
 import { clientKey, metadataDocumentKey } from '../../store/keys.ts'
 
 export type { ClientRecord, ClientMetadata, TokenEndpointAuthMethod } from './metadata.ts'
-export { redirectUriMatches } from './redirect-uris.ts'
+export { redirectUriMatches } from '../../shared/redirect-uris.ts'
 
 /** Test seams for client ID metadata documents; production uses the defaults. */
 export interface ClientRegistryOptions {

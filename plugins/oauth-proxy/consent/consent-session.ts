@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { deriveKey } from '../grants/token-crypto.ts'
-import { isLoopbackHost } from '../clients/redirect-uris.ts'
+import { isLoopbackHost } from '../../shared/redirect-uris.ts'
 
 // The consent page comes before the sign-in, so the user is not known yet: an approval is
 // remembered per browser "consent session" (a random id in a signed cookie) and client id,

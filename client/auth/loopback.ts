@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { CliError } from './errors.ts'
+import { escapeHtml } from '../../plugins/shared/html.ts'
+import { CliError } from '../ui/errors.ts'
 
 export const CALLBACK_PATH = '/callback'
 export const DEFAULT_SIGNIN_TIMEOUT_MS = 5 * 60 * 1000
@@ -22,8 +23,6 @@ export interface LoopbackListener {
   close: () => Promise<void>
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
-
 function page (res: ServerResponse, status: number, title: string, body: string) {
   res.writeHead(status, {
     'content-type': 'text/html; charset=utf-8',
@@ -38,6 +37,42 @@ function page (res: ServerResponse, status: number, title: string, body: string)
     `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p></body></html>`)
 }
 
+type Outcome = { code: string } | { error: CliError }
+
+/** What a callback means for the sign-in waiting on `expect`: the page to show, and the outcome (none: keep waiting). */
+export function readCallback (params: URLSearchParams, expect: CallbackExpectation): { page: [number, string, string], outcome?: Outcome } {
+  if (params.get('state') !== expect.state) {
+    // Not the answer to our request (a stale tab, or another program): ignore it and keep waiting.
+    return { page: [400, 'Unknown sign-in', 'This sign-in response does not belong to the running command. Return to the terminal.'] }
+  }
+  const iss = params.get('iss')
+  if (expect.issuer !== undefined && ((iss !== null && iss !== expect.issuer) || (iss === null && expect.issRequired === true))) {
+    return {
+      page: [400, 'Sign-in refused', 'The response came from an unexpected authorization server.'],
+      outcome: { error: new CliError('signin_failed', `The sign-in response came from an unexpected authorization server (iss ${iss ?? 'missing'}, expected ${expect.issuer}).`) }
+    }
+  }
+  const error = params.get('error')
+  if (error !== null) {
+    const description = params.get('error_description') ?? ''
+    const detail = description !== '' ? `${error}: ${description}` : error
+    const failure = error === 'access_denied'
+      ? new CliError('signin_cancelled', `Sign-in was cancelled or consent was denied (${detail}).`)
+      : error === 'invalid_scope'
+        ? new CliError('scope_refused', `The server refused the requested scopes (${detail}).`)
+        : new CliError('signin_failed', `Sign-in failed (${detail}).`)
+    return { page: [200, 'Sign-in not completed', `${detail}. You can close this window.`], outcome: { error: failure } }
+  }
+  const code = params.get('code')
+  if (code === null || code === '') {
+    return {
+      page: [400, 'Sign-in failed', 'The response carried no authorization code.'],
+      outcome: { error: new CliError('signin_failed', 'The sign-in response carried no authorization code.') }
+    }
+  }
+  return { page: [200, 'Signed in', 'You are signed in. You can close this window and return to the terminal.'], outcome: { code } }
+}
+
 /**
  * The redirect listener of a native app (RFC 8252 §7.3): HTTP on 127.0.0.1 with a port chosen by
  * the system, one path, alive only for one sign-in, bounded by a timeout.
@@ -48,46 +83,17 @@ export async function startLoopbackListener ({ timeoutMs = DEFAULT_SIGNIN_TIMEOU
   // A callback that arrives before waitForCode() is called (a fast browser) is kept here.
   let early: URLSearchParams | undefined
 
-  function handleParams (params: URLSearchParams, res: ServerResponse | undefined): boolean {
+  function handleParams (params: URLSearchParams, res: ServerResponse | undefined): void {
     if (expectation === undefined || settle === undefined) {
       early = params
       if (res !== undefined) page(res, 200, 'Signing in…', 'You can close this window and return to the terminal.')
-      return true
+      return
     }
-    if (params.get('state') !== expectation.state) {
-      // Not the answer to our request (a stale tab, or another program): ignore it and keep waiting.
-      if (res !== undefined) page(res, 400, 'Unknown sign-in', 'This sign-in response does not belong to the running command. Return to the terminal.')
-      return false
-    }
-    const iss = params.get('iss')
-    if (expectation.issuer !== undefined && ((iss !== null && iss !== expectation.issuer) || (iss === null && expectation.issRequired === true))) {
-      if (res !== undefined) page(res, 400, 'Sign-in refused', 'The response came from an unexpected authorization server.')
-      settle.reject(new CliError('signin_failed', `The sign-in response came from an unexpected authorization server (iss ${iss ?? 'missing'}, expected ${expectation.issuer}).`))
-      return true
-    }
-    const error = params.get('error')
-    if (error !== null) {
-      const description = params.get('error_description') ?? ''
-      const detail = description !== '' ? `${error}: ${description}` : error
-      if (res !== undefined) page(res, 200, 'Sign-in not completed', `${detail}. You can close this window.`)
-      if (error === 'access_denied') {
-        settle.reject(new CliError('signin_cancelled', `Sign-in was cancelled or consent was denied (${detail}).`))
-      } else if (error === 'invalid_scope') {
-        settle.reject(new CliError('scope_refused', `The server refused the requested scopes (${detail}).`))
-      } else {
-        settle.reject(new CliError('signin_failed', `Sign-in failed (${detail}).`))
-      }
-      return true
-    }
-    const code = params.get('code')
-    if (code === null || code === '') {
-      if (res !== undefined) page(res, 400, 'Sign-in failed', 'The response carried no authorization code.')
-      settle.reject(new CliError('signin_failed', 'The sign-in response carried no authorization code.'))
-      return true
-    }
-    if (res !== undefined) page(res, 200, 'Signed in', 'You are signed in. You can close this window and return to the terminal.')
-    settle.resolve(code)
-    return true
+    const { page: shown, outcome } = readCallback(params, expectation)
+    if (res !== undefined) page(res, ...shown)
+    if (outcome === undefined) return
+    if ('code' in outcome) settle.resolve(outcome.code)
+    else settle.reject(outcome.error)
   }
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {

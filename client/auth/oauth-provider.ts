@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js'
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
-import { CliError, StepUpRequired, DEFAULT_PROGRAM, loginCommand } from './errors.ts'
+import { CliError, StepUpRequired, DEFAULT_PROGRAM, loginCommand } from '../ui/errors.ts'
 import type { ServerEntry, TokenCache } from './token-cache.ts'
 
 export const CLIENT_NAME = 'Entra MCP Gateway CLI'

@@ -1,5 +1,5 @@
-// Redirect URI rules shared by registration (RFC 7591), client ID metadata documents and /authorize.
-// Pure functions: no Fastify, no I/O.
+// Redirect URI rules shared by registration (RFC 7591), client ID metadata documents, /authorize and
+// the configuration check of ALLOWED_REDIRECT_SCHEMES. Pure functions: no Fastify, no I/O; anyone may import them.
 
 /** Hosts of the loopback interface as written in a redirect URI (RFC 8252 §7.3; `localhost` tolerated). */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost'])

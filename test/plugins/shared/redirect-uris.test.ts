@@ -1,5 +1,5 @@
 import t from 'tap'
-import { redirectUriMatches, redirectUriProblem, isLoopbackHost, privateUseSchemeProblem } from '../../../../plugins/oauth-proxy/clients/redirect-uris.ts'
+import { redirectUriMatches, redirectUriProblem, isLoopbackHost, privateUseSchemeProblem } from '../../../plugins/shared/redirect-uris.ts'
 
 t.test('redirectUriMatches is an exact match for https redirect URIs', async t => {
   const registered = ['https://app.example.com/callback', 'https://claude.ai/api/mcp/auth_callback']

@@ -4,7 +4,7 @@ import { auth, discoverOAuthServerInfo, extractWWWAuthenticateParams, registerCl
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { AuthorizationServerMetadata } from '@modelcontextprotocol/sdk/shared/auth.js'
 import type { Tool } from '@modelcontextprotocol/sdk/types.js'
-import { CliError, StepUpRequired, causes, loginCommand } from './errors.ts'
+import { CliError, StepUpRequired, causes, loginCommand } from '../ui/errors.ts'
 import { CliOAuthProvider } from './oauth-provider.ts'
 import { startLoopbackListener } from './loopback.ts'
 import type { OpenUrl } from './browser.ts'

@@ -1,9 +1,9 @@
 import { test } from 'tap'
 import { mkdir, readFile, stat, writeFile, chmod, utimes } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TokenCache, configDir, serverKey, withFileLock } from '../../client/token-cache.ts'
-import { needsRefresh, refreshMargin, unionScopes } from '../../client/session.ts'
-import { tempConfigHome } from './cli-helper.ts'
+import { TokenCache, configDir, serverKey, withFileLock } from '../../../client/auth/token-cache.ts'
+import { needsRefresh, refreshMargin, unionScopes } from '../../../client/auth/session.ts'
+import { tempConfigHome } from '../cli-helper.ts'
 
 test('config folder: $XDG_CONFIG_HOME, else ~/.config, else %APPDATA% on Windows', async (t) => {
   t.equal(configDir({ XDG_CONFIG_HOME: '/x/cfg', HOME: '/home/u' }, 'linux'), '/x/cfg/entra-mcp-gateway')
