@@ -62,6 +62,19 @@ export function secretMatches (presented: string, storedHash: string): boolean {
 }
 
 /**
+ * Whether `secret` authenticates `client`: the unexpired secret of a confidential client; a public
+ * ('none') client passes without one; a private_key_jwt client never passes here.
+ */
+export function clientSecretValid (client: ClientRecord, secret: string | undefined): boolean {
+  if (client.token_endpoint_auth_method === 'none') return true
+  if (client.token_endpoint_auth_method === 'private_key_jwt') return false
+  if (typeof secret !== 'string' || secret.length === 0 || client.client_secret_hash === undefined) return false
+  const expiresAt = client.client_secret_expires_at ?? 0
+  if (expiresAt !== 0 && expiresAt <= Math.floor(Date.now() / 1000)) return false
+  return secretMatches(secret, client.client_secret_hash)
+}
+
+/**
  * `fastify.clients`: the clients this authorization server knows. Registered clients live in
  * the store with no expiry (or CLIENT_REGISTRATION_TTL); an https client_id is a client ID
  * metadata document, fetched under the SSRF guard (plugins/shared/safe-fetch.ts), validated like a
@@ -117,13 +130,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
     },
 
     authenticate (client, credentials) {
-      if (client.token_endpoint_auth_method === 'none') return true
-      if (client.token_endpoint_auth_method === 'private_key_jwt') return false
-      const secret = credentials.clientSecret
-      if (typeof secret !== 'string' || secret.length === 0 || client.client_secret_hash === undefined) return false
-      const expiresAt = client.client_secret_expires_at ?? 0
-      if (expiresAt !== 0 && expiresAt <= Math.floor(Date.now() / 1000)) return false
-      return secretMatches(secret, client.client_secret_hash)
+      return clientSecretValid(client, credentials.clientSecret)
     },
 
     async register (metadata) {
