@@ -7,6 +7,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
+import createError from '@fastify/error'
 import ipaddr from 'ipaddr.js'
 import { Agent, request } from 'undici'
 import { getJson, setJson, type Store } from '../store/contract.ts'
@@ -37,8 +38,11 @@ export interface SafeFetchResult {
 /** `refused`: an answer came, but not an acceptable document (status, type, JSON, the caller's rules). */
 export type SafeFetchFailure = 'invalid_url' | 'not_https' | 'dns' | 'blocked_address' | 'timeout' | 'too_large' | 'network' | 'refused'
 
-export class SafeFetchError extends Error {
-  reason: SafeFetchFailure
+const SafeFetchRefused = createError<[string]>('FST_ERR_SAFE_FETCH', '%s')
+
+/** Why a guarded fetch gave no document; the message is the reason, fit for an error description. */
+export class SafeFetchError extends SafeFetchRefused {
+  readonly reason: SafeFetchFailure
   constructor (reason: SafeFetchFailure, message: string) {
     super(message)
     this.name = 'SafeFetchError'
