@@ -18,7 +18,7 @@ import signingKeys from './plugins/jwt-verify/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
 import wellKnownResource from './routes/well-known-resource.ts'
 import clientRegistry, { type ClientRegistryOptions } from './plugins/oauth-proxy/clients/registry.ts'
-import privateKeyJwt from './plugins/oauth-proxy/client-auth/private-key-jwt.ts'
+import clientAuth from './plugins/oauth-proxy/client-auth.ts'
 import authorizationServerMetadata from './routes/oauth/metadata.ts'
 import registerRoute from './routes/oauth/register.ts'
 import oauthProxy from './plugins/oauth-proxy.ts'
@@ -126,7 +126,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(upstreamMetadata)
   // oauth proxy: plugins/oauth-proxy/clients/registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
   await fastify.register(clientRegistry, opts.clientRegistry ?? {})
-  await fastify.register(privateKeyJwt, opts.clientRegistry ?? {})
+  await fastify.register(clientAuth, opts.clientRegistry ?? {})
   await fastify.register(authorizationServerMetadata)
   await fastify.register(registerRoute)
   await fastify.register(oauthProxy)

@@ -7,8 +7,9 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
+import createError from '@fastify/error'
 import ipaddr from 'ipaddr.js'
-import { Agent, request } from 'undici'
+import { Agent, request, type Dispatcher } from 'undici'
 import { getJson, setJson, type Store } from '../store/contract.ts'
 
 export interface ResolvedAddress { address: string, family: 4 | 6 }
@@ -37,8 +38,11 @@ export interface SafeFetchResult {
 /** `refused`: an answer came, but not an acceptable document (status, type, JSON, the caller's rules). */
 export type SafeFetchFailure = 'invalid_url' | 'not_https' | 'dns' | 'blocked_address' | 'timeout' | 'too_large' | 'network' | 'refused'
 
-export class SafeFetchError extends Error {
-  reason: SafeFetchFailure
+const SafeFetchRefused = createError<[string]>('FST_ERR_SAFE_FETCH', '%s')
+
+/** Why a guarded fetch gave no document; the message is the reason, fit for an error description. */
+export class SafeFetchError extends SafeFetchRefused {
+  readonly reason: SafeFetchFailure
   constructor (reason: SafeFetchFailure, message: string) {
     super(message)
     this.name = 'SafeFetchError'
@@ -76,8 +80,6 @@ export const systemResolver: Resolver = async (hostname) => {
  * Rejects with a SafeFetchError naming the reason otherwise.
  */
 export async function safeFetch (url: string, opts: SafeFetchOptions = {}): Promise<SafeFetchResult> {
-  const resolve = opts.resolve ?? systemResolver
-  const isAllowed = opts.isAllowedAddress ?? isPublicAddress
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES
 
@@ -88,46 +90,11 @@ export async function safeFetch (url: string, opts: SafeFetchOptions = {}): Prom
 
   const controller = new AbortController()
   const timer = setTimeout(() => controller.abort(), timeoutMs)
-  const timedOut = () => new SafeFetchError('timeout', `no complete answer within ${timeoutMs} ms`)
+  const deadline: Deadline = { signal: controller.signal, timedOut: () => new SafeFetchError('timeout', `no complete answer within ${timeoutMs} ms`) }
   let agent: Agent | undefined
   try {
-    // 1. Resolve first and check every address: one private answer is enough to refuse.
-    const host = target.hostname.replace(/^\[(.*)\]$/, '$1')
-    let addresses: ResolvedAddress[]
-    if (ipaddr.isValid(host)) {
-      addresses = [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
-    } else {
-      const aborted = new Promise<never>((_resolve, reject) => {
-        controller.signal.addEventListener('abort', () => reject(timedOut()), { once: true })
-      })
-      try {
-        addresses = await Promise.race([resolve(host), aborted])
-      } catch (err) {
-        if (err instanceof SafeFetchError) throw err
-        throw new SafeFetchError('dns', `the host name does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-      }
-    }
-    if (addresses.length === 0) throw new SafeFetchError('dns', 'the host name has no address')
-    const blocked = addresses.filter(a => !isAllowed(a.address))
-    if (blocked.length > 0) {
-      throw new SafeFetchError('blocked_address', `the host resolves to an address that is not public (${blocked.map(a => a.address).join(', ')})`)
-    }
-
-    // 2. Connect only to the checked addresses: the socket's lookup returns them instead of asking DNS again.
-    const pinned: LookupFunction = (_hostname, options, callback) => {
-      if ((options as { all?: boolean }).all === true) {
-        (callback as (err: null, addresses: ResolvedAddress[]) => void)(null, addresses)
-      } else {
-        callback(null, addresses[0].address, addresses[0].family)
-      }
-    }
-    agent = new Agent({
-      connect: { lookup: pinned, timeout: timeoutMs, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      connections: 1,
-      pipelining: 0
-    })
+    const addresses = await checkedAddresses(target.hostname.replace(/^\[(.*)\]$/, '$1'), opts, deadline)
+    agent = pinnedAgent(addresses, timeoutMs, opts.ca)
 
     // 3. One GET, no redirects followed (undici's request does not follow them), bounded body.
     let response
@@ -139,36 +106,88 @@ export async function safeFetch (url: string, opts: SafeFetchOptions = {}): Prom
         headers: { accept: opts.accept ?? 'application/json' }
       })
     } catch (err) {
-      if (controller.signal.aborted) throw timedOut()
+      if (controller.signal.aborted) throw deadline.timedOut()
       throw new SafeFetchError('network', `the request failed (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`)
     }
     const { statusCode, headers, body } = response
-    const declared = Number(headers['content-length'])
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      body.destroy()
-      throw new SafeFetchError('too_large', `the response is larger than ${maxBytes} bytes`)
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    try {
-      for await (const chunk of body) {
-        size += (chunk as Buffer).length
-        if (size > maxBytes) {
-          body.destroy()
-          throw new SafeFetchError('too_large', `the response is larger than ${maxBytes} bytes`)
-        }
-        chunks.push(chunk as Buffer)
-      }
-    } catch (err) {
-      if (err instanceof SafeFetchError) throw err
-      if (controller.signal.aborted) throw timedOut()
-      throw new SafeFetchError('network', `the response was cut short (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`)
-    }
-    return { status: statusCode, headers, body: Buffer.concat(chunks) }
+    return { status: statusCode, headers, body: await readBounded(body, headers['content-length'], maxBytes, deadline) }
   } finally {
     clearTimeout(timer)
     if (agent !== undefined) agent.destroy().catch(() => {})
   }
+}
+
+/** The fetch's one time limit: its abort signal, and the error to throw once it fired. */
+interface Deadline { signal: AbortSignal, timedOut: () => SafeFetchError }
+
+/** 1. Resolve first and check every address: one private answer is enough to refuse. */
+async function checkedAddresses (host: string, opts: SafeFetchOptions, deadline: Deadline): Promise<ResolvedAddress[]> {
+  const resolve = opts.resolve ?? systemResolver
+  const isAllowed = opts.isAllowedAddress ?? isPublicAddress
+  let addresses: ResolvedAddress[]
+  if (ipaddr.isValid(host)) {
+    addresses = [{ address: host, family: ipaddr.parse(host).kind() === 'ipv6' ? 6 : 4 }]
+  } else {
+    const aborted = new Promise<never>((_resolve, reject) => {
+      deadline.signal.addEventListener('abort', () => reject(deadline.timedOut()), { once: true })
+    })
+    try {
+      addresses = await Promise.race([resolve(host), aborted])
+    } catch (err) {
+      if (err instanceof SafeFetchError) throw err
+      throw new SafeFetchError('dns', `the host name does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+  }
+  if (addresses.length === 0) throw new SafeFetchError('dns', 'the host name has no address')
+  const blocked = addresses.filter(a => !isAllowed(a.address))
+  if (blocked.length > 0) {
+    throw new SafeFetchError('blocked_address', `the host resolves to an address that is not public (${blocked.map(a => a.address).join(', ')})`)
+  }
+  return addresses
+}
+
+/** 2. Connect only to the checked addresses: the socket's lookup returns them instead of asking DNS again. */
+function pinnedAgent (addresses: ResolvedAddress[], timeoutMs: number, ca: SafeFetchOptions['ca']): Agent {
+  const pinned: LookupFunction = (_hostname, options, callback) => {
+    if ((options as { all?: boolean }).all === true) {
+      (callback as (err: null, addresses: ResolvedAddress[]) => void)(null, addresses)
+    } else {
+      callback(null, addresses[0].address, addresses[0].family)
+    }
+  }
+  return new Agent({
+    connect: { lookup: pinned, timeout: timeoutMs, ...(ca !== undefined ? { ca } : {}) },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connections: 1,
+    pipelining: 0
+  })
+}
+
+/** The body, refused as soon as it is (or declares to be) larger than `maxBytes`. */
+async function readBounded (body: Dispatcher.ResponseData['body'], contentLength: string | string[] | undefined, maxBytes: number, deadline: Deadline): Promise<Buffer> {
+  const declared = Number(contentLength)
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    body.destroy()
+    throw new SafeFetchError('too_large', `the response is larger than ${maxBytes} bytes`)
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  try {
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length
+      if (size > maxBytes) {
+        body.destroy()
+        throw new SafeFetchError('too_large', `the response is larger than ${maxBytes} bytes`)
+      }
+      chunks.push(chunk as Buffer)
+    }
+  } catch (err) {
+    if (err instanceof SafeFetchError) throw err
+    if (deadline.signal.aborted) throw deadline.timedOut()
+    throw new SafeFetchError('network', `the response was cut short (${(err as NodeJS.ErrnoException).code ?? (err as Error).name})`)
+  }
+  return Buffer.concat(chunks)
 }
 
 /** application/json or a structured +json type (application/jwk-set+json). */

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import { InvalidClientError } from '../../errors/oauth.ts'
 import type { ClientRecord } from '../clients/metadata.ts'
 import { chooseKey, parseClientJwks, type ClientJwk, type ClientJwks } from './client-jwks.ts'
@@ -39,16 +40,11 @@ export const JWKS_MAX_BYTES = 32 * 1024
 const invalidClient = (description: string) => new InvalidClientError(`Client authentication failed: ${description}`)
 
 /**
- * private_key_jwt for client ID metadata documents (ChatGPT publishes a jwks_uri): key sets fetched
- * under the SSRF guard (plugins/shared/safe-fetch.ts) and cached in `client-jwks:{sha256(uri)}` per
- * Cache-Control within JWKS_CACHE, unknown kids refetched at most every JWKS_REFETCH_INTERVAL
- * seconds (`client-jwks-refetch:{sha256(uri)}`), and each assertion's jti accepted once
- * (`client-jti:{sha256(client_id, jti)}`, kept until the assertion expires).
+ * The key that verifies a client's assertion: from the client's own `jwks`, or from its
+ * `jwks_uri` (fetched under the guard and cached; an unknown kid refetches, rate-limited).
  */
-export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, opts) {
-  const { config, store } = fastify
-  const audiences = [`${config.baseUrl}/token`, config.issuer]
-  const tolerance = config.clockToleranceSeconds
+function clientKeyLookup (fastify: FastifyInstance, opts: ClientRegistryOptions): (client: ClientRecord, header: AssertionHeader) => Promise<ClientJwk> {
+  const { store } = fastify
   const keySets = jsonDocuments<ClientJwks>({
     store,
     log: fastify.log,
@@ -69,7 +65,7 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
     }
   }
 
-  async function keyFor (client: ClientRecord, header: AssertionHeader): Promise<ClientJwk> {
+  return async function keyFor (client, header) {
     if (client.jwks !== undefined) {
       const choice = chooseKey(client.jwks, header)
       if (choice.key !== null) return choice.key
@@ -91,6 +87,20 @@ export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, 
     if (choice.key !== null) return choice.key
     throw new ClientAssertionError('key', choice.reason)
   }
+}
+
+/**
+ * private_key_jwt for client ID metadata documents (ChatGPT publishes a jwks_uri): key sets fetched
+ * under the SSRF guard (plugins/shared/safe-fetch.ts) and cached in `client-jwks:{sha256(uri)}` per
+ * Cache-Control within JWKS_CACHE, unknown kids refetched at most every JWKS_REFETCH_INTERVAL
+ * seconds (`client-jwks-refetch:{sha256(uri)}`), and each assertion's jti accepted once
+ * (`client-jti:{sha256(client_id, jti)}`, kept until the assertion expires).
+ */
+export default fp<ClientRegistryOptions>(async function privateKeyJwt (fastify, opts) {
+  const { config, store } = fastify
+  const audiences = [`${config.baseUrl}/token`, config.issuer]
+  const tolerance = config.clockToleranceSeconds
+  const keyFor = clientKeyLookup(fastify, opts)
 
   const api: PrivateKeyJwt = {
     async authenticate (credentials) {

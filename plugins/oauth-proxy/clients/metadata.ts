@@ -65,7 +65,7 @@ export const LIMITS = {
 
 const hasControl = (value: string) => [...value].some(c => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
 
-function fail (error: MetadataErrorCode, description: string): MetadataResult {
+function fail (error: MetadataErrorCode, description: string): Extract<MetadataResult, { ok: false }> {
   return { ok: false, error, description }
 }
 
@@ -84,21 +84,48 @@ function webUriProblem (name: string, value: unknown): string | null {
   return null
 }
 
+type Failure = Extract<MetadataResult, { ok: false }>
+const failed = (value: unknown): value is Failure => typeof value === 'object' && value !== null && (value as Failure).ok === false
+
 /**
  * Validates and normalises client metadata. Defaults follow RFC 7591 §2: grant_types
  * ["authorization_code"], response_types ["code"], token_endpoint_auth_method "client_secret_basic"
  * (MCP clients normally send "none"); metadata documents default to "none" and may declare
  * "private_key_jwt" with their keys (jwks_uri or jwks); registration offers no private_key_jwt.
- * Unknown members are ignored, as RFC 7591 §2 permits.
+ * Unknown members are ignored, as RFC 7591 §2 permits. The checks run in this order, and the
+ * first that fails is the answer.
  */
 export function validateClientMetadata (input: unknown, rules: MetadataRules): MetadataResult {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return fail('invalid_client_metadata', 'the client metadata must be a JSON object')
   const body = input as Record<string, unknown>
   const doc = rules.metadataDocument === true
 
-  // redirect_uris: required (this server only offers the authorization code grant).
-  if (body.redirect_uris === undefined) return fail('invalid_redirect_uri', 'redirect_uris is required')
-  const redirectUris = stringList(body.redirect_uris)
+  const redirectUris = checkRedirectUris(body.redirect_uris, rules)
+  if (failed(redirectUris)) return redirectUris
+  const auth = checkAuthMethod(body, doc)
+  if (failed(auth)) return auth
+  const types = checkTypes(body)
+  if (failed(types)) return types
+
+  const metadata: ClientMetadata = {
+    token_endpoint_auth_method: auth.method,
+    ...auth.keys,
+    redirect_uris: redirectUris,
+    grant_types: types.grantTypes,
+    response_types: types.responseTypes
+  }
+  const scope = checkScope(body.scope, rules.scopes, doc)
+  if (failed(scope)) return scope
+  if (scope !== undefined) metadata.scope = scope
+  const display = checkDisplay(body)
+  if (failed(display)) return display
+  return { ok: true, metadata: { ...metadata, ...display } }
+}
+
+/** redirect_uris: required (this server only offers the authorization code grant), each one registrable. */
+function checkRedirectUris (value: unknown, rules: MetadataRules): string[] | Failure {
+  if (value === undefined) return fail('invalid_redirect_uri', 'redirect_uris is required')
+  const redirectUris = stringList(value)
   if (redirectUris === null) return fail('invalid_redirect_uri', 'redirect_uris must be an array of strings')
   if (redirectUris.length === 0) return fail('invalid_redirect_uri', 'redirect_uris must list at least one URI')
   if (redirectUris.length > LIMITS.redirectUris) return fail('invalid_redirect_uri', `redirect_uris may list at most ${LIMITS.redirectUris} URIs`)
@@ -106,8 +133,11 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
     const problem = redirectUriProblem(uri, rules.allowedRedirectUris, rules.redirectSchemes)
     if (problem !== null) return fail('invalid_redirect_uri', problem)
   }
+  return redirectUris
+}
 
-  // token_endpoint_auth_method
+/** token_endpoint_auth_method, and a private_key_jwt metadata document's keys. */
+function checkAuthMethod (body: Record<string, unknown>, doc: boolean): { method: TokenEndpointAuthMethod, keys: Pick<ClientMetadata, 'jwks_uri' | 'jwks'> } | Failure {
   const method = body.token_endpoint_auth_method ?? (doc ? 'none' : 'client_secret_basic')
   if (typeof method !== 'string') return fail('invalid_client_metadata', 'token_endpoint_auth_method must be a string')
   let keys: Pick<ClientMetadata, 'jwks_uri' | 'jwks'> = {}
@@ -126,11 +156,16 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   } else if (!(TOKEN_ENDPOINT_AUTH_METHODS as readonly string[]).includes(method)) {
     return fail('invalid_client_metadata', `token_endpoint_auth_method must be one of: ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`)
   }
+  return { method: method as TokenEndpointAuthMethod, keys }
+}
 
-  // grant_types and response_types, consistent with each other (RFC 7591 §2.1). Grant and response
-  // types this server does not offer are dropped, not refused (RFC 7591 §2 lets the server register
-  // less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant and
-  // VS Code's lists device_code; refusing those stopped both at /authorize.
+/**
+ * grant_types and response_types, consistent with each other (RFC 7591 §2.1). Grant and response
+ * types this server does not offer are dropped, not refused (RFC 7591 §2 lets the server register
+ * less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant and
+ * VS Code's lists device_code; refusing those stopped both at /authorize.
+ */
+function checkTypes (body: Record<string, unknown>): { grantTypes: string[], responseTypes: string[] } | Failure {
   const askedGrants = body.grant_types === undefined ? ['authorization_code'] : stringList(body.grant_types)
   if (askedGrants === null) return fail('invalid_client_metadata', 'grant_types must be an array of strings')
   if (!askedGrants.includes('authorization_code')) return fail('invalid_client_metadata', `grant_types must include "authorization_code" (supported: ${GRANT_TYPES.join(', ')})`)
@@ -138,40 +173,39 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   const askedResponses = body.response_types === undefined ? ['code'] : stringList(body.response_types)
   if (askedResponses === null) return fail('invalid_client_metadata', 'response_types must be an array of strings')
   if (!askedResponses.includes('code')) return fail('invalid_client_metadata', 'response_types must include "code", the response type of the authorization_code grant')
-  const responseTypes = ['code']
+  return { grantTypes, responseTypes: ['code'] }
+}
 
-  const metadata: ClientMetadata = {
-    token_endpoint_auth_method: method as TokenEndpointAuthMethod,
-    ...keys,
-    redirect_uris: redirectUris,
-    grant_types: grantTypes,
-    response_types: responseTypes
-  }
+/**
+ * scope: a subset of the scopes offered; sign-in scopes (openid, offline_access, ...) are ignored.
+ * Metadata documents have scopes outside the offer dropped. Undefined when no scope is kept.
+ */
+function checkScope (value: unknown, offered: readonly string[], doc: boolean): string | undefined | Failure {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') return fail('invalid_client_metadata', 'scope must be a space-separated string')
+  const requested = requestedScopes(value, offered)
+  const unknown = requested.filter(s => !offered.includes(s))
+  if (unknown.length > 0 && !doc) return fail('invalid_client_metadata', `scope lists scopes this server does not offer: ${unknown.join(' ')} (offered: ${offered.join(' ')})`)
+  const kept = requested.filter(s => offered.includes(s))
+  return kept.length > 0 ? kept.join(' ') : undefined
+}
 
-  // scope: a subset of the scopes offered; sign-in scopes (openid, offline_access, ...) are ignored.
-  if (body.scope !== undefined) {
-    if (typeof body.scope !== 'string') return fail('invalid_client_metadata', 'scope must be a space-separated string')
-    const requested = requestedScopes(body.scope, rules.scopes)
-    const unknown = requested.filter(s => !rules.scopes.includes(s))
-    if (unknown.length > 0 && !doc) return fail('invalid_client_metadata', `scope lists scopes this server does not offer: ${unknown.join(' ')} (offered: ${rules.scopes.join(' ')})`)
-    const kept = requested.filter(s => rules.scopes.includes(s))
-    if (kept.length > 0) metadata.scope = kept.join(' ')
-  }
-
-  // Human-readable metadata shown on the consent page: bounded and plain.
+/** Human-readable metadata shown on the consent page: bounded and plain. */
+function checkDisplay (body: Record<string, unknown>): Pick<ClientMetadata, 'client_name' | 'client_uri' | 'logo_uri'> | Failure {
+  const display: Pick<ClientMetadata, 'client_name' | 'client_uri' | 'logo_uri'> = {}
   if (body.client_name !== undefined) {
     if (typeof body.client_name !== 'string' || body.client_name.trim() === '') return fail('invalid_client_metadata', 'client_name must be a non-empty string')
     if (body.client_name.length > LIMITS.clientName) return fail('invalid_client_metadata', `client_name must be at most ${LIMITS.clientName} characters`)
     if (hasControl(body.client_name)) return fail('invalid_client_metadata', 'client_name must not contain control characters')
-    metadata.client_name = body.client_name.trim()
+    display.client_name = body.client_name.trim()
   }
   for (const name of ['client_uri', 'logo_uri'] as const) {
     if (body[name] === undefined) continue
     const problem = webUriProblem(name, body[name])
     if (problem !== null) return fail('invalid_client_metadata', problem)
-    metadata[name] = body[name] as string
+    display[name] = body[name] as string
   }
-  return { ok: true, metadata }
+  return display
 }
 
 /** A private_key_jwt client's keys: exactly one of jwks_uri and jwks (RFC 7591 §2), or the reason not. */

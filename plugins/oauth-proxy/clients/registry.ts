@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { getJson, setJson } from '../../store/contract.ts'
-import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord } from './metadata.ts'
+import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord, type MetadataRules } from './metadata.ts'
 import { jsonDocuments, SafeFetchError, type AddressPolicy, type Resolver } from '../../shared/safe-fetch.ts'
 import { clientKey, metadataDocumentKey } from '../../store/keys.ts'
 
@@ -62,13 +63,29 @@ export function secretMatches (presented: string, storedHash: string): boolean {
 }
 
 /**
- * `fastify.clients`: the clients this authorization server knows. Registered clients live in
- * the store with no expiry (or CLIENT_REGISTRATION_TTL); an https client_id is a client ID
- * metadata document, fetched under the SSRF guard (plugins/shared/safe-fetch.ts), validated like a
- * registration, and cached in `cimd:{sha256(url)}` for as long as its Cache-Control allows
- * (within CIMD_CACHE bounds).
+ * Whether `secret` authenticates `client`: the unexpired secret of a confidential client; a public
+ * ('none') client passes without one; a private_key_jwt client never passes here.
  */
-export default fp<ClientRegistryOptions>(async function clientRegistry (fastify, opts) {
+export function clientSecretValid (client: ClientRecord, secret: string | undefined): boolean {
+  if (client.token_endpoint_auth_method === 'none') return true
+  if (client.token_endpoint_auth_method === 'private_key_jwt') return false
+  if (typeof secret !== 'string' || secret.length === 0 || client.client_secret_hash === undefined) return false
+  const expiresAt = client.client_secret_expires_at ?? 0
+  if (expiresAt !== 0 && expiresAt <= Math.floor(Date.now() / 1000)) return false
+  return secretMatches(secret, client.client_secret_hash)
+}
+
+/** The client a fetched metadata document describes, or the reason it is refused. */
+function documentClient (document: unknown, url: string, rules: MetadataRules): ClientRecord | string {
+  if (document === null || typeof document !== 'object' || Array.isArray(document)) return 'the document is not a JSON object'
+  if ((document as Record<string, unknown>).client_id !== url) return 'its client_id is not the URL it was fetched from'
+  const checked = validateClientMetadata(document, { ...rules, metadataDocument: true })
+  if (!checked.ok) return `${checked.error}: ${checked.description}`
+  return { client_id: url, ...checked.metadata, client_id_issued_at: Math.floor(Date.now() / 1000), source: 'metadata_document' }
+}
+
+/** The lookup of an https client_id: its metadata document, from the cache or fetched under the guard. */
+function metadataDocumentLookup (fastify: FastifyInstance, opts: ClientRegistryOptions): (url: string) => Promise<ClientLookup> {
   const { config, store } = fastify
   const rules = { scopes: config.scopes, allowedRedirectUris: config.allowedRedirectUris, redirectSchemes: config.redirectSchemes }
   const documents = jsonDocuments<ClientRecord>({
@@ -78,16 +95,10 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
     cache: CIMD_CACHE,
     fetch: { resolve: opts.resolve, isAllowedAddress: opts.isAllowedAddress, timeoutMs: opts.fetchTimeoutMs, maxBytes: opts.maxDocumentBytes, ca: opts.ca },
     names: { what: 'the document', type: 'application/json', redirects: true },
-    parse (document, url) {
-      if (document === null || typeof document !== 'object' || Array.isArray(document)) return 'the document is not a JSON object'
-      if ((document as Record<string, unknown>).client_id !== url) return 'its client_id is not the URL it was fetched from'
-      const checked = validateClientMetadata(document, { ...rules, metadataDocument: true })
-      if (!checked.ok) return `${checked.error}: ${checked.description}`
-      return { client_id: url, ...checked.metadata, client_id_issued_at: Math.floor(Date.now() / 1000), source: 'metadata_document' }
-    }
+    parse: (document, url) => documentClient(document, url, rules)
   })
 
-  async function lookupMetadataDocument (url: string): Promise<ClientLookup> {
+  return async function lookupMetadataDocument (url) {
     if (!config.clientIdMetadataDocuments) return { client: null, reason: 'client ID metadata documents are disabled on this server' }
     const problem = metadataDocumentUrlProblem(url)
     if (problem !== null) return { client: null, reason: problem }
@@ -101,6 +112,17 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
       return { client: null, reason: `client ID metadata document refused: ${err.message}` }
     }
   }
+}
+
+/**
+ * The clients this authorization server knows. Registered clients live in the store with no
+ * expiry (or CLIENT_REGISTRATION_TTL); an https client_id is a client ID metadata document,
+ * fetched under the SSRF guard (plugins/shared/safe-fetch.ts), validated like a registration, and
+ * cached in `cimd:{sha256(url)}` for as long as its Cache-Control allows (within CIMD_CACHE bounds).
+ */
+export function createClientRegistry (fastify: FastifyInstance, opts: ClientRegistryOptions): ClientRegistry {
+  const { config, store } = fastify
+  const lookupMetadataDocument = metadataDocumentLookup(fastify, opts)
 
   const registry: ClientRegistry = {
     async lookup (clientId) {
@@ -117,13 +139,7 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
     },
 
     authenticate (client, credentials) {
-      if (client.token_endpoint_auth_method === 'none') return true
-      if (client.token_endpoint_auth_method === 'private_key_jwt') return false
-      const secret = credentials.clientSecret
-      if (typeof secret !== 'string' || secret.length === 0 || client.client_secret_hash === undefined) return false
-      const expiresAt = client.client_secret_expires_at ?? 0
-      if (expiresAt !== 0 && expiresAt <= Math.floor(Date.now() / 1000)) return false
-      return secretMatches(secret, client.client_secret_hash)
+      return clientSecretValid(client, credentials.clientSecret)
     },
 
     async register (metadata) {
@@ -145,6 +161,10 @@ export default fp<ClientRegistryOptions>(async function clientRegistry (fastify,
       return { client, clientSecret }
     }
   }
+  return registry
+}
 
-  fastify.decorate('clients', registry)
+/** `fastify.clients` (createClientRegistry). */
+export default fp<ClientRegistryOptions>(async function clientRegistry (fastify, opts) {
+  fastify.decorate('clients', createClientRegistry(fastify, opts))
 }, { name: 'client-registry', dependencies: ['config', 'store', 'audit-log'] })
