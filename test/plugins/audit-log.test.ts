@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { buildWithRoutes, auditLines } from './rate-limit-fixtures.ts'
-import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
+import { AUDIT_EVENTS } from '../../plugins/audit-log/events.ts'
 import { createCountingThrottle } from '../../plugins/shared/throttle.ts'
 
 const AZURE = {

@@ -4,7 +4,6 @@ import {
 } from '../../../plugins/rate-limit/keys.ts'
 import { bearerBuckets, onRequestBuckets, tokenClientBucket, decisive } from '../../../plugins/rate-limit.ts'
 import { MemoryCounter } from '../../../plugins/rate-limit/counter.ts'
-import { maskSecrets } from '../../../plugins/audit-log.ts'
 import { createThrottle } from '../../../plugins/shared/throttle.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
@@ -120,10 +119,4 @@ t.test('createThrottle says yes at most once per interval (fake clock)', async t
   now += 1
   t.equal(allow(), true, 'a minute later')
   t.equal(allow(), false)
-})
-
-t.test('maskSecrets masks secret-named fields at any depth and keeps the rest', async t => {
-  t.same(maskSecrets({ client_id: 'c', code: 'abc', nested: { refresh_token: 'r', list: [{ client_secret: 's' }] }, reason: 'x' }),
-    { client_id: 'c', code: '[Redacted]', nested: { refresh_token: '[Redacted]', list: [{ client_secret: '[Redacted]' }] }, reason: 'x' })
-  t.same(maskSecrets({ token: undefined }), { token: undefined }, 'absent stays absent')
 })
