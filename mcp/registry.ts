@@ -4,6 +4,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { FastifyBaseLogger } from 'fastify'
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
 import * as z from 'zod'
+import createError from '@fastify/error'
+import type { RateRule } from '../config/index.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 
 /** What a tool may learn about the token used for this request (never the token itself). */
@@ -29,8 +31,6 @@ export interface GraphResponse {
   status: number
   body: unknown
 }
-
-export interface RateRule { max: number, windowSeconds: number }
 
 type Shape = z.ZodRawShape
 
@@ -73,7 +73,7 @@ export function isToolResult (value: unknown): value is ToolResult {
 }
 
 /** An error whose message is shown to the caller as the tool's `isError` result. */
-export class ToolError extends Error {
+export class ToolError extends createError<[string]>('FST_MCP_TOOL_ERROR', '%s') {
   constructor (message: string) {
     super(message)
     this.name = 'ToolError'
