@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { RateRule } from '../config/index.ts'
 import { RATE_LIMIT_FAMILIES, type RateLimitFamily, basicClientId, formClientId, consumerKey, type CallerClaims } from './rate-limit/keys.ts'
 import { MemoryCounter, RedisCounter, rateLimitStore, type Counter } from './rate-limit/counter.ts'
@@ -36,6 +36,14 @@ declare module 'fastify' {
 }
 
 const BEARER_SCHEME = /^bearer\s/i
+
+/** Unknown family names are a programming error: refused when the route is declared. */
+function refuseUnknownFamily (routeOptions: RouteOptions) {
+  const family = routeOptions.config?.rateLimitFamily
+  if (family !== undefined && !(RATE_LIMIT_FAMILIES as readonly string[]).includes(family)) {
+    throw new Error(`Unknown rateLimitFamily "${family}" on ${String(routeOptions.method)} ${routeOptions.url}; expected one of ${RATE_LIMIT_FAMILIES.join(', ')}`)
+  }
+}
 
 /**
  * Rate limits shared across instances (design-notes §6, docs/rate-limit-and-audit.md).
@@ -81,13 +89,7 @@ export default fp(async function rateLimit (fastify) {
 
   if (!settings.enabled) return
 
-  // Unknown family names are a programming error: refuse them when the route is declared.
-  fastify.addHook('onRoute', (routeOptions) => {
-    const family = routeOptions.config?.rateLimitFamily
-    if (family !== undefined && !(RATE_LIMIT_FAMILIES as readonly string[]).includes(family)) {
-      throw new Error(`Unknown rateLimitFamily "${family}" on ${String(routeOptions.method)} ${routeOptions.url}; expected one of ${RATE_LIMIT_FAMILIES.join(', ')}`)
-    }
-  })
+  fastify.addHook('onRoute', refuseUnknownFamily)
 
   // Hooks on the root, added before the token, OAuth and MCP plugins register: they run before
   // every hook those plugins add (at any level), so nothing else, least of all JWT work, runs
