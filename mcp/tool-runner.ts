@@ -40,7 +40,7 @@ export function lazyHandlerSignal (request: AbortSignal) {
 export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall, toolTimeoutMs: number): RunTool {
   /** The tool's own rate limit: an `isError` result when it is spent, else undefined. */
   async function rateLimited (identity: Identity, tool: AnyTool, done: (outcome: Outcome, extra?: Record<string, unknown>) => void): Promise<CallToolResult | undefined> {
-    if (tool.rateLimit === undefined) return undefined
+    if (tool.rateLimit === undefined) return undefined // for the type; runTool asks only for tools with a limit
     const limit = await fastify.consumeRateLimit(`tool:${tool.name}`, `${identity.tid ?? '-'}:${identity.oid ?? identity.sub}`, tool.rateLimit)
     if (limit.allowed) return undefined
     done('denied', { reason: limit.unavailable === true ? 'rate_limit_unavailable' : 'rate_limited' })
@@ -75,8 +75,10 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
     })
     timedOut.catch(() => {}) // observed by the race below; never an unhandled rejection
     try {
-      const refused = await rateLimited(identity, tool, done)
-      if (refused !== undefined) return refused
+      if (tool.rateLimit !== undefined) {
+        const refused = await rateLimited(identity, tool, done)
+        if (refused !== undefined) return refused
+      }
       const result = toCallToolResult(tool, await Promise.race([tool.handler(args as never, ctx), timedOut]))
       done(result.isError === true ? 'failure' : 'success')
       return result

@@ -34,14 +34,23 @@ export function createCheck (fastify: FastifyInstance, counting: Counting): Chec
   async function refuseKnown (reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[]): Promise<boolean> {
     const known = exceeded.known(buckets, Date.now())
     if (known === undefined) return false
-    showHeaders(reply, known)
-    await refuse(reply, family, known)
+    await refuseWith(reply, family, known)
     return true
+  }
+
+  function refuseWith (reply: FastifyReply, family: RateLimitFamily, outcome: Outcome) {
+    showHeaders(reply, outcome)
+    return refuse(reply, family, outcome)
   }
 
   async function check (request: FastifyRequest, reply: FastifyReply, family: RateLimitFamily, buckets: Bucket[], caller: CallerClaims | null, reads?: string[]): Promise<EpochRead | undefined> {
     if (buckets.length === 0) return undefined
-    if (await refuseKnown(reply, family, buckets)) return undefined
+    // No await on the common path (nothing known to be exceeded): one microtask less per request.
+    const known = exceeded.known(buckets, Date.now())
+    if (known !== undefined) {
+      await refuseWith(reply, family, known)
+      return undefined
+    }
     const { outcomes, read } = await counting.hitAll(buckets, request, reads)
     const counted = outcomes.filter(o => o.uncounted !== true)
     if (counted.length === 0) return read // fail-open with no counter reachable: no headers to tell
