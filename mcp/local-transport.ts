@@ -24,6 +24,38 @@ const answerError = (status: number, code: number, message: string): HttpAnswer 
   ({ status, body: JSON.stringify(jsonRpcError(code, message)) })
 
 /**
+ * The SDK transport's checks of one POST, in its order (see LocalTransport): the error answer,
+ * or the parsed messages.
+ */
+export function checkHttpMessages (headers: IncomingHttpHeaders, rawMessage: unknown): HttpAnswer | { messages: JSONRPCMessage[] } {
+  const accept = headers.accept
+  if (accept === undefined || !accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    return answerError(406, SERVER_ERROR, 'Not Acceptable: Client must accept both application/json and text/event-stream')
+  }
+  if (!isJsonContentType(headers['content-type'] ?? null)) {
+    return answerError(415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json')
+  }
+  let messages: JSONRPCMessage[]
+  try {
+    messages = Array.isArray(rawMessage) ? rawMessage.map(m => JSONRPCMessageSchema.parse(m)) : [JSONRPCMessageSchema.parse(rawMessage)]
+  } catch {
+    return answerError(400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message')
+  }
+  // Equivalent to the SDK's checks on an already parsed message, without a zod pass each:
+  // InitializeRequestSchema needs the method `initialize`, and of the (strict) message schemas
+  // only a request has both `method` and `id`.
+  const initializing = messages.some(isInitialize)
+  if (initializing && messages.length > 1) {
+    return answerError(400, INVALID_REQUEST, 'Invalid Request: Only one initialization request is allowed')
+  }
+  const version = headers['mcp-protocol-version']
+  if (!initializing && version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) {
+    return answerError(400, SERVER_ERROR, `Bad Request: Unsupported protocol version: ${String(version)} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`)
+  }
+  return { messages }
+}
+
+/**
  * The SDK's `Transport` interface, in process, for one pooled server (connected once).
  *
  * `handle()` does for one HTTP POST what the SDK's stateless StreamableHTTPServerTransport does
@@ -72,30 +104,9 @@ export class LocalTransport implements Transport {
   }
 
   async handle (headers: IncomingHttpHeaders, rawMessage: unknown, deadlineMs: number): Promise<HttpAnswer> {
-    const accept = headers.accept
-    if (accept === undefined || !accept.includes('application/json') || !accept.includes('text/event-stream')) {
-      return answerError(406, SERVER_ERROR, 'Not Acceptable: Client must accept both application/json and text/event-stream')
-    }
-    if (!isJsonContentType(headers['content-type'] ?? null)) {
-      return answerError(415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json')
-    }
-    let messages: JSONRPCMessage[]
-    try {
-      messages = Array.isArray(rawMessage) ? rawMessage.map(m => JSONRPCMessageSchema.parse(m)) : [JSONRPCMessageSchema.parse(rawMessage)]
-    } catch {
-      return answerError(400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message')
-    }
-    // Equivalent to the SDK's checks on an already parsed message, without a zod pass each:
-    // InitializeRequestSchema needs the method `initialize`, and of the (strict) message schemas
-    // only a request has both `method` and `id`.
-    const initializing = messages.some(isInitialize)
-    if (initializing && messages.length > 1) {
-      return answerError(400, INVALID_REQUEST, 'Invalid Request: Only one initialization request is allowed')
-    }
-    const version = headers['mcp-protocol-version']
-    if (!initializing && version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) {
-      return answerError(400, SERVER_ERROR, `Bad Request: Unsupported protocol version: ${String(version)} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`)
-    }
+    const checked = checkHttpMessages(headers, rawMessage)
+    if ('status' in checked) return checked
+    const { messages } = checked
     const extra = { requestInfo: { headers } }
     const onmessage = this.onmessage
     if (onmessage === undefined) throw new Error('the transport is not connected to a server')
@@ -106,7 +117,11 @@ export class LocalTransport implements Transport {
     }
 
     if (messages.length === 1) return await this.#single(messages[0] as JSONRPCRequest, onmessage, extra, deadlineMs)
+    return await this.#batch(messages, onmessage, extra, deadlineMs)
+  }
 
+  /** Several messages: each request gets an id of ours; the answer is their responses, in order. */
+  async #batch (messages: JSONRPCMessage[], onmessage: NonNullable<Transport['onmessage']>, extra: { requestInfo: { headers: IncomingHttpHeaders } }, deadlineMs: number): Promise<HttpAnswer> {
     const pending: Array<Promise<Response>> = []
     const internalIds: number[] = []
     const originalIds: RequestId[] = []

@@ -4,6 +4,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { FastifyBaseLogger } from 'fastify'
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js'
 import * as z from 'zod'
+import createError from '@fastify/error'
+import type { RateRule } from '../config/index.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import type { RateRule } from '../config/index.ts'
 
@@ -72,7 +74,7 @@ export function isToolResult (value: unknown): value is ToolResult {
 }
 
 /** An error whose message is shown to the caller as the tool's `isError` result. */
-export class ToolError extends Error {
+export class ToolError extends createError<[string]>('FST_MCP_TOOL_ERROR', '%s') {
   constructor (message: string) {
     super(message)
     this.name = 'ToolError'

@@ -271,7 +271,7 @@ export default fp(async function oauthProxy (fastify) {
 
     async revokeGrant (sid, reason, request) {
       const grant = await proxy.readGrant(sid)
-      await fastify.revokeGrant(sid)
+      await fastify.denyGrant(sid)
       await store.delete(grantKey(sid))
       fastify.audit('token.revoked', {
         reason,

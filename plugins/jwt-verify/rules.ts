@@ -1,9 +1,9 @@
 // Pure rules of bearer-token verification: reading the Authorization header, a cheap
 // look at the token before any crypto, deciding which issuer could vouch for it,
 // the categories of rejection, and the caller's identity. No Fastify, no I/O.
+import createError from '@fastify/error'
 import type { Identity } from './identity.ts'
 import { GUID, SCOPE_TOKEN } from '../shared/syntax.ts'
-import { revokedTokenKey, revokedGrantKey } from '../store/keys.ts'
 
 /** Why a token was refused; stable names for the audit log and metrics. */
 export const REJECTION_CATEGORIES = [
@@ -12,9 +12,11 @@ export const REJECTION_CATEGORIES = [
 ] as const
 export type RejectionCategory = typeof REJECTION_CATEGORIES[number]
 
+const TokenRejectionBase = createError<[string]>('FST_JWT_TOKEN_REJECTED', '%s', 401)
+
 /** A refusal: the category plus a description safe to show the caller (no internals). */
-export class TokenRejection extends Error {
-  category: RejectionCategory
+export class TokenRejection extends TokenRejectionBase {
+  readonly category: RejectionCategory
   constructor (category: RejectionCategory, description: string) {
     super(description)
     this.name = 'TokenRejection'
@@ -229,9 +231,4 @@ export function formatChallenge (params: ChallengeParams): string {
   if (params.error !== undefined) parts.push(`error="${params.error}"`)
   if (params.description !== undefined) parts.push(`error_description="${quoted(params.description)}"`)
   return `Bearer ${parts.join(', ')}`
-}
-
-/** The store entries that revoke a token of ours: its own (jti) and its grant's (sid). */
-export function revocationKeys (jti: string, sid: string | undefined): string[] {
-  return sid === undefined ? [revokedTokenKey(jti)] : [revokedTokenKey(jti), revokedGrantKey(sid)]
 }

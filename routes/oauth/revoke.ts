@@ -53,7 +53,7 @@ const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
       if (verified?.identity.kind === 'self' && verified.identity.clientId === client.client_id) {
         const { jti, exp } = decode(token) as { jti?: string, exp?: number }
         if (typeof jti === 'string' && typeof exp === 'number') {
-          await fastify.revokeAccessToken(jti, exp)
+          await fastify.denyAccessToken(jti, exp)
           fastify.audit('token.revoked', { token_type: 'access_token', reason: 'revoked_by_client', client_id: client.client_id, oid: verified.identity.oid, tid: verified.identity.tid }, request)
         }
       }

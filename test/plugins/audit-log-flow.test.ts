@@ -3,7 +3,7 @@ import { buildListening } from '../helper.ts'
 import { Browserless } from '../fixtures/browserless.ts'
 import { registerClient, authorizeRequest, signIn, tokenRequest, fullFlow, REDIRECT_URI } from '../routes/oauth/oauth-flow.ts'
 import { post, callTool } from '../mcp/mcp-helper.ts'
-import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
+import { AUDIT_EVENTS } from '../../plugins/audit-log/events.ts'
 
 // One full OAuth + MCP flow through the real routes with the development identity provider:
 // every audit event of the catalogue is emitted by its own code path and asserted here (except

@@ -4,8 +4,7 @@ import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { buildWithRoutes, auditLines } from './rate-limit-fixtures.ts'
-import { AUDIT_EVENTS } from '../../plugins/audit-log.ts'
-import { createCountingThrottle } from '../../plugins/shared/throttle.ts'
+import { AUDIT_EVENTS } from '../../plugins/audit-log/events.ts'
 
 const AZURE = {
   AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',
@@ -93,19 +92,6 @@ t.test('the catalogue names are stable', async t => {
     'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
     'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error', 'store.reset'
   ])
-})
-
-t.test('createCountingThrottle speaks once per interval and tells how many calls it covers', async t => {
-  let now = 0
-  const throttle = createCountingThrottle(60000, () => now)
-  t.equal(throttle(), 1, 'the first call speaks')
-  const quiet = []
-  for (let i = 0; i < 5; i++) quiet.push(throttle())
-  t.same(quiet, [0, 0, 0, 0, 0], 'then quiet within the interval')
-  now = 60000
-  t.equal(throttle(), 6, 'the next line covers the five quiet calls and itself')
-  now = 60001
-  t.equal(throttle(), 0)
 })
 
 t.test('AUDIT_REDIS_STREAM: events are appended to the stream, bounded by MAXLEN ~ N', async t => {

@@ -106,13 +106,13 @@ async function revocationChecks (t: Test, app: FastifyInstance) {
   t.same(calls, [[`revoked:jti:${first.jti}`, 'revoked:grant:grant-a']], 'one read of both keys (with the store epoch)')
 
   const exp = Math.floor(Date.now() / 1000) + first.expiresIn
-  await app.revokeAccessToken(first.jti, exp)
+  await app.denyAccessToken(first.jti, exp)
   const res = await bearer(app, first.accessToken)
   t.equal(res.statusCode, 401)
   t.match(res.json().error_description, /^revoked: /)
   t.equal((await bearer(app, second.accessToken)).statusCode, 200, 'another token of the grant still works')
 
-  await app.revokeGrant('grant-a')
+  await app.denyGrant('grant-a')
   t.match((await bearer(app, second.accessToken)).json().error_description, /^revoked: /, 'grant revoked: all its tokens refused')
   t.equal((await bearer(app, other.accessToken)).statusCode, 200, 'tokens of other grants unaffected')
   t.equal(calls.length, 5, 'one store read per verification')
@@ -130,7 +130,7 @@ t.test('revocation with the Redis store (shared by instances)', async t => {
   const peer = await selfApp(t, env)
   const token = app.tokenSigner.issueAccessToken(claims({ sid: 'grant-c' }))
   t.equal((await bearer(peer, token.accessToken)).statusCode, 200, 'another instance with the same key accepts it')
-  await app.revokeGrant('grant-c')
+  await app.denyGrant('grant-c')
   t.match((await bearer(peer, token.accessToken)).json().error_description, /^revoked: /, 'and sees the revocation')
 })
 

@@ -34,7 +34,7 @@ t.test('Redis wiped: a token revoked before stays refused (store_reset), a fresh
   const revoked = tokenIssuedAgo(baseUrl, 10)
   t.equal(await mcpStatus(baseUrl, revoked), 200)
   const { jti, exp } = payloadOf(revoked)
-  await inner!.revokeAccessToken(jti, exp)
+  await inner!.denyAccessToken(jti, exp)
   t.equal(await mcpStatus(baseUrl, revoked), 401, 'revoked')
   const client = await registerClient(baseUrl)
   const before = await fullFlow(baseUrl, client)

@@ -1,0 +1,30 @@
+// The deny list of tokens this service issued: written when a token or a grant is revoked,
+// read (with the store epoch) on every request that presents one of our tokens.
+import type { Store } from '../store/contract.ts'
+import { revokedTokenKey, revokedGrantKey } from '../store/keys.ts'
+
+/** The store entries that revoke a token of ours: its own (jti) and its grant's (sid). */
+export function revocationKeys (jti: string, sid: string | undefined): string[] {
+  return sid === undefined ? [revokedTokenKey(jti)] : [revokedTokenKey(jti), revokedGrantKey(sid)]
+}
+
+export interface DenyList {
+  /** Refuses one self-issued access token until it expires anyway (`exp`: epoch seconds). */
+  denyAccessToken: (jti: string, exp: number) => Promise<void>
+  /** Refuses every self-issued access token of a grant. */
+  denyGrant: (sid: string) => Promise<void>
+}
+
+/** `grantTtlSeconds`: how long a grant's tokens can live (the refresh token lifetime). */
+export function createDenyList (store: Store, opts: { clockToleranceSeconds: number, grantTtlSeconds: number }): DenyList {
+  return {
+    async denyAccessToken (jti, exp) {
+      // Kept until the token would be refused anyway (its exp plus the clock tolerance).
+      const ttl = Math.max(1, Math.ceil(exp - Date.now() / 1000) + opts.clockToleranceSeconds)
+      await store.set(revokedTokenKey(jti), '1', ttl)
+    },
+    async denyGrant (sid) {
+      await store.set(revokedGrantKey(sid), '1', opts.grantTtlSeconds)
+    }
+  }
+}
