@@ -7,7 +7,6 @@ import * as z from 'zod'
 import createError from '@fastify/error'
 import type { RateRule } from '../config/index.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
-import type { RateRule } from '../config/index.ts'
 
 /** What a tool may learn about the token used for this request (never the token itself). */
 export interface TokenReportView {
