@@ -1,23 +1,13 @@
 import fp from 'fastify-plugin'
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
-import { request as httpRequest } from 'undici'
 import type { FastifyRequest } from 'fastify'
-import { createClientAssertion, CLIENT_ASSERTION_TYPE } from './upstream-entra/client-assertion.ts'
 import { upstreamFailure, type UpstreamFailure } from './upstream-entra/aadsts.ts'
-import { UpstreamError, upstreamErrorFrom } from './upstream-entra/errors.ts'
+import { UpstreamError } from './upstream-entra/errors.ts'
+import { postTokenRequest, viaSimpleOAuth2, TOKEN_TIMEOUT_MS, type EntraTokenSet, type SimpleOAuth2Client } from './upstream-entra/token-endpoint.ts'
 import { createIdTokenVerifier, type EntraIdClaims } from './upstream-entra/id-token.ts'
 import { createThrottle } from '../shared/throttle.ts'
 
-/** What Entra's token endpoint answers (the fields this service uses). */
-export interface EntraTokenSet {
-  access_token: string
-  token_type?: string
-  /** Seconds. */
-  expires_in: number
-  refresh_token?: string
-  id_token?: string
-  scope?: string
-}
+export type { EntraTokenSet } from './upstream-entra/token-endpoint.ts'
 
 export interface EntraClient {
   /** The authorize URL of the upstream leg: our own state (the transaction id), PKCE S256 and nonce; no `resource`. */
@@ -43,31 +33,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     entra: EntraClient
     entraOAuth2: OAuth2Namespace
-  }
-}
-
-/** The part of simple-oauth2's AuthorizationCode client used here. */
-interface SimpleOAuth2Client {
-  authorizeURL (params: Record<string, string>): string
-  getToken (params: Record<string, string>, httpOptions?: Record<string, unknown>): Promise<{ token: Record<string, unknown> }>
-  createToken (token: Record<string, unknown>): { refresh (params: Record<string, string>, httpOptions?: Record<string, unknown>): Promise<{ token: Record<string, unknown> }> }
-}
-
-const TOKEN_TIMEOUT_MS = 10_000
-
-function parseTokenSet (body: unknown): EntraTokenSet {
-  const token = body as Record<string, unknown> | null
-  if (token === null || typeof token !== 'object' || typeof token.access_token !== 'string') {
-    throw new UpstreamError('server_error', 'Microsoft Entra ID answered without an access token')
-  }
-  const expiresIn = Number(token.expires_in)
-  return {
-    access_token: token.access_token,
-    token_type: typeof token.token_type === 'string' ? token.token_type : undefined,
-    expires_in: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600,
-    refresh_token: typeof token.refresh_token === 'string' ? token.refresh_token : undefined,
-    id_token: typeof token.id_token === 'string' ? token.id_token : undefined,
-    scope: typeof token.scope === 'string' ? token.scope : undefined
   }
 }
 
@@ -112,52 +77,9 @@ export default fp(async function upstreamEntra (fastify) {
   // The simple-oauth2 AuthorizationCode client @fastify/oauth2 exposes (untyped in its declarations).
   const simple = (fastify.entraOAuth2 as unknown as { oauth2: SimpleOAuth2Client }).oauth2
 
-  /** A token request with undici: client secret in the body, or the certificate's client assertion. */
-  async function tokenRequest (params: Record<string, string>): Promise<EntraTokenSet> {
-    const form = new URLSearchParams({ ...params, client_id: entra.clientId })
-    if (useCertificate) {
-      form.set('client_assertion_type', CLIENT_ASSERTION_TYPE)
-      form.set('client_assertion', createClientAssertion({ clientId: entra.clientId, tokenUrl: entra.tokenUrl, certificate: entra.certificate! }))
-    } else {
-      form.set('client_secret', entra.clientSecret ?? '')
-    }
-    let status: number
-    let body: unknown
-    try {
-      const res = await httpRequest(entra.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': `entra-mcp-gateway/${config.version}` },
-        body: form.toString(),
-        headersTimeout: TOKEN_TIMEOUT_MS,
-        bodyTimeout: TOKEN_TIMEOUT_MS,
-        signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS)
-      })
-      status = res.statusCode
-      const text = await res.body.text()
-      try { body = JSON.parse(text) } catch { body = undefined }
-    } catch {
-      throw upstreamErrorFrom(undefined, undefined)
-    }
-    if (status !== 200) throw upstreamErrorFrom(status, body)
-    return parseTokenSet(body)
-  }
-
-  /** simple-oauth2 rejects with a Boom error carrying Entra's JSON body in `data.payload`. */
-  async function viaSimpleOAuth2 (call: () => Promise<{ token: Record<string, unknown> }>): Promise<EntraTokenSet> {
-    try {
-      const result = await call()
-      return parseTokenSet(result.token)
-    } catch (err) {
-      if (err instanceof UpstreamError) throw err
-      const e = err as { data?: { payload?: unknown, isResponseError?: boolean }, output?: { statusCode?: number } }
-      let payload = e.data?.payload
-      if (Buffer.isBuffer(payload)) {
-        try { payload = JSON.parse(payload.toString('utf8')) } catch { payload = undefined }
-      }
-      const status = e.data?.isResponseError === true ? e.output?.statusCode : undefined
-      throw upstreamErrorFrom(status, payload)
-    }
-  }
+  const tokenRequest = async (params: Record<string, string>) => await postTokenRequest({
+    tokenUrl: entra.tokenUrl, clientId: entra.clientId, clientSecret: entra.clientSecret, certificate: entra.certificate, userAgent: `entra-mcp-gateway/${config.version}`
+  }, params)
 
   // Entra's last word on the service's own credentials, for /health/ready: any token it issues clears it.
   let credentialsRefused: string | undefined
