@@ -1,90 +1,13 @@
 import fp from 'fastify-plugin'
 import oauth2, { type OAuth2Namespace } from '@fastify/oauth2'
-import { request as httpRequest } from 'undici'
-import { createVerifier, createDecoder } from 'fast-jwt'
-import { createClientAssertion, CLIENT_ASSERTION_TYPE } from './upstream-entra/client-assertion.ts'
+import type { FastifyRequest } from 'fastify'
+import { upstreamFailure, type UpstreamFailure } from './upstream-entra/aadsts.ts'
+import { UpstreamError } from './upstream-entra/errors.ts'
+import { postTokenRequest, viaSimpleOAuth2, TOKEN_TIMEOUT_MS, type EntraTokenSet, type SimpleOAuth2Client } from './upstream-entra/token-endpoint.ts'
+import { createIdTokenVerifier, type EntraIdClaims } from './upstream-entra/id-token.ts'
 import { createThrottle } from '../shared/throttle.ts'
 
-/** What Entra's token endpoint answers (the fields this service uses). */
-export interface EntraTokenSet {
-  access_token: string
-  token_type?: string
-  /** Seconds. */
-  expires_in: number
-  refresh_token?: string
-  id_token?: string
-  scope?: string
-}
-
-/** Claims of a verified Entra id token this service keeps. */
-export interface EntraIdClaims {
-  sub: string
-  oid?: string
-  tid: string
-  name?: string
-  preferred_username?: string
-  email?: string
-}
-
-/**
- * An answer from Entra that is not a token: `error` / `error_description` as Entra sent them
- * (AADSTS codes in the description), or `temporarily_unavailable` when Entra could not be reached.
- */
-export class UpstreamError extends Error {
-  error: string
-  /** Network failure, timeout or 5xx: worth retrying, says nothing about the grant. */
-  transient: boolean
-  /** The AADSTS code from the description, when there is one (e.g. AADSTS65001). */
-  aadsts?: string
-  constructor (error: string, description: string, transient = false) {
-    super(description)
-    this.name = 'UpstreamError'
-    this.error = error
-    this.transient = transient
-    this.aadsts = /\b(AADSTS\d+)\b/.exec(description)?.[1]
-  }
-}
-
-/**
- * What a refusal from Entra means. `transient`: try again later. `sign_in_ended`: the user must sign
- * in again. `credentials`: Entra refused the service's own credentials (expired secret, unknown
- * certificate, app gone): only the operator can fix it. `configuration`: another permanent refusal of
- * what the service asked (a scope Entra does not know...): only the operator can fix it too.
- */
-export type UpstreamFailure = 'transient' | 'sign_in_ended' | 'credentials' | 'configuration'
-
-// AADSTS codes about the service's own client credentials or registration, whatever the error name.
-const CREDENTIAL_CODES = new Set([
-  'AADSTS7000222', // the client secret expired
-  'AADSTS7000215', // the client secret is wrong
-  'AADSTS700027', // the client assertion's certificate is not registered, or its signature fails
-  'AADSTS700024', // the client assertion is outside its validity
-  'AADSTS700016', // no such application in the tenant
-  'AADSTS7000112' // the application is disabled
-])
-// Entra throttling or passing trouble that comes with a 4xx status.
-const TRANSIENT_CODES = new Set([
-  'AADSTS50196', // client request loop: throttled
-  'AADSTS90033' // a transient error
-])
-const SIGN_IN_ERRORS = new Set(['invalid_grant', 'interaction_required', 'login_required', 'consent_required'])
-
-export function upstreamFailure (err: UpstreamError): UpstreamFailure {
-  const code = err.aadsts ?? ''
-  if (err.transient || err.error === 'temporarily_unavailable' || TRANSIENT_CODES.has(code)) return 'transient'
-  if (CREDENTIAL_CODES.has(code) || err.error === 'invalid_client' || err.error === 'unauthorized_client') return 'credentials'
-  if (SIGN_IN_ERRORS.has(err.error)) return 'sign_in_ended'
-  return 'configuration'
-}
-
-export class IdTokenError extends Error {
-  reason: string
-  constructor (reason: string, message: string) {
-    super(message)
-    this.name = 'IdTokenError'
-    this.reason = reason
-  }
-}
+export type { EntraTokenSet } from './upstream-entra/token-endpoint.ts'
 
 export interface EntraClient {
   /** The authorize URL of the upstream leg: our own state (the transaction id), PKCE S256 and nonce; no `resource`. */
@@ -99,56 +22,17 @@ export interface EntraClient {
   verifyIdToken (idToken: string, nonce: string): Promise<EntraIdClaims>
   /** Scopes asked when a code is redeemed or a grant renewed: the API scopes and OpenID scopes (one resource). */
   readonly apiScopes: readonly string[]
+  /** Classifies Entra's refusal and audits the permanent ones (`upstream.error`). */
+  refused (err: UpstreamError, operation: UpstreamOperation, request?: FastifyRequest, clientId?: string): UpstreamFailure
 }
+
+/** Which token request Entra refused (audit `operation`). */
+export type UpstreamOperation = 'refresh' | 'graph_token' | 'code_redemption' | 'on_behalf_of'
 
 declare module 'fastify' {
   interface FastifyInstance {
     entra: EntraClient
     entraOAuth2: OAuth2Namespace
-  }
-}
-
-/** The part of simple-oauth2's AuthorizationCode client used here. */
-interface SimpleOAuth2Client {
-  authorizeURL (params: Record<string, string>): string
-  getToken (params: Record<string, string>, httpOptions?: Record<string, unknown>): Promise<{ token: Record<string, unknown> }>
-  createToken (token: Record<string, unknown>): { refresh (params: Record<string, string>, httpOptions?: Record<string, unknown>): Promise<{ token: Record<string, unknown> }> }
-}
-
-const TOKEN_TIMEOUT_MS = 10_000
-const MAX_DESCRIPTION = 400
-
-/** Entra's descriptions carry trace and correlation ids and timestamps after the first line: keep the message. */
-export function readableDescription (description: unknown): string {
-  if (typeof description !== 'string' || description === '') return 'Microsoft Entra ID gave no description'
-  const first = description.split(/\r?\n/)[0].replace(/\s*Trace ID:.*$/i, '').trim()
-  return first.length > MAX_DESCRIPTION ? `${first.slice(0, MAX_DESCRIPTION - 1)}…` : first
-}
-
-/** Turns an Entra error body (or a transport failure) into an UpstreamError. */
-export function upstreamErrorFrom (status: number | undefined, body: unknown): UpstreamError {
-  const payload = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>
-  if (typeof payload.error === 'string') {
-    return new UpstreamError(payload.error, readableDescription(payload.error_description), status !== undefined && (status >= 500 || status === 429))
-  }
-  if (status === undefined) return new UpstreamError('temporarily_unavailable', 'Microsoft Entra ID could not be reached', true)
-  const transient = status >= 500 || status === 429
-  return new UpstreamError(transient ? 'temporarily_unavailable' : 'server_error', `Microsoft Entra ID answered HTTP ${status}`, transient)
-}
-
-function parseTokenSet (body: unknown): EntraTokenSet {
-  const token = body as Record<string, unknown> | null
-  if (token === null || typeof token !== 'object' || typeof token.access_token !== 'string') {
-    throw new UpstreamError('server_error', 'Microsoft Entra ID answered without an access token')
-  }
-  const expiresIn = Number(token.expires_in)
-  return {
-    access_token: token.access_token,
-    token_type: typeof token.token_type === 'string' ? token.token_type : undefined,
-    expires_in: Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600,
-    refresh_token: typeof token.refresh_token === 'string' ? token.refresh_token : undefined,
-    id_token: typeof token.id_token === 'string' ? token.id_token : undefined,
-    scope: typeof token.scope === 'string' ? token.scope : undefined
   }
 }
 
@@ -193,52 +77,9 @@ export default fp(async function upstreamEntra (fastify) {
   // The simple-oauth2 AuthorizationCode client @fastify/oauth2 exposes (untyped in its declarations).
   const simple = (fastify.entraOAuth2 as unknown as { oauth2: SimpleOAuth2Client }).oauth2
 
-  /** A token request with undici: client secret in the body, or the certificate's client assertion. */
-  async function tokenRequest (params: Record<string, string>): Promise<EntraTokenSet> {
-    const form = new URLSearchParams({ ...params, client_id: entra.clientId })
-    if (useCertificate) {
-      form.set('client_assertion_type', CLIENT_ASSERTION_TYPE)
-      form.set('client_assertion', createClientAssertion({ clientId: entra.clientId, tokenUrl: entra.tokenUrl, certificate: entra.certificate! }))
-    } else {
-      form.set('client_secret', entra.clientSecret ?? '')
-    }
-    let status: number
-    let body: unknown
-    try {
-      const res = await httpRequest(entra.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': `entra-mcp-gateway/${config.version}` },
-        body: form.toString(),
-        headersTimeout: TOKEN_TIMEOUT_MS,
-        bodyTimeout: TOKEN_TIMEOUT_MS,
-        signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS)
-      })
-      status = res.statusCode
-      const text = await res.body.text()
-      try { body = JSON.parse(text) } catch { body = undefined }
-    } catch {
-      throw upstreamErrorFrom(undefined, undefined)
-    }
-    if (status !== 200) throw upstreamErrorFrom(status, body)
-    return parseTokenSet(body)
-  }
-
-  /** simple-oauth2 rejects with a Boom error carrying Entra's JSON body in `data.payload`. */
-  async function viaSimpleOAuth2 (call: () => Promise<{ token: Record<string, unknown> }>): Promise<EntraTokenSet> {
-    try {
-      const result = await call()
-      return parseTokenSet(result.token)
-    } catch (err) {
-      if (err instanceof UpstreamError) throw err
-      const e = err as { data?: { payload?: unknown, isResponseError?: boolean }, output?: { statusCode?: number } }
-      let payload = e.data?.payload
-      if (Buffer.isBuffer(payload)) {
-        try { payload = JSON.parse(payload.toString('utf8')) } catch { payload = undefined }
-      }
-      const status = e.data?.isResponseError === true ? e.output?.statusCode : undefined
-      throw upstreamErrorFrom(status, payload)
-    }
-  }
+  const tokenRequest = async (params: Record<string, string>) => await postTokenRequest({
+    tokenUrl: entra.tokenUrl, clientId: entra.clientId, clientSecret: entra.clientSecret, certificate: entra.certificate, userAgent: `entra-mcp-gateway/${config.version}`
+  }, params)
 
   // Entra's last word on the service's own credentials, for /health/ready: any token it issues clears it.
   let credentialsRefused: string | undefined
@@ -262,50 +103,6 @@ export default fp(async function upstreamEntra (fastify) {
           `Microsoft Entra ID refused the service's ${failure === 'credentials' ? 'own credentials' : 'request'} for good; the operator must act (repeats are not logged for a minute)`)
       }
       throw err
-    }
-  }
-
-  const decode = createDecoder({ complete: true })
-  const clockTolerance = config.clockToleranceSeconds * 1000
-
-  async function verifyIdToken (idToken: string, nonce: string): Promise<EntraIdClaims> {
-    let decoded: { header: { kid?: string, alg?: string }, payload: Record<string, unknown> }
-    try {
-      decoded = decode(idToken)
-    } catch {
-      throw new IdTokenError('malformed', 'The id token from Microsoft Entra ID is malformed')
-    }
-    const tid = decoded.payload.tid
-    if (typeof tid !== 'string' || !entra.allowedTenants.includes(tid.toLowerCase())) {
-      throw new IdTokenError('tenant_not_allowed', 'Users of this organisation (tenant) may not sign in to this service')
-    }
-    const kid = decoded.header.kid
-    if (typeof kid !== 'string') throw new IdTokenError('unknown_key', 'The id token names no signing key')
-    const pem = await fastify.entraSigningKey(tid, kid)
-    if (pem === undefined) throw new IdTokenError('unknown_key', 'The id token was not signed by a key of Microsoft Entra ID')
-    const verifier = createVerifier({
-      key: pem,
-      algorithms: ['RS256'],
-      allowedIss: entra.issuerFor(tid),
-      allowedAud: entra.clientId,
-      allowedNonce: nonce,
-      requiredClaims: ['iss', 'aud', 'exp', 'iat', 'sub', 'nonce', 'tid'],
-      clockTolerance
-    })
-    let claims: Record<string, unknown>
-    try {
-      claims = verifier(idToken)
-    } catch (err) {
-      throw new IdTokenError('invalid', `The id token from Microsoft Entra ID failed verification (${(err as { code?: string }).code ?? 'invalid'})`)
-    }
-    const str = (name: string) => typeof claims[name] === 'string' ? claims[name] as string : undefined
-    return {
-      sub: claims.sub as string,
-      oid: str('oid'),
-      tid: (claims.tid as string).toLowerCase(),
-      name: str('name'),
-      preferred_username: str('preferred_username'),
-      email: str('email')
     }
   }
 
@@ -341,7 +138,20 @@ export default fp(async function upstreamEntra (fastify) {
         scope: scopes.join(' ')
       }))
     },
-    verifyIdToken
+    verifyIdToken: createIdTokenVerifier({
+      clientId: entra.clientId,
+      allowedTenants: entra.allowedTenants,
+      issuerFor: tid => entra.issuerFor(tid),
+      signingKey: async (tid, kid) => await fastify.entraSigningKey(tid, kid),
+      clockToleranceSeconds: config.clockToleranceSeconds
+    }),
+    refused (err, operation, request, clientId) {
+      const failure = upstreamFailure(err)
+      if (failure !== 'transient') {
+        fastify.audit('upstream.error', { outcome: 'failure', operation, failure, upstream_error: err.error, aadsts: err.aadsts, client_id: clientId }, request)
+      }
+      return failure
+    }
   }
   fastify.decorate('entra', client)
-}, { name: 'upstream-entra', dependencies: ['config', 'readiness', 'jwt-verify'] })
+}, { name: 'upstream-entra', dependencies: ['config', 'readiness', 'audit-log', 'jwt-verify'] })

@@ -4,7 +4,7 @@ import { checkAuthorizeRequest, clientRedirect } from '../../plugins/oauth-proxy
 import { redirectUriMatches } from '../../plugins/shared/redirect-uris.ts'
 import { consentMaySkip, newCsrfToken } from '../../plugins/oauth-proxy/consent/consent-session.ts'
 import { bindingCookieName, bindingCookieOptions, bindingHash, browserSecret } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
-import { newTransactionId, saveTransaction, type AuthorizeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
+import { newTransactionId, type AuthorizeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
 import { StoreFullError } from '../../plugins/store/contract.ts'
 import { pageHeaders, renderConsentPage, sendErrorPage, sendReturnPage } from './consent-page.ts'
 
@@ -48,7 +48,7 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
       })
       // Anyone can register a redirect URI: until this browser has approved the client, an error
       // is not an automatic redirect to wherever it names (RFC 9700 §4.11.2), but a page and a link.
-      if (!await fastify.oauthProxy.consentRemembered(request, check.clientId, [])) {
+      if (!await fastify.consents.remembered(request, check.clientId, [])) {
         return sendReturnPage(reply, 400, check.error, check.description, location)
       }
       return reply.header('cache-control', 'no-store').redirect(location, 302)
@@ -71,15 +71,15 @@ const authorize: FastifyPluginAsyncTypebox = async function (fastify) {
       createdAt: now
     }
     const maySkip = client !== null && consentMaySkip(client, tx.redirectUri)
-    const remembered = maySkip && await fastify.oauthProxy.consentRemembered(request, tx.clientId, tx.scopes)
+    const remembered = maySkip && await fastify.consents.remembered(request, tx.clientId, tx.scopes)
     fastify.audit('authorize.started', { client_id: tx.clientId, scopes: tx.scopes, consent_remembered: remembered }, request)
 
     try {
       if (remembered) {
-        const upstreamUrl = await fastify.oauthProxy.startUpstream(tx)
+        const upstreamUrl = await fastify.upstreamSignIn(tx)
         return reply.header('cache-control', 'no-store').redirect(upstreamUrl, 302)
       }
-      await saveTransaction(fastify.store, tx, now)
+      await fastify.grants.saveTransaction(tx)
     } catch (err) {
       // The in-memory store's transactions are at their bound: refuse this one, drop nothing.
       if (!(err instanceof StoreFullError)) throw err

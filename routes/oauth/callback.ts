@@ -1,29 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
-import { readTransaction, takeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
 import { bindingCookieName, bindingMatches } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
-import { IdTokenError, UpstreamError, readableDescription } from '../../plugins/oauth-proxy/upstream-entra.ts'
+import { IdTokenError, UpstreamError } from '../../plugins/oauth-proxy/upstream-entra/errors.ts'
+import { aadstsOf, clientErrorFor, readableDescription } from '../../plugins/oauth-proxy/upstream-entra/aadsts.ts'
 import { sendErrorPage } from './consent-page.ts'
 import { BrowserQuery } from './authorize.ts'
-
-/**
- * What the client is told when Entra refused or failed: an error code the client knows
- * (RFC 6749 §4.1.2.1) and a readable description naming Entra's AADSTS code.
- */
-export function mapUpstreamError (error: string, description: string): { error: string, description: string } {
-  const text = `Microsoft Entra ID: ${description}`
-  switch (error) {
-    case 'access_denied':
-    case 'consent_required':
-    case 'interaction_required':
-    case 'login_required':
-      return { error: 'access_denied', description: text }
-    case 'temporarily_unavailable':
-      return { error: 'temporarily_unavailable', description: text }
-    default:
-      return { error: 'server_error', description: `${text} (${error})` }
-  }
-}
 
 /**
  * GET /auth/callback: Entra's answer. It must arrive in the browser that opened /authorize (its
@@ -49,14 +30,14 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
       fastify.audit('login.failed', { outcome: 'failure', reason: 'unknown_state' }, request)
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in response is unknown, expired or was already used.')
     }
-    const started = state === undefined ? null : await readTransaction(fastify.store, state)
+    const started = state === undefined ? null : await fastify.grants.readTransaction(state)
     if (started === null || started.upstream === undefined) return unknown()
     if (!bindingMatches(started.browser, request.cookies[bindingCookie])) {
       const reason = request.cookies[bindingCookie] === undefined ? 'no_browser_cookie' : 'other_browser'
       fastify.audit('login.failed', { outcome: 'denied', reason, client_id: started.clientId }, request)
       return sendErrorPage(reply, 403, 'access_denied', 'This sign-in was started in another browser, so it cannot finish here. Nothing was sent to the application. If you did not start a sign-in just now, someone may have sent you this link to get access with your account: close this page.')
     }
-    const tx = await takeTransaction(fastify.store, started.id)
+    const tx = await fastify.grants.takeTransaction(started.id)
     if (tx === null || tx.upstream === undefined) return unknown()
     reply.header('cache-control', 'no-store')
     const back = (params: Record<string, string | undefined>) =>
@@ -69,9 +50,8 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
     const upstreamError = str('error')
     if (upstreamError !== undefined) {
       const description = readableDescription(str('error_description'))
-      const mapped = mapUpstreamError(upstreamError, description)
-      const aadsts = /\b(AADSTS\d+)\b/.exec(description)?.[1]
-      return fail('upstream_error', mapped.error, mapped.description, { upstream_error: upstreamError, aadsts })
+      const mapped = clientErrorFor(upstreamError, description)
+      return fail('upstream_error', mapped.error, mapped.description, { upstream_error: upstreamError, aadsts: aadstsOf(description) })
     }
     const code = str('code')
     if (code === undefined || code === '') return fail('no_code', 'server_error', 'Microsoft Entra ID answered without an authorization code')
@@ -82,8 +62,8 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err
       request.log.warn({ upstream_error: err.error, aadsts: err.aadsts }, 'Entra refused the code redemption')
-      const failure = fastify.oauthProxy.upstreamRefused(err, 'code_redemption', request, tx.clientId)
-      const mapped = mapUpstreamError(failure === 'transient' ? 'temporarily_unavailable' : err.error, err.message)
+      const failure = fastify.entra.refused(err, 'code_redemption', request, tx.clientId)
+      const mapped = clientErrorFor(failure === 'transient' ? 'temporarily_unavailable' : err.error, err.message)
       return fail('code_redemption', mapped.error, mapped.description, { upstream_error: err.error, aadsts: err.aadsts })
     }
     if (tokens.id_token === undefined) return fail('no_id_token', 'server_error', 'Microsoft Entra ID returned no id token (is the openid scope granted?)')
@@ -97,7 +77,7 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
       return fail(`id_token_${err.reason}`, 'access_denied', err.message)
     }
 
-    const { grant, code: proxyCode } = await fastify.oauthProxy.createGrant({ tx, user, tokens })
+    const { grant, code: proxyCode } = await fastify.grants.createGrant({ tx, user, tokens })
     fastify.audit('login.succeeded', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: grant.scopes }, request)
     return back({ code: proxyCode })
   })

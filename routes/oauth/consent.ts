@@ -4,7 +4,6 @@ import Type from 'typebox'
 import { clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
 import { csrfMatches } from '../../plugins/oauth-proxy/consent/consent-session.ts'
 import { bindingCookieName, bindingMatches, crossSiteReason } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
-import { readTransaction, takeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
 import { sendErrorPage } from './consent-page.ts'
 import { CONSENT_PATH } from './authorize.ts'
 
@@ -39,7 +38,7 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
       fastify.audit('consent.refused', { outcome: 'denied', reason: 'cross_site', detail: crossSite }, request)
       return sendErrorPage(reply, 403, 'access_denied', 'This consent form was sent from another website, not from this service\'s own page, so nothing was approved. If you did not start a sign-in just now, close this page.')
     }
-    const tx = transaction === undefined ? null : await readTransaction(fastify.store, transaction)
+    const tx = transaction === undefined ? null : await fastify.grants.readTransaction(transaction)
     if (tx === null) {
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request has expired or was already answered.')
     }
@@ -59,7 +58,7 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
     if (tx.upstream !== undefined) {
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request was already answered.')
     }
-    const taken = await takeTransaction(fastify.store, tx.id)
+    const taken = await fastify.grants.takeTransaction(tx.id)
     if (taken === null || taken.upstream !== undefined || !csrfMatches(taken.csrf, csrfToken)) {
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request was already answered.')
     }
@@ -71,9 +70,9 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
         error: 'access_denied', error_description: 'The user denied the request', state: taken.state, iss: config.issuer
       }), 303)
     }
-    await fastify.oauthProxy.rememberConsent(request, reply, taken.clientId, taken.scopes)
+    await fastify.consents.remember(request, reply, taken.clientId, taken.scopes)
     fastify.audit('consent.granted', { client_id: taken.clientId, scopes: taken.scopes }, request)
-    return reply.redirect(await fastify.oauthProxy.startUpstream(taken), 303)
+    return reply.redirect(await fastify.upstreamSignIn(taken), 303)
   })
 }
 

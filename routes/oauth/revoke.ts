@@ -3,9 +3,6 @@ import formbody from '@fastify/formbody'
 import Type from 'typebox'
 import { createDecoder } from 'fast-jwt'
 import { InvalidRequestError } from '../../plugins/errors/oauth.ts'
-import { getJson } from '../../plugins/store/contract.ts'
-import { isOpaqueToken, type RefreshRecord } from '../../plugins/oauth-proxy/grants/records.ts'
-import { refreshKey } from '../../plugins/store/keys.ts'
 
 const Body = Type.Object({
   token: Type.Optional(Type.String({ maxLength: 16384 })),
@@ -24,7 +21,6 @@ const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]+$/
  * must belong to the authenticated client. Unknown, foreign or already invalid tokens: 200 as well.
  */
 const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
-  const { store, oauthProxy } = fastify
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
   const decode = createDecoder()
 
@@ -38,7 +34,7 @@ const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
     schema: { body: Body }
   }, async (request, reply) => {
     const body = request.body ?? {}
-    const client = await oauthProxy.authenticateClient(request, body)
+    const client = await fastify.clientAuth.authenticate(request, body)
     const token = body.token
     if (token === undefined || token === '') throw new InvalidRequestError('token is required')
 
@@ -57,11 +53,8 @@ const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
           fastify.audit('token.revoked', { token_type: 'access_token', reason: 'revoked_by_client', client_id: client.client_id, oid: verified.identity.oid, tid: verified.identity.tid }, request)
         }
       }
-    } else if (isOpaqueToken(token)) {
-      const record = await getJson<RefreshRecord>(store, refreshKey(token))
-      if (record !== null && record.clientId === client.client_id) {
-        await oauthProxy.revokeGrant(record.sid, 'revoked_by_client', request)
-      }
+    } else {
+      await fastify.grants.revokeRefreshToken(token, client.client_id, request)
     }
     return reply.code(200).send({})
   })

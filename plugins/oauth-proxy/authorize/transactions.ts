@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import type { Store } from '../../store/contract.ts'
-import { getJson, setJson, takeJson } from '../../store/contract.ts'
 import type { AuthorizeParams } from './request.ts'
-import { transactionKey } from '../../store/keys.ts'
 
 /**
- * One authorize request, from GET /authorize to the callback from Entra. Its id is also the
+ * One authorize request, from GET /authorize to the callback from Entra (stored by the grants model,
+ * plugins/oauth-proxy/grants/model.ts). Its id is also the
  * `state` sent upstream. It is read (not consumed) by the consent page, taken atomically when
  * the consent form is posted (and put back with the upstream PKCE verifier and nonce), and taken
  * atomically by the callback: a second callback with the same state finds nothing.
@@ -35,17 +33,4 @@ export function newTransactionId (): string {
 /** Seconds the transaction has left (at least 1), counted from its creation. */
 export function remainingTtl (tx: AuthorizeTransaction, nowSeconds: number): number {
   return Math.max(1, tx.createdAt + TRANSACTION_TTL - nowSeconds)
-}
-
-export async function saveTransaction (store: Store, tx: AuthorizeTransaction, nowSeconds: number): Promise<void> {
-  await setJson(store, transactionKey(tx.id), tx, remainingTtl(tx, nowSeconds))
-}
-
-export async function readTransaction (store: Store, id: string): Promise<AuthorizeTransaction | null> {
-  return isTransactionId(id) ? await getJson<AuthorizeTransaction>(store, transactionKey(id)) : null
-}
-
-/** Atomic: of concurrent takes of one transaction, one gets it. */
-export async function takeTransaction (store: Store, id: string): Promise<AuthorizeTransaction | null> {
-  return isTransactionId(id) ? await takeJson<AuthorizeTransaction>(store, transactionKey(id)) : null
 }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import createError from '@fastify/error'
 
 // AES-256-GCM for Entra's tokens at rest. A sealed value is `v1.{iv}.{ciphertext}.{tag}` in base64url.
 // The associated data (for instance the grant id) binds a ciphertext to the record it belongs to,
@@ -7,9 +8,11 @@ const VERSION = 'v1'
 const IV_BYTES = 12
 const TAG_BYTES = 16
 
-export class TokenDecryptionError extends Error {
+const TokenDecryptionBase = createError('FST_TOKEN_DECRYPTION', 'The sealed value cannot be decrypted (wrong key, wrong record or tampered)')
+
+export class TokenDecryptionError extends TokenDecryptionBase {
   constructor () {
-    super('The sealed value cannot be decrypted (wrong key, wrong record or tampered)')
+    super()
     this.name = 'TokenDecryptionError'
   }
 }

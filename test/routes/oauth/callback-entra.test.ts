@@ -7,7 +7,7 @@ import { build, freePort } from '../../helper.ts'
 import { Browserless } from '../../fixtures/browserless.ts'
 import { startEntraLike, type EntraLikeServer } from '../../fixtures/entra-like-server.ts'
 import { makeCertificateFile } from '../../fixtures/oauth-certificate.ts'
-import { IdTokenError } from '../../../plugins/oauth-proxy/upstream-entra.ts'
+import { IdTokenError } from '../../../plugins/oauth-proxy/upstream-entra/errors.ts'
 import { auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, REDIRECT_URI, tokenRequest } from './oauth-flow.ts'
 
 const TENANT = '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b'
@@ -69,12 +69,12 @@ t.test('certificate credential: sign-in, code redemption, refresh and a Graph to
   t.match(auditsOf(logs, 'login.succeeded'), [{ tid: TENANT }])
 
   // Entra's access token has 120 s left (< 300 s): the client's refresh renews it server-side.
-  const grantBefore = await inner.oauthProxy.readGrant(claims.sid)
-  const upstreamBefore = inner.oauthProxy.openUpstream(grantBefore!)
+  const grantBefore = await inner.grants.readGrant(claims.sid)
+  const upstreamBefore = inner.grants.openUpstream(grantBefore!)
   const refreshed = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
   t.equal(refreshed.status, 200)
   t.equal(hits() - before, 2, 'the Entra refresh token was used')
-  const upstreamAfter = inner.oauthProxy.openUpstream((await inner.oauthProxy.readGrant(claims.sid))!)
+  const upstreamAfter = inner.grants.openUpstream((await inner.grants.readGrant(claims.sid))!)
   t.not(upstreamAfter.accessToken, upstreamBefore.accessToken, 'a new Entra access token')
   t.not(upstreamAfter.refreshToken, upstreamBefore.refreshToken, 'Entra rotated its refresh token')
 

@@ -3,8 +3,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { buildListening, redisEnv, requireRedis } from '../../helper.ts'
 import { Browserless } from '../../fixtures/browserless.ts'
-import { mapUpstreamError } from '../../../routes/oauth/callback.ts'
-import { readableDescription } from '../../../plugins/oauth-proxy/upstream-entra.ts'
 import { REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, registerClient, tokenRequest } from './oauth-flow.ts'
 
 const KEY = randomBytes(32).toString('base64')
@@ -44,7 +42,7 @@ t.test('callback: code, state and iss to the client; code stored hashed for 60 s
   t.match(grant, { sid: record.sid, clientId: client.client_id, scopes: ['tools.read', 'tools.write'], user: { name: 'Ada Lovelace', preferred_username: 'ada@dev-idp.example.com', oid: /^[0-9a-f-]{36}$/, tid: app.config.entra.tenant } })
   t.match(grant.upstream, /^v1\.[\w-]+\.[\w-]+\.[\w-]+$/, 'Entra tokens sealed')
   t.notMatch(grantJson, /eyJ/, 'no JWT in the clear')
-  const upstream = app.oauthProxy.openUpstream(grant)
+  const upstream = app.grants.openUpstream(grant)
   t.match(upstream, { accessToken: /^eyJ/, refreshToken: /.+/, accessTokenExpiresAt: Number })
   t.notMatch(grantJson, upstream.refreshToken as string, 'the Entra refresh token is not in the clear')
   const grantTtl = await redis.ttl(grantKey)
@@ -87,14 +85,4 @@ t.test('unknown, missing or forged state: error page, never a redirect', async t
     t.match(res.headers.get('content-type'), /text\/html/)
     t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/)
   }
-})
-
-t.test('Entra errors map to client errors with readable descriptions', async t => {
-  t.same(mapUpstreamError('access_denied', 'AADSTS65004: User declined'), { error: 'access_denied', description: 'Microsoft Entra ID: AADSTS65004: User declined' })
-  t.equal(mapUpstreamError('interaction_required', 'AADSTS50076: MFA').error, 'access_denied')
-  t.equal(mapUpstreamError('temporarily_unavailable', 'x').error, 'temporarily_unavailable')
-  t.same(mapUpstreamError('invalid_client', 'AADSTS7000215: Invalid client secret provided.'), { error: 'server_error', description: 'Microsoft Entra ID: AADSTS7000215: Invalid client secret provided. (invalid_client)' })
-  t.equal(readableDescription('AADSTS50011: The redirect URI does not match.\r\nTrace ID: 1\r\nCorrelation ID: 2\r\nTimestamp: 2024'), 'AADSTS50011: The redirect URI does not match.')
-  t.equal(readableDescription(undefined), 'Microsoft Entra ID gave no description')
-  t.equal(readableDescription('x'.repeat(1000)).length, 400)
 })

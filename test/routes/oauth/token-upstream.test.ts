@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import { build } from '../../helper.ts'
 import { makeCertificateFile } from '../../fixtures/oauth-certificate.ts'
 import { UpstreamTokenError } from '../../../plugins/oauth-proxy.ts'
-import { graphScopesFor } from '../../../plugins/oauth-proxy.ts'
+import { graphScopesFor } from '../../../plugins/oauth-proxy/upstream-entra/graph.ts'
 import type { AuthorizeTransaction } from '../../../plugins/oauth-proxy/authorize/transactions.ts'
 import { claimsOf, registerClient, tokenRequest } from './oauth-flow.ts'
 
@@ -48,7 +48,7 @@ async function setup (t: Parameters<typeof build>[0], env: Record<string, string
   const api = inner as FastifyInstance
   const grantFor = async (clientId: string, tokens: { refresh_token?: string, expires_in?: number } = {}) => {
     const tx: AuthorizeTransaction = { id: 'x'.repeat(43), clientId, redirectUri: 'http://127.0.0.1:1/cb', codeChallenge: 'c'.repeat(43), scopes: ['tools.read', 'graph.read'], resource: api.config.resource, csrf: 'c', browser: 'b', createdAt: 0 }
-    return await api.oauthProxy.createGrant({ tx, user: { sub: 's', oid: 'o', tid: TENANT, name: 'N' }, tokens: { access_token: 'entra-at', expires_in: tokens.expires_in ?? 3600, refresh_token: tokens.refresh_token } })
+    return await api.grants.createGrant({ tx, user: { sub: 's', oid: 'o', tid: TENANT, name: 'N' }, tokens: { access_token: 'entra-at', expires_in: tokens.expires_in ?? 3600, refresh_token: tokens.refresh_token } })
   }
   return { app, api, grantFor }
 }
@@ -76,7 +76,7 @@ t.test('forGrant: a Graph token from the Entra refresh token, cached, with the r
   const again = await api.upstreamTokens.forGrant(grant.sid)
   t.equal(again.accessToken, 'graph-at')
   t.equal(requests.length, 1, 'served from the sealed cache in the grant')
-  const upstream = api.oauthProxy.openUpstream((await api.oauthProxy.readGrant(grant.sid))!)
+  const upstream = api.grants.openUpstream((await api.grants.readGrant(grant.sid))!)
   t.equal(upstream.refreshToken, 'entra-rt-2')
 })
 
@@ -134,7 +134,7 @@ t.test('client refresh near Entra expiry: Entra ended the session -> invalid_gra
   const client = await registerClient(baseUrl)
   const issue = async () => {
     const { grant } = await grantFor(client.client_id, { refresh_token: 'entra-rt', expires_in: 60 })
-    return await api.oauthProxy.issueTokens(grant, grant.scopes, { refreshToken: true })
+    return await api.grants.issueTokens(grant, grant.scopes, { refreshToken: true })
   }
   const refresh = (rt: string) => tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: rt, client_id: client.client_id })
 
@@ -153,5 +153,5 @@ t.test('client refresh near Entra expiry: Entra ended the session -> invalid_gra
   t.equal(res.status, 400)
   t.equal(res.body.error, 'invalid_grant')
   t.match(res.body.error_description, /AADSTS50173/)
-  t.equal(await api.oauthProxy.readGrant(claimsOf(ended.access_token).sid), null, 'grant removed')
+  t.equal(await api.grants.readGrant(claimsOf(ended.access_token).sid), null, 'grant removed')
 })

@@ -1,11 +1,44 @@
 import t from 'tap'
-import { buildListening } from '../../helper.ts'
-import { Browserless } from '../../fixtures/browserless.ts'
+import type { FastifyInstance } from 'fastify'
+import { build, buildListening } from '../../helper.ts'
+import { Browserless, pkcePair } from '../../fixtures/browserless.ts'
 import {
   REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, signIn, tokenRequest
 } from './oauth-flow.ts'
 
 const ENV = { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }
+
+/**
+ * The app without a listening server: clients registered and codes minted through the grants model
+ * (a signed-in user, as the callback would leave it), /token driven with inject.
+ */
+async function injected (t: Parameters<typeof build>[0], env: Record<string, string> = ENV) {
+  let inner: FastifyInstance | undefined
+  const app = await build(t, env, { setup: i => { inner = i } })
+  const api = inner as FastifyInstance
+  const register = async (metadata: Record<string, unknown> = {}) => {
+    const res = await app.inject({ method: 'POST', url: '/register', payload: { redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], client_name: 'Flow Test Client', ...metadata } })
+    return res.json() as { client_id: string, client_secret?: string, redirect_uris: string[] }
+  }
+  const codeFor = async (client: { client_id: string }) => {
+    const { verifier, challenge } = await pkcePair()
+    const tx = { id: 'x'.repeat(43), clientId: client.client_id, redirectUri: REDIRECT_URI, state: 's', codeChallenge: challenge, scopes: ['tools.read', 'tools.write'], resource: api.config.resource, csrf: 'c', browser: 'b', createdAt: 0 }
+    const { code } = await api.grants.createGrant({ tx, user: { sub: 'sub', oid: 'oid', tid: 'tid', name: 'Ada Lovelace' }, tokens: { access_token: 'entra-at', expires_in: 3600 } })
+    return { code, verifier, challenge }
+  }
+  const post = async (payload: string, type = 'application/x-www-form-urlencoded', headers: Record<string, string> = {}) => {
+    const res = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': type, ...headers }, payload })
+    let body: any
+    try { body = res.json() } catch { body = res.body }
+    return { status: res.statusCode, body, headers: new Headers(res.headers as Record<string, string>) }
+  }
+  const token = async (form: Record<string, string | undefined>) => {
+    const body = new URLSearchParams()
+    for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v)
+    return await post(body.toString())
+  }
+  return { app, api, register, codeFor, post, token }
+}
 
 async function codeFor (baseUrl: string, client: { client_id: string, redirect_uris: string[] }, browser = new Browserless()) {
   const request = await authorizeRequest(baseUrl, client)
@@ -48,24 +81,24 @@ t.test('code replay: the second redemption fails and revokes every token of the 
 })
 
 t.test('concurrent redemptions of one code: exactly one succeeds', async t => {
-  const { baseUrl } = await buildListening(t, ENV)
-  const client = await registerClient(baseUrl)
-  const { code, verifier } = await codeFor(baseUrl, client)
-  const answers = await Promise.all(Array.from({ length: 5 }, () => tokenRequest(baseUrl, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id })))
+  const { register, codeFor, token } = await injected(t)
+  const client = await register()
+  const { code, verifier } = await codeFor(client)
+  const answers = await Promise.all(Array.from({ length: 5 }, () => token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id })))
   t.equal(answers.filter(a => a.status === 200).length, 1)
   t.ok(answers.filter(a => a.status !== 200).every(a => a.body.error === 'invalid_grant'))
 })
 
 t.test('PKCE, redirect URI, client and resource are bound to the code', async t => {
-  const { baseUrl } = await buildListening(t, ENV)
-  const client = await registerClient(baseUrl)
-  const other = await registerClient(baseUrl)
-  const { code, verifier } = await codeFor(baseUrl, client)
+  const { register, codeFor, token } = await injected(t)
+  const client = await register()
+  const other = await register()
+  const { code, verifier } = await codeFor(client)
   const base = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id }
   const cases: Array<[string, Record<string, string | undefined>, number, string]> = [
     ['wrong verifier', { code_verifier: 'w'.repeat(43) }, 400, 'invalid_grant'],
     ['verifier missing', { code_verifier: undefined }, 400, 'invalid_request'],
-    ['verifier equal to the challenge (plain)', { code_verifier: (await authorizeRequest(baseUrl, client)).challenge }, 400, 'invalid_grant'],
+    ['verifier equal to the challenge (plain)', { code_verifier: (await pkcePair()).challenge }, 400, 'invalid_grant'],
     ['redirect URI mismatch', { redirect_uri: 'http://127.0.0.1:53682/other' }, 400, 'invalid_grant'],
     ['another client', { client_id: other.client_id }, 400, 'invalid_grant'],
     ['unknown client', { client_id: 'nobody' }, 401, 'invalid_client'],
@@ -76,12 +109,12 @@ t.test('PKCE, redirect URI, client and resource are bound to the code', async t 
     ['unsupported grant type', { grant_type: 'password' }, 400, 'unsupported_grant_type']
   ]
   for (const [name, change, status, error] of cases) {
-    const res = await tokenRequest(baseUrl, { ...base, ...change })
+    const res = await token({ ...base, ...change })
     t.equal(res.status, status, name)
     t.equal(res.body.error, error, name)
     t.equal(res.headers.get('cache-control'), 'no-store', `${name}: no-store on errors too`)
   }
-  const ok = await tokenRequest(baseUrl, base)
+  const ok = await token(base)
   t.equal(ok.status, 200, 'failed attempts did not burn the code for its client')
 })
 
@@ -198,11 +231,7 @@ t.test('confidential clients: client_secret_basic and client_secret_post; wrong 
 })
 
 t.test('oversized, malformed and repeated bodies answer RFC 6749 errors, never 500', async t => {
-  const { baseUrl } = await buildListening(t, ENV)
-  const post = async (body: string, type = 'application/x-www-form-urlencoded') => {
-    const res = await fetch(`${baseUrl}/token`, { method: 'POST', headers: { 'content-type': type }, body })
-    return { status: res.status, body: await res.json() as any, headers: res.headers }
-  }
+  const { post } = await injected(t)
   const big = await post('grant_type=authorization_code&code=' + 'a'.repeat(40000))
   t.equal(big.status, 413)
   t.equal(big.body.error, 'invalid_request')

@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify'
 import { build, freePort } from '../../helper.ts'
 import { Browserless } from '../../fixtures/browserless.ts'
 import { startEntraLike } from '../../fixtures/entra-like-server.ts'
-import { UpstreamError, upstreamFailure } from '../../../plugins/oauth-proxy/upstream-entra.ts'
 import { auditsOf, authorizeRequest, claimsOf, fullFlow, registerClient, signIn, tokenRequest } from './oauth-flow.ts'
 
 const TENANT = '6d7e8f90-a1b2-4c3d-8e4f-5a6b7c8d9e0f'
@@ -143,18 +142,4 @@ t.test('code redemption refused for the service\'s credentials: the client gets 
   t.match(auditsOf(logs, 'upstream.error').at(-1), { operation: 'code_redemption', failure: 'credentials', aadsts: 'AADSTS700027', client_id: client.client_id })
   t.match((await ready()).checks.upstream_credentials, { ok: false, detail: /AADSTS700027/ })
   entra.refuseTokenRequests()
-})
-
-t.test('upstreamFailure tells the kinds apart', async t => {
-  const kind = (error: string, description: string, transient = false) => upstreamFailure(new UpstreamError(error, description, transient))
-  t.equal(kind('invalid_client', 'AADSTS7000222: expired secret'), 'credentials')
-  t.equal(kind('invalid_client', 'AADSTS7000215: Invalid client secret provided.'), 'credentials')
-  t.equal(kind('unauthorized_client', 'AADSTS700016: Application not found in the directory'), 'credentials')
-  t.equal(kind('invalid_request', 'AADSTS700027: bad certificate assertion'), 'credentials', 'by AADSTS code whatever the error name')
-  t.equal(kind('invalid_grant', 'AADSTS50173: The provided grant has expired'), 'sign_in_ended')
-  t.equal(kind('interaction_required', 'AADSTS50076: MFA'), 'sign_in_ended')
-  t.equal(kind('invalid_scope', 'AADSTS70011: bad scope'), 'configuration')
-  t.equal(kind('temporarily_unavailable', 'Microsoft Entra ID could not be reached', true), 'transient')
-  t.equal(kind('invalid_request', 'AADSTS50196: client request loop'), 'transient')
-  t.equal(kind('server_error', 'Microsoft Entra ID answered HTTP 500', true), 'transient')
 })
