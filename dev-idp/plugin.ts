@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import type { Config } from '../config/index.ts'
 import { DEV_CLIENT_ID, DEV_CLIENT_SECRET, DEV_TENANT_ID } from '../config/dev-identity.ts'
 import { createEntraLikeProvider, type EntraLikeProvider } from './provider.ts'
@@ -13,6 +14,10 @@ declare module 'fastify' {
 }
 
 export const DEV_IDP_PREFIX = '/dev-idp'
+
+// One signing key per process, as for the service's ephemeral token key (plugins/jwt-verify/signing-keys.ts):
+// it dies with the process either way, and the apps a test process builds need not each pay for an RSA key generation.
+let signingKey: KeyObject | undefined
 
 /** Why the development identity provider must not run with this configuration, or undefined when it may. */
 export function devIdpRefusal (config: Config): string | undefined {
@@ -42,6 +47,7 @@ export default fp(async function devIdentityProvider (fastify: FastifyInstance) 
     origin: config.baseUrl,
     mountPath: DEV_IDP_PREFIX,
     tenantId: DEV_TENANT_ID,
+    signingKey: signingKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey,
     clients: [{
       clientId: DEV_CLIENT_ID,
       clientSecret: DEV_CLIENT_SECRET,

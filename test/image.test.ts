@@ -1,12 +1,13 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { freePort, redisEnv } from './helper.ts'
 import { startServer } from './fixtures/server-process.ts'
+import { compiledBuild } from './fixtures/compiled-build.ts'
 import { compose, dockerfile, dockerfileEnv, gatewayEnv } from './fixtures/containers.ts'
 import { ensureNode22Tools, INSTALL_TIMEOUT_MS, node22ToolsInstalled, NODE22, PINNED } from './fixtures/node22-tools.ts'
 import { Browserless } from './fixtures/browserless.ts'
@@ -40,11 +41,15 @@ t.test('the production image: its install, build, Node and compose environment s
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(root, file), join(image, file))
   // Under `npm test`, npm exports its settings to this process: a child npm must not take the project's prefix.
   const npmEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_config_(local_prefix|allow_scripts)$/i.test(key)))
-  await run(install[0], [...install.slice(1), '--prefer-offline'], { cwd: image, env: npmEnv, maxBuffer: 16 * 1024 * 1024 })
+  // The build stage's `npm run build` (--noCheck: types are the typecheck step's business; the build is shared
+  // with server-build.test.ts) runs while npm installs.
+  const [, build] = await Promise.all([
+    run(install[0], [...install.slice(1), '--prefer-offline'], { cwd: image, env: npmEnv, maxBuffer: 16 * 1024 * 1024 }),
+    compiledBuild()
+  ])
   t.notOk(existsSync(join(image, 'node_modules', 'openai')), 'the model SDKs are not in the production install')
   t.notOk(existsSync(join(image, 'node_modules', 'tsx')), 'nor any development tool')
-  // The build stage's `npm run build`; --noCheck: types are the typecheck step's business.
-  await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--noCheck', '--outDir', join(image, 'dist')], { cwd: root })
+  cpSync(build, join(image, 'dist'), { recursive: true })
   await ensureNode22Tools(line => t.comment(line))
 
   const port = await freePort()

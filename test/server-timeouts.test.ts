@@ -16,6 +16,10 @@ const TLS = { TLS_CERT_PATH: join(dir, 'cert.pem'), TLS_KEY_PATH: join(dir, 'key
 execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', TLS.TLS_KEY_PATH, '-out', TLS.TLS_CERT_PATH, '-days', '1',
   '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' })
 
+// Each case mostly waits for a server-side timer (1 to 2 s, checked once a second) on a server of its
+// own: run them side by side rather than one after another.
+t.jobs = 6
+
 const LIMITS = { HTTP_HEADERS_TIMEOUT: '1', HTTP_REQUEST_TIMEOUT: '2', HTTP_MAX_CONNECTIONS: '3', RATE_LIMIT_ENABLED: 'false' }
 
 async function listening (t: Test, tls: boolean) {

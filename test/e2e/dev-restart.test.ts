@@ -8,6 +8,8 @@ import { SIGNING_KEY_PEM } from '../mcp/mcp-helper.ts'
 import { fullFlow, mcpStatus, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
+// The two cases share nothing (own ports, own Redis prefix) and mostly wait for server.ts to start: side by side.
+t.jobs = 2
 
 /** server.ts as a process on a fixed port, stopped and started again as tsx watch does. */
 async function restartable (t: Test, env: Record<string, string> = {}) {

@@ -34,6 +34,9 @@ if (!node22ToolsInstalled()) t.setTimeout(INSTALL_TIMEOUT_MS + 120_000)
 t.before(async () => {
   await ensureNode22Tools(line => t.comment(line))
 })
+// Each case has its own server, Inspector HOME and callback port, and mostly waits on the Inspector's
+// Node 22 process: side by side.
+t.jobs = 3
 
 interface Authorization {
   /** The authorization URL the Inspector printed. */
