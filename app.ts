@@ -10,24 +10,14 @@ import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import { createThrottle } from './plugins/shared/throttle.ts'
 import rateLimit from './plugins/rate-limit.ts'
-import upstreamMetadata from './plugins/oauth-proxy/upstream-entra/metadata.ts'
-import healthRoutes from './routes/health.ts'
-import homeRoute from './routes/home.ts'
-import devIdentityProvider from './dev-idp/plugin.ts'
 import signingKeys from './plugins/jwt-verify/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
-import wellKnownResource from './routes/well-known-resource.ts'
-import clientRegistry, { type ClientRegistryOptions } from './plugins/oauth-proxy/clients/registry.ts'
-import clientAuth from './plugins/oauth-proxy/client-auth.ts'
-import authorizationServerMetadata from './routes/oauth/metadata.ts'
-import registerRoute from './routes/oauth/register.ts'
+import devIdentityProvider from './dev-idp/plugin.ts'
 import oauthProxy from './plugins/oauth-proxy.ts'
-import authorizeRoute from './routes/oauth/authorize.ts'
-import consentRoute from './routes/oauth/consent.ts'
-import callbackRoute from './routes/oauth/callback.ts'
-import tokenRoute from './routes/oauth/token.ts'
-import revokeRoute from './routes/oauth/revoke.ts'
+import type { ClientRegistryOptions } from './plugins/oauth-proxy/clients/registry.ts'
+import oauthRoutes from './routes/oauth/index.ts'
 import mcp, { type McpPluginOptions } from './mcp/transport.ts'
+import serviceRoutes from './routes/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -97,8 +87,9 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 }
 
 /**
- * The whole service, in the order each concern needs the ones before it:
- * config -> store -> security headers -> audit -> rate limit -> jwt -> oauth proxy -> mcp.
+ * The whole service, one registration per concern, in the order each needs the ones before it
+ * (docs/architecture.md): config -> errors -> readiness -> store -> security headers -> audit ->
+ * rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> its routes -> mcp -> service routes.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Not a Fastify option: past this many open connections Node closes each new one at once.
@@ -121,22 +112,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(rateLimit)
   await fastify.register(signingKeys)
   await fastify.register(jwtVerify)
-  await fastify.register(wellKnownResource)
   if (opts.config.devIdentityProvider) await fastify.register(devIdentityProvider)
-  await fastify.register(upstreamMetadata)
-  // oauth proxy: plugins/oauth-proxy/clients/registry.ts, plugins/oauth-proxy.ts, routes/oauth/*
-  await fastify.register(clientRegistry, opts.clientRegistry ?? {})
-  await fastify.register(clientAuth, opts.clientRegistry ?? {})
-  await fastify.register(authorizationServerMetadata)
-  await fastify.register(registerRoute)
-  await fastify.register(oauthProxy)
-  await fastify.register(authorizeRoute)
-  await fastify.register(consentRoute)
-  await fastify.register(callbackRoute)
-  await fastify.register(tokenRoute)
-  await fastify.register(revokeRoute)
+  await fastify.register(oauthProxy, opts.clientRegistry ?? {})
+  await fastify.register(oauthRoutes)
   await fastify.register(mcp, opts.mcp ?? {})
-
-  await fastify.register(healthRoutes)
-  await fastify.register(homeRoute)
+  await fastify.register(serviceRoutes)
 }

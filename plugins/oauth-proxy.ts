@@ -9,6 +9,9 @@ import { randomToken, type Grant } from './oauth-proxy/grants/records.ts'
 import { cookieSecret } from './oauth-proxy/consent/consent-session.ts'
 import { createConsents, type Consents } from './oauth-proxy/consent/consents.ts'
 import upstreamEntra from './oauth-proxy/upstream-entra.ts'
+import upstreamMetadata from './oauth-proxy/upstream-entra/metadata.ts'
+import clientRegistry, { type ClientRegistryOptions } from './oauth-proxy/clients/registry.ts'
+import clientAuth from './oauth-proxy/client-auth.ts'
 import { configuredGraphScopes } from './oauth-proxy/upstream-entra/graph.ts'
 import { createUpstreamRenewal, createUpstreamTokens, type UpstreamTokensApi } from './oauth-proxy/upstream-entra/upstream-tokens.ts'
 
@@ -34,12 +37,17 @@ declare module 'fastify' {
  * /auth/callback, /token and /revoke routes share (routes/oauth/*), the upstream leg
  * (plugins/oauth-proxy/upstream-entra.ts), and `fastify.upstreamTokens` for tools that call Microsoft Graph.
  */
-export default fp(async function oauthProxy (fastify) {
+export default fp<ClientRegistryOptions>(async function oauthProxy (fastify, opts) {
   const { config } = fastify
 
   if (config.encryptionKey === null) {
     fastify.log.warn('TOKEN_ENCRYPTION_KEY is not set: Entra tokens are sealed with an EPHEMERAL key and consent cookies signed with one. Sign-ins die with the process and other instances cannot read them. Set TOKEN_ENCRYPTION_KEY for any deployment.')
   }
+  // Entra's metadata first (readiness waits for it), then the clients and how they authenticate;
+  // `opts` are the test seams of metadata-document and key-set fetches (AppOptions.clientRegistry).
+  await fastify.register(upstreamMetadata)
+  await fastify.register(clientRegistry, opts)
+  await fastify.register(clientAuth, opts)
   // Consent cookies are signed with a secret every instance derives from TOKEN_ENCRYPTION_KEY.
   await fastify.register(cookie, { secret: cookieSecret(config.encryptionKey), hook: 'onRequest' })
   await fastify.register(upstreamEntra)
@@ -71,4 +79,4 @@ export default fp(async function oauthProxy (fastify) {
     return fastify.entra.authorizationUrl({ state: tx.id, codeChallenge: s256Challenge(verifier), nonce })
   })
   fastify.decorate('upstreamTokens', createUpstreamTokens(fastify.entra, grants, configuredGraphScopes(config.entra.graphScopes, config.devIdentityProvider)))
-}, { name: 'oauth-proxy', dependencies: ['config', 'store', 'audit-log', 'signing-keys', 'jwt-verify', 'client-registry', 'client-auth'] })
+}, { name: 'oauth-proxy', dependencies: ['config', 'readiness', 'store', 'audit-log', 'signing-keys', 'jwt-verify'] })

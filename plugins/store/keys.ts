@@ -1,4 +1,4 @@
-// Every key shape the service stores, in one place (docs/architecture.md's store table lists the
+// Every key shape the service stores, in one place (docs/contracts.md's store table lists the
 // same). The store adds REDIS_KEY_PREFIX; the in-memory store's bounds go by the part before `:`
 // (memory.ts storeKindOf). Secrets in a key are hashed: a store dump never holds a usable code or token.
 import { createHash } from 'node:crypto'
