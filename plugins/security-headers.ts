@@ -1,14 +1,6 @@
 import fp from 'fastify-plugin'
 import helmet from 'helmet'
-import cors, { type FastifyCorsOptions } from '@fastify/cors'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Merged by @fastify/cors over its options for this route (its types do not declare it). */
-    cors?: FastifyCorsOptions | false
-  }
-}
 
 // JSON APIs need no scripts or frames; pages that render HTML (the consent page) set their own CSP.
 export const HELMET_OPTIONS = {
@@ -40,10 +32,10 @@ export function helmetHeaders (options: object = HELMET_OPTIONS): Array<[string,
 }
 
 // Routes that browser-based MCP clients call with fetch (discovery, registration, tokens, MCP itself).
-export const CORS_ROUTES = ['/.well-known/*', '/register', '/token', '/revoke', '/mcp']
-export const corsRoute = (url: string) => CORS_ROUTES.some(r => r.endsWith('*') ? url.startsWith(r.slice(0, -1)) : url === r)
+const CORS_PATHS = [/^\/\.well-known\//, /^\/register$/, /^\/token$/, /^\/revoke$/, /^\/mcp$/]
+const corsPath = (path: string) => CORS_PATHS.some(p => p.test(path))
 
-// What those routes allow: any origin (reflected; tokens, not cookies, carry the authority), these
+// What those paths allow: any origin (reflected; tokens, not cookies, carry the authority), these
 // methods and request headers, and the MCP / OAuth headers a browser client must read.
 export const CORS = {
   methods: 'GET, POST, DELETE, OPTIONS',
@@ -51,7 +43,19 @@ export const CORS = {
   // tracestate, baggage: W3C trace context that instrumented clients send.
   allowedHeaders: 'authorization, content-type, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id, x-request-id, traceparent, tracestate, baggage',
   exposedHeaders: 'www-authenticate, mcp-session-id, mcp-protocol-version, x-request-id, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset',
-  maxAge: 600
+  maxAge: '600'
+}
+
+/** Adds `Origin` to the Vary header (every answer depends on it: CORS is decided per path and origin). */
+function varyOrigin (reply: FastifyReply) {
+  const vary = reply.getHeader('vary')
+  if (vary === undefined) {
+    reply.header('vary', 'Origin')
+    return
+  }
+  const value = String(vary)
+  if (value === '*' || value.toLowerCase().split(/\s*,\s*/).includes('origin')) return
+  reply.header('vary', `${value}, Origin`)
 }
 
 export default fp(async function securityHeaders (fastify) {
@@ -66,21 +70,42 @@ export default fp(async function securityHeaders (fastify) {
     done()
   })
 
-  // CORS is off by default and turned on per route, once, when a route of CORS_ROUTES is added
-  // (@fastify/cors merges a route's config.cors over its options). Preflights are routed like any
-  // request, so each CORS route gets an OPTIONS route (answered by @fastify/cors's hook), and
-  // discovery a catch-all so its 404s stay readable by browsers. Not reproduced: 404s for a method
-  // with no route on /register, /token, /revoke or /mcp (PUT /token) lose the CORS headers, since
-  // only a per-request delegator could decide requests that match no route.
-  fastify.addHook('onRoute', function corsOnRoute (route) {
-    if (corsRoute(route.url ?? route.path)) route.config = { ...route.config, cors: { origin: true } }
+  // CORS for the paths above (what @fastify/cors did with a per-request delegator, with every
+  // value computed once): decided once per route pattern; requests matching no route (404s,
+  // preflights reaching the OPTIONS catch-all below) are decided by their path.
+  const byRoute = new Map<string, boolean>()
+  function corsAllowed (request: FastifyRequest): boolean {
+    const route = request.routeOptions.url
+    if (route === undefined || route.includes('*') || route.includes(':')) return corsPath((request.url ?? '').split('?')[0])
+    let allowed = byRoute.get(route)
+    if (allowed === undefined) {
+      allowed = corsPath(route)
+      byRoute.set(route, allowed)
+    }
+    return allowed
+  }
+
+  fastify.addHook('onRequest', function corsOnRequest (request, reply, done) {
+    varyOrigin(reply)
+    if (!corsAllowed(request)) return done()
+    const origin = request.headers.origin
+    if (origin !== undefined) reply.header('access-control-allow-origin', origin)
+    reply.header('access-control-expose-headers', CORS.exposedHeaders)
+    if (request.method !== 'OPTIONS') return done()
+    // Preflight, answered here, before any authentication.
+    if (origin === undefined || request.headers['access-control-request-method'] === undefined) {
+      reply.code(400).type('text/plain').send('Invalid Preflight Request')
+      return
+    }
+    reply.header('access-control-allow-methods', CORS.methods)
+    reply.header('access-control-allow-headers', CORS.allowedHeaders)
+    reply.header('access-control-max-age', CORS.maxAge)
+    reply.code(204).header('content-length', '0').send()
   })
-  await fastify.register(cors, {
-    // A function, not `false`, so that every answer says Vary: Origin.
-    origin: (_origin, cb) => cb(null, false),
-    ...CORS
+
+  // Lets Fastify route OPTIONS requests at all: a preflight to a CORS path is answered by the hook
+  // above; any other OPTIONS request is a 404.
+  fastify.options('*', function corsPreflight (_request, reply) {
+    reply.callNotFound()
   })
-  const notFound = function corsNotFound (_request: FastifyRequest, reply: FastifyReply) { reply.callNotFound() }
-  fastify.all('/.well-known/*', notFound)
-  for (const url of CORS_ROUTES.filter(r => !r.endsWith('*'))) fastify.options(url, notFound)
 }, { name: 'security-headers', dependencies: ['config'] })
