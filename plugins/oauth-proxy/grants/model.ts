@@ -44,6 +44,10 @@ export interface GrantStoreOptions {
   now?: () => number
 }
 
+// saveTransaction (and fastify.upstreamSignIn) throw it when the store's transactions are at their
+// bound: /authorize answers 503 (routes never import the store).
+export { StoreFullError } from '../../store/contract.ts'
+
 export const unknownCode = () => new InvalidGrantError('The authorization code is unknown, expired or already used')
 export const unknownRefreshToken = () => new InvalidGrantError('The refresh token is unknown, expired or revoked')
 
