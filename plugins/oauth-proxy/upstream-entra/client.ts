@@ -38,15 +38,21 @@ export interface EntraClientDeps {
 }
 
 /**
+ * Entra issues an access token for one resource per request: codes are redeemed for the API scopes
+ * (plus OpenID); Graph scopes are asked at sign-in (consent) and fetched later with the refresh token.
+ */
+function apiScopesOf (entra: Pick<Config['entra'], 'upstreamScopes' | 'graphScopes'>): string[] {
+  return entra.upstreamScopes.filter(s => !entra.graphScopes.includes(s))
+}
+
+/**
  * The upstream leg's operations. With a certificate, token requests carry a `client_assertion`
  * (undici); with a secret they go through simple-oauth2. On-behalf-of is always undici.
  */
 export function createEntraClient ({ config, simple, watch, signingKey, audit }: EntraClientDeps): EntraClient {
   const entra = config.entra
   const useCertificate = entra.certificate !== undefined
-  // Entra issues an access token for one resource per request: codes are redeemed for the API scopes
-  // (plus OpenID); Graph scopes are asked at sign-in (consent) and fetched later with the refresh token.
-  const apiScopes = entra.upstreamScopes.filter(s => !entra.graphScopes.includes(s))
+  const apiScopes = apiScopesOf(entra)
   const { observed } = watch
 
   const tokenRequest = async (params: Record<string, string>) => await postTokenRequest({
