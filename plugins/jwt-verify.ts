@@ -2,11 +2,11 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { EpochRead } from './store/contract.ts'
 import type { Identity } from './jwt-verify/identity.ts'
-import { formatChallenge, type EntraTrust } from './jwt-verify/rules.ts'
+import type { EntraTrust } from './jwt-verify/rules.ts'
 import { createTrustedKeys } from './jwt-verify/trusted-keys.ts'
 import { createTokenVerifier, type TokenReport, type VerifiedToken } from './jwt-verify/verifier.ts'
 import { createDenyList } from './jwt-verify/revocation.ts'
-import { createBearerHooks, type ChallengeOptions } from './jwt-verify/hooks.ts'
+import { createBearerChallenge, createBearerHooks, type ChallengeOptions } from './jwt-verify/hooks.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -71,11 +71,7 @@ export default fp(async function jwtVerify (fastify) {
     onStoreRead: (read, request) => { noteStoreReset(read, 'request', request) }
   })
 
-  const resourceMetadata = `${config.baseUrl}/.well-known/oauth-protected-resource/mcp`
-  function bearerChallenge (opts: ChallengeOptions = {}): string {
-    const scope = opts.scope === undefined ? config.scopes : typeof opts.scope === 'string' ? opts.scope.split(' ') : opts.scope
-    return formatChallenge({ resourceMetadata, scope, error: opts.error, description: opts.description })
-  }
+  const bearerChallenge = createBearerChallenge(config.baseUrl, config.scopes)
   const { authenticate, requireScopes } = createBearerHooks(fastify, verifier, bearerChallenge)
   const denyList = createDenyList(store, { clockToleranceSeconds: config.clockToleranceSeconds, grantTtlSeconds: config.refreshTokenTtl })
 

@@ -2,11 +2,12 @@ import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { RateRule } from '../config/index.ts'
-import { RATE_LIMIT_FAMILIES, type RateLimitFamily, basicClientId, formClientId, consumerKey, type CallerClaims } from './rate-limit/keys.ts'
+import { RATE_LIMIT_FAMILIES, type RateLimitFamily, consumerKey, type CallerClaims } from './rate-limit/keys.ts'
 import { MemoryCounter, RedisCounter, rateLimitStore, type Counter } from './rate-limit/counter.ts'
-import { bearerBuckets, onRequestBuckets, tokenClientBucket, type RateLimitResult } from './rate-limit/buckets.ts'
+import { bearerBuckets, type RateLimitResult } from './rate-limit/buckets.ts'
 import { createCounting } from './rate-limit/counting.ts'
 import { createCheck } from './rate-limit/check.ts'
+import { createRateLimitHooks } from './rate-limit/hooks.ts'
 import type { EpochRead } from './store/contract.ts'
 
 declare module 'fastify' {
@@ -34,8 +35,6 @@ declare module 'fastify' {
     limitBearer: (request: FastifyRequest, reply: FastifyReply, caller: CallerClaims | null, reads?: string[]) => Promise<EpochRead | undefined>
   }
 }
-
-const BEARER_SCHEME = /^bearer\s/i
 
 /** Unknown family names are a programming error: refused when the route is declared. */
 function refuseUnknownFamily (routeOptions: RouteOptions) {
@@ -94,27 +93,7 @@ export default fp(async function rateLimit (fastify) {
   // Hooks on the root, added before the token, OAuth and MCP plugins register: they run before
   // every hook those plugins add (at any level), so nothing else, least of all JWT work, runs
   // for a refused request. Routes without a family pay one property lookup.
-  // /mcp with a bearer token: only a ceiling already known to be exceeded here (no I/O).
-  fastify.addHook('onRequest', async function rateLimitOnRequest (request, reply) {
-    const family = request.routeOptions.config?.rateLimitFamily
-    if (family === undefined) return
-    const authorization = request.headers.authorization
-    if (family === 'mcp' && authorization !== undefined && BEARER_SCHEME.test(authorization)) {
-      request.bearerUncounted = true
-      return await refuseKnown(reply, family, bearerBuckets(request.ip, null, settings)) ? reply : undefined
-    }
-    await check(request, reply, family, onRequestBuckets(family, request.ip, false, settings), null)
-    return reply.sent ? reply : undefined
-  })
-  fastify.addHook('preValidation', async function rateLimitLater (request, reply) {
-    if (request.routeOptions.config?.rateLimitFamily === 'token') {
-      const clientId = basicClientId(request.headers.authorization) ?? formClientId(request.body)
-      await check(request, reply, 'token', [tokenClientBucket(request.ip, clientId, settings.token)], null)
-    } else if (request.bearerUncounted) {
-      // A bearer request that no `authenticate` counted (a route in the mcp family without it)
-      // still spends the IP ceiling.
-      await limitBearer(request, reply, null)
-    }
-    return reply.sent ? reply : undefined
-  })
+  const { rateLimitOnRequest, rateLimitLater } = createRateLimitHooks({ check, refuseKnown }, limitBearer, settings)
+  fastify.addHook('onRequest', rateLimitOnRequest)
+  fastify.addHook('preValidation', rateLimitLater)
 }, { name: 'rate-limit', dependencies: ['config', 'store', 'audit-log'] })

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { escapeHtml } from '../../plugins/shared/html.ts'
 import { CliError } from '../ui/errors.ts'
@@ -73,6 +73,25 @@ export function readCallback (params: URLSearchParams, expect: CallbackExpectati
   return { page: [200, 'Signed in', 'You are signed in. You can close this window and return to the terminal.'], outcome: { code } }
 }
 
+/** HTTP on 127.0.0.1, port chosen by the system: GET of the callback path goes to `onCallback`, anything else is a 404. */
+async function listenOnLoopback (onCallback: (params: URLSearchParams, res: ServerResponse) => void): Promise<{ server: Server, port: number }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
+    if (req.method !== 'GET' || url.pathname !== CALLBACK_PATH) {
+      page(res, 404, 'Not found', 'Nothing here.')
+      return
+    }
+    onCallback(url.searchParams, res)
+  })
+  server.keepAliveTimeout = 1000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const { port } = server.address() as AddressInfo
+  return { server, port }
+}
+
 /**
  * The redirect listener of a native app (RFC 8252 §7.3): HTTP on 127.0.0.1 with a port chosen by
  * the system, one path, alive only for one sign-in, bounded by a timeout.
@@ -96,20 +115,7 @@ export async function startLoopbackListener ({ timeoutMs = DEFAULT_SIGNIN_TIMEOU
     else settle.reject(outcome.error)
   }
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-    if (req.method !== 'GET' || url.pathname !== CALLBACK_PATH) {
-      page(res, 404, 'Not found', 'Nothing here.')
-      return
-    }
-    handleParams(url.searchParams, res)
-  })
-  server.keepAliveTimeout = 1000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => resolve())
-  })
-  const { port } = server.address() as AddressInfo
+  const { server, port } = await listenOnLoopback(handleParams)
   let timer: NodeJS.Timeout | undefined
 
   return {

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { createCountingThrottle } from '../shared/throttle.ts'
 import { parseAuthorization } from '../shared/authorization-header.ts'
-import { TokenRejection, missingScopes, stepUpScopes, type RejectionCategory } from './rules.ts'
+import { TokenRejection, formatChallenge, missingScopes, stepUpScopes, type RejectionCategory } from './rules.ts'
 import type { TokenVerifier, VerifiedToken } from './verifier.ts'
 
 export interface ChallengeOptions {
@@ -30,7 +30,17 @@ function answer (reply: FastifyReply, status: number, challenge: string, error: 
     .send({ error, error_description: description })
 }
 
-export function createBearerHooks (fastify: FastifyInstance, verifier: TokenVerifier, bearerChallenge: BearerChallenge) {
+/** The `WWW-Authenticate` challenge of this resource, naming its protected resource metadata (RFC 9728). */
+export function createBearerChallenge (baseUrl: string, offeredScopes: readonly string[]): BearerChallenge {
+  const resourceMetadata = `${baseUrl}/.well-known/oauth-protected-resource/mcp`
+  return function bearerChallenge (opts: ChallengeOptions = {}): string {
+    const scope = opts.scope === undefined ? offeredScopes : typeof opts.scope === 'string' ? opts.scope.split(' ') : opts.scope
+    return formatChallenge({ resourceMetadata, scope, error: opts.error, description: opts.description })
+  }
+}
+
+/** The refusals of `authenticate`: audited 401 / 400 (RFC 6750) and a 503 while the store is away. */
+function createBearerRefusals (fastify: FastifyInstance, bearerChallenge: BearerChallenge) {
   function refuse (request: FastifyRequest, reply: FastifyReply, category: RejectionCategory, description: string) {
     const text = `${category}: ${description}`
     fastify.audit('token.rejected', { outcome: 'failure', reason: category }, request)
@@ -52,6 +62,12 @@ export function createBearerHooks (fastify: FastifyInstance, verifier: TokenVeri
     return reply.code(503).header('retry-after', '5').header('cache-control', 'no-store')
       .send({ error: 'temporarily_unavailable', error_description: 'Token verification is unavailable; retry shortly' })
   }
+
+  return { refuse, invalidRequest, unavailable }
+}
+
+export function createBearerHooks (fastify: FastifyInstance, verifier: TokenVerifier, bearerChallenge: BearerChallenge) {
+  const { refuse, invalidRequest, unavailable } = createBearerRefusals(fastify, bearerChallenge)
 
   /**
    * preHandler for bearer tokens. The token is checked first (signature and claims, microseconds,

@@ -1,4 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AuthorizeTransaction } from '../../plugins/oauth-proxy/authorize/transactions.ts'
+import type { EntraTokenSet } from '../../plugins/oauth-proxy/upstream-entra/token-endpoint.ts'
+import type { EntraIdClaims } from '../../plugins/oauth-proxy/upstream-entra/id-token.ts'
 import { clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
 import { bindingCookieName, bindingMatches } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
 import { IdTokenError, UpstreamError } from '../../plugins/oauth-proxy/upstream-entra/errors.ts'
@@ -25,62 +29,88 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async (request, reply) => {
     const q = request.query
     const str = (name: string) => typeof q[name] === 'string' ? q[name] as string : undefined
-    const state = str('state')
-    const unknown = () => {
-      fastify.audit('login.failed', { outcome: 'failure', reason: 'unknown_state' }, request)
-      return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in response is unknown, expired or was already used.')
-    }
-    const started = state === undefined ? null : await fastify.grants.readTransaction(state)
-    if (started === null || started.upstream === undefined) return unknown()
-    if (!bindingMatches(started.browser, request.cookies[bindingCookie])) {
-      const reason = request.cookies[bindingCookie] === undefined ? 'no_browser_cookie' : 'other_browser'
-      fastify.audit('login.failed', { outcome: 'denied', reason, client_id: started.clientId }, request)
-      return sendErrorPage(reply, 403, 'access_denied', 'This sign-in was started in another browser, so it cannot finish here. Nothing was sent to the application. If you did not start a sign-in just now, someone may have sent you this link to get access with your account: close this page.')
-    }
-    const tx = await fastify.grants.takeTransaction(started.id)
-    if (tx === null || tx.upstream === undefined) return unknown()
+    const taken = await takeBoundTransaction(fastify, request, reply, str('state'), bindingCookie)
+    if ('refused' in taken) return taken.refused
+    const { tx } = taken
+
     reply.header('cache-control', 'no-store')
     const back = (params: Record<string, string | undefined>) =>
       reply.redirect(clientRedirect(tx.redirectUri, { ...params, state: tx.state, iss: config.issuer }), 302)
-    const fail = (reason: string, error: string, description: string, extra: Record<string, unknown> = {}) => {
+
+    const signedIn = await signInAtEntra(fastify, request, tx, str)
+    if ('reason' in signedIn) {
+      const { reason, error, description, extra } = signedIn
       fastify.audit('login.failed', { outcome: 'failure', reason, client_id: tx.clientId, ...extra }, request)
       return back({ error, error_description: description })
     }
-
-    const upstreamError = str('error')
-    if (upstreamError !== undefined) {
-      const description = readableDescription(str('error_description'))
-      const mapped = clientErrorFor(upstreamError, description)
-      return fail('upstream_error', mapped.error, mapped.description, { upstream_error: upstreamError, aadsts: aadstsOf(description) })
-    }
-    const code = str('code')
-    if (code === undefined || code === '') return fail('no_code', 'server_error', 'Microsoft Entra ID answered without an authorization code')
-
-    let tokens
-    try {
-      tokens = await fastify.entra.redeemCode(code, tx.upstream.verifier)
-    } catch (err) {
-      if (!(err instanceof UpstreamError)) throw err
-      request.log.warn({ upstream_error: err.error, aadsts: err.aadsts }, 'Entra refused the code redemption')
-      const failure = fastify.entra.refused(err, 'code_redemption', request, tx.clientId)
-      const mapped = clientErrorFor(failure === 'transient' ? 'temporarily_unavailable' : err.error, err.message)
-      return fail('code_redemption', mapped.error, mapped.description, { upstream_error: err.error, aadsts: err.aadsts })
-    }
-    if (tokens.id_token === undefined) return fail('no_id_token', 'server_error', 'Microsoft Entra ID returned no id token (is the openid scope granted?)')
-
-    let user
-    try {
-      user = await fastify.entra.verifyIdToken(tokens.id_token, tx.upstream.nonce)
-    } catch (err) {
-      if (!(err instanceof IdTokenError)) throw err
-      request.log.warn({ reason: err.reason }, 'Entra id token refused')
-      return fail(`id_token_${err.reason}`, 'access_denied', err.message)
-    }
-
+    const { user, tokens } = signedIn
     const { grant, code: proxyCode } = await fastify.grants.createGrant({ tx, user, tokens })
     fastify.audit('login.succeeded', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: grant.scopes }, request)
     return back({ code: proxyCode })
   })
+}
+
+/** A transaction whose upstream leg was started (fastify.upstreamSignIn). */
+type StartedTransaction = AuthorizeTransaction & { upstream: NonNullable<AuthorizeTransaction['upstream']> }
+
+/**
+ * The transaction named by `state`, taken only when this is the browser that started it: another
+ * browser gets an error page and leaves the transaction (and Entra's code) unused.
+ */
+async function takeBoundTransaction (
+  fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, state: string | undefined, bindingCookie: string
+): Promise<{ tx: StartedTransaction } | { refused: FastifyReply }> {
+  const unknown = () => {
+    fastify.audit('login.failed', { outcome: 'failure', reason: 'unknown_state' }, request)
+    return { refused: sendErrorPage(reply, 400, 'invalid_request', 'This sign-in response is unknown, expired or was already used.') }
+  }
+  const started = state === undefined ? null : await fastify.grants.readTransaction(state)
+  if (started === null || started.upstream === undefined) return unknown()
+  if (!bindingMatches(started.browser, request.cookies[bindingCookie])) {
+    const reason = request.cookies[bindingCookie] === undefined ? 'no_browser_cookie' : 'other_browser'
+    fastify.audit('login.failed', { outcome: 'denied', reason, client_id: started.clientId }, request)
+    return { refused: sendErrorPage(reply, 403, 'access_denied', 'This sign-in was started in another browser, so it cannot finish here. Nothing was sent to the application. If you did not start a sign-in just now, someone may have sent you this link to get access with your account: close this page.') }
+  }
+  const tx = await fastify.grants.takeTransaction(started.id)
+  if (tx === null || tx.upstream === undefined) return unknown()
+  return { tx: tx as StartedTransaction }
+}
+
+/** Why a sign-in failed after its transaction was taken: audited, and sent back to the client as an error. */
+interface LoginFailure { reason: string, error: string, description: string, extra?: Record<string, unknown> }
+
+/** Entra's answer: its error, or its code redeemed (upstream PKCE verifier) and its id token verified (nonce). */
+async function signInAtEntra (
+  fastify: FastifyInstance, request: FastifyRequest, tx: StartedTransaction, str: (name: string) => string | undefined
+): Promise<{ tokens: EntraTokenSet, user: EntraIdClaims } | LoginFailure> {
+  const upstreamError = str('error')
+  if (upstreamError !== undefined) {
+    const description = readableDescription(str('error_description'))
+    const mapped = clientErrorFor(upstreamError, description)
+    return { reason: 'upstream_error', ...mapped, extra: { upstream_error: upstreamError, aadsts: aadstsOf(description) } }
+  }
+  const code = str('code')
+  if (code === undefined || code === '') return { reason: 'no_code', error: 'server_error', description: 'Microsoft Entra ID answered without an authorization code' }
+
+  let tokens
+  try {
+    tokens = await fastify.entra.redeemCode(code, tx.upstream.verifier)
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) throw err
+    request.log.warn({ upstream_error: err.error, aadsts: err.aadsts }, 'Entra refused the code redemption')
+    const failure = fastify.entra.refused(err, 'code_redemption', request, tx.clientId)
+    const mapped = clientErrorFor(failure === 'transient' ? 'temporarily_unavailable' : err.error, err.message)
+    return { reason: 'code_redemption', ...mapped, extra: { upstream_error: err.error, aadsts: err.aadsts } }
+  }
+  if (tokens.id_token === undefined) return { reason: 'no_id_token', error: 'server_error', description: 'Microsoft Entra ID returned no id token (is the openid scope granted?)' }
+
+  try {
+    return { tokens, user: await fastify.entra.verifyIdToken(tokens.id_token, tx.upstream.nonce) }
+  } catch (err) {
+    if (!(err instanceof IdTokenError)) throw err
+    request.log.warn({ reason: err.reason }, 'Entra id token refused')
+    return { reason: `id_token_${err.reason}`, error: 'access_denied', description: err.message }
+  }
 }
 
 export default callback

@@ -58,13 +58,50 @@ export function defaultScopes (client: AuthorizeClient, offered: readonly string
   return registered.length > 0 ? registered : [...offered]
 }
 
+/** An error for the client at its verified redirect URI. */
+interface Refusal { error: string, description: string }
+const refusal = (error: string, description: string): Refusal => ({ error, description })
+
+/**
+ * Checks in a fixed order: the client and its redirect URI first (until both are known, an error is a
+ * page), then state, response type, PKCE, resource and scopes (errors go back to the client).
+ */
 export function checkAuthorizeRequest (
   query: Record<string, unknown>,
   client: AuthorizeClient | null,
   settings: AuthorizeSettings,
   redirectUriMatches: (registered: string[], presented: string) => boolean
 ): AuthorizeCheck {
-  const page = (status: number, error: string, description: string): AuthorizeCheck => ({ outcome: 'page', status, error, description })
+  const target = verifiedRedirectUri(query, client, redirectUriMatches)
+  if ('outcome' in target) return target
+  const { redirectUri } = target
+  const known = target.client
+
+  const stateParam = single(query, 'state')
+  const state = stateParam.repeated ? undefined : stateParam.value
+  const fail = ({ error, description }: Refusal): AuthorizeCheck => ({ outcome: 'redirect', clientId: known.client_id, redirectUri, state, error, description })
+  if (stateParam.repeated) return fail(refusal('invalid_request', 'The request has more than one state.'))
+  if (state !== undefined && state.length > MAX_STATE_LENGTH) return fail(refusal('invalid_request', `state is longer than ${MAX_STATE_LENGTH} characters.`))
+
+  const responseTypeRefused = checkResponseType(query, known)
+  if (responseTypeRefused !== undefined) return fail(responseTypeRefused)
+  const codeChallenge = checkPkce(query)
+  if (typeof codeChallenge !== 'string') return fail(codeChallenge)
+  const resourceRefused = checkResource(query, settings)
+  if (resourceRefused !== undefined) return fail(resourceRefused)
+  const scopes = checkScopes(query, known, settings)
+  if (!Array.isArray(scopes)) return fail(scopes)
+
+  return { outcome: 'ok', params: { clientId: known.client_id, redirectUri, state, codeChallenge, scopes, resource: settings.resource } }
+}
+
+/** The client and the redirect URI it registered; until both are known, an error is shown as a page. */
+function verifiedRedirectUri (
+  query: Record<string, unknown>,
+  client: AuthorizeClient | null,
+  redirectUriMatches: (registered: string[], presented: string) => boolean
+): AuthorizeCheck & { outcome: 'page' } | { client: AuthorizeClient, redirectUri: string } {
+  const page = (status: number, error: string, description: string) => ({ outcome: 'page' as const, status, error, description })
 
   const clientId = single(query, 'client_id')
   if (clientId.repeated || clientId.value === undefined || clientId.value === '') return page(400, 'invalid_request', 'The request has no client_id (or more than one).')
@@ -72,57 +109,56 @@ export function checkAuthorizeRequest (
 
   const redirect = single(query, 'redirect_uri')
   if (redirect.repeated) return page(400, 'invalid_request', 'The request has more than one redirect_uri.')
-  let redirectUri: string
   if (redirect.value === undefined) {
     if (client.redirect_uris.length !== 1) return page(400, 'invalid_request', 'The request has no redirect_uri and the application registered several.')
-    redirectUri = client.redirect_uris[0]
-  } else {
-    if (!redirectUriMatches(client.redirect_uris, redirect.value)) {
-      return page(400, 'invalid_request', 'The redirect_uri does not match any redirect URI registered for this application.')
-    }
-    redirectUri = redirect.value
+    return { client, redirectUri: client.redirect_uris[0] }
   }
+  if (!redirectUriMatches(client.redirect_uris, redirect.value)) {
+    return page(400, 'invalid_request', 'The redirect_uri does not match any redirect URI registered for this application.')
+  }
+  return { client, redirectUri: redirect.value }
+}
 
-  const stateParam = single(query, 'state')
-  const state = stateParam.repeated ? undefined : stateParam.value
-  const fail = (error: string, description: string): AuthorizeCheck => ({ outcome: 'redirect', clientId: client.client_id, redirectUri, state, error, description })
-  if (stateParam.repeated) return fail('invalid_request', 'The request has more than one state.')
-  if (state !== undefined && state.length > MAX_STATE_LENGTH) return fail('invalid_request', `state is longer than ${MAX_STATE_LENGTH} characters.`)
-
+function checkResponseType (query: Record<string, unknown>, client: AuthorizeClient): Refusal | undefined {
   const responseType = single(query, 'response_type')
-  if (responseType.repeated || responseType.value === undefined) return fail('invalid_request', 'response_type is required (and only once).')
-  if (responseType.value !== 'code') return fail('unsupported_response_type', 'Only response_type=code is supported.')
-  if (client.response_types !== undefined && !client.response_types.includes('code')) return fail('unauthorized_client', 'This application did not register the "code" response type.')
-  if (client.grant_types !== undefined && !client.grant_types.includes('authorization_code')) return fail('unauthorized_client', 'This application did not register the authorization_code grant.')
+  if (responseType.repeated || responseType.value === undefined) return refusal('invalid_request', 'response_type is required (and only once).')
+  if (responseType.value !== 'code') return refusal('unsupported_response_type', 'Only response_type=code is supported.')
+  if (client.response_types !== undefined && !client.response_types.includes('code')) return refusal('unauthorized_client', 'This application did not register the "code" response type.')
+  if (client.grant_types !== undefined && !client.grant_types.includes('authorization_code')) return refusal('unauthorized_client', 'This application did not register the authorization_code grant.')
+}
 
+/** The S256 code challenge (PKCE is required), or why not. */
+function checkPkce (query: Record<string, unknown>): string | Refusal {
   const challenge = single(query, 'code_challenge')
   const method = single(query, 'code_challenge_method')
-  if (challenge.repeated || method.repeated) return fail('invalid_request', 'code_challenge and code_challenge_method may appear only once.')
-  if (challenge.value === undefined || challenge.value === '') return fail('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.')
-  if (method.value !== 'S256') return fail('invalid_request', 'Only the S256 code_challenge_method is supported (plain is refused).')
-  if (!isValidS256Challenge(challenge.value)) return fail('invalid_request', 'code_challenge must be 43 base64url characters (the S256 hash of the verifier).')
+  if (challenge.repeated || method.repeated) return refusal('invalid_request', 'code_challenge and code_challenge_method may appear only once.')
+  if (challenge.value === undefined || challenge.value === '') return refusal('invalid_request', 'PKCE is required: send code_challenge with code_challenge_method=S256.')
+  if (method.value !== 'S256') return refusal('invalid_request', 'Only the S256 code_challenge_method is supported (plain is refused).')
+  if (!isValidS256Challenge(challenge.value)) return refusal('invalid_request', 'code_challenge must be 43 base64url characters (the S256 hash of the verifier).')
+  return challenge.value
+}
 
+function checkResource (query: Record<string, unknown>, settings: AuthorizeSettings): Refusal | undefined {
   const resource = single(query, 'resource')
-  if (resource.repeated) return fail('invalid_target', `This service is one resource: ${settings.resource}`)
+  if (resource.repeated) return refusal('invalid_target', `This service is one resource: ${settings.resource}`)
   if (resource.value !== undefined && !isThisResource(resource.value, settings.resource)) {
-    return fail('invalid_target', `Unknown resource; this service's resource is ${settings.resource}`)
+    return refusal('invalid_target', `Unknown resource; this service's resource is ${settings.resource}`)
   }
+}
 
+/** The requested scopes (all offered), or the defaults when none is named. */
+function checkScopes (query: Record<string, unknown>, client: AuthorizeClient, settings: AuthorizeSettings): string[] | Refusal {
   const scope = single(query, 'scope')
-  if (scope.repeated) return fail('invalid_request', 'The request has more than one scope parameter.')
-  let scopes = requestedScopes(scope.value, settings.scopes)
-  if (scopes.length === 0) {
-    scopes = defaultScopes(client, settings.scopes)
-  } else {
-    // Any offered scope, also beyond the client's registered `scope`: registration is open, so
-    // that ceiling protects nothing (anyone may register again with more) and it would refuse the
-    // step-up of clients that registered with the scopes of their first sign-in. The user still
-    // approves every scope on the consent page.
-    const unknown = scopes.filter(s => !settings.scopes.includes(s))
-    if (unknown.length > 0) return fail('invalid_scope', `Unknown scope: ${unknown.join(' ')} (offered: ${settings.scopes.join(' ')})`)
-  }
-
-  return { outcome: 'ok', params: { clientId: client.client_id, redirectUri, state, codeChallenge: challenge.value, scopes, resource: settings.resource } }
+  if (scope.repeated) return refusal('invalid_request', 'The request has more than one scope parameter.')
+  const scopes = requestedScopes(scope.value, settings.scopes)
+  if (scopes.length === 0) return defaultScopes(client, settings.scopes)
+  // Any offered scope, also beyond the client's registered `scope`: registration is open, so
+  // that ceiling protects nothing (anyone may register again with more) and it would refuse the
+  // step-up of clients that registered with the scopes of their first sign-in. The user still
+  // approves every scope on the consent page.
+  const unknown = scopes.filter(s => !settings.scopes.includes(s))
+  if (unknown.length > 0) return refusal('invalid_scope', `Unknown scope: ${unknown.join(' ')} (offered: ${settings.scopes.join(' ')})`)
+  return scopes
 }
 
 /** The redirect back to the client with an error or a code (RFC 6749 §4.1.2, RFC 9207 `iss`). */

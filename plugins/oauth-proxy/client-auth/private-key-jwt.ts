@@ -6,7 +6,8 @@ import { chooseKey, parseClientJwks, type ClientJwk, type ClientJwks } from './c
 import {
   CLIENT_ASSERTION_TYPE, ClientAssertionError, assertedClientId, verifyClientAssertion, type AssertionHeader
 } from './assertion-verify.ts'
-import { jsonDocuments, SafeFetchError } from '../../shared/safe-fetch.ts'
+import { SafeFetchError } from '../../shared/safe-fetch.ts'
+import { jsonDocuments } from '../clients/json-documents.ts'
 import type { ClientRegistryOptions } from '../clients/registry.ts'
 import { clientJwksKey, clientJwksRefetchKey, clientJtiKey } from '../../store/keys.ts'
 

@@ -44,7 +44,9 @@ export interface GrantStoreOptions {
   now?: () => number
 }
 
-export type GrantStore = ReturnType<typeof createGrantStore>
+// saveTransaction (and fastify.upstreamSignIn) throw it when the store's transactions are at their
+// bound: /authorize answers 503 (routes never import the store).
+export { StoreFullError } from '../../store/contract.ts'
 
 export const unknownCode = () => new InvalidGrantError('The authorization code is unknown, expired or already used')
 export const unknownRefreshToken = () => new InvalidGrantError('The refresh token is unknown, expired or revoked')
@@ -59,169 +61,193 @@ function tokensToUpstream (tokens: EntraTokenSet, nowSeconds: number, previous: 
   }
 }
 
-export function createGrantStore (opts: GrantStoreOptions) {
-  const { store, cipher, config } = opts
-  const now = opts.now ?? (() => Math.floor(Date.now() / 1000))
-  const seal = (upstream: UpstreamTokens, sid: string) => cipher.seal(JSON.stringify(upstream), sid)
+/** Builds the grants model (the one owner of the OAuth state records). */
+export function createGrantStore (opts: GrantStoreOptions): GrantStore {
+  return new GrantStore(opts)
+}
 
-  const grants = {
-    async saveTransaction (tx: AuthorizeTransaction): Promise<void> {
-      await setJson(store, transactionKey(tx.id), tx, remainingTtl(tx, now()))
-    },
-    async readTransaction (id: string): Promise<AuthorizeTransaction | null> {
-      return isTransactionId(id) ? await getJson<AuthorizeTransaction>(store, transactionKey(id)) : null
-    },
-    /** Atomic: of concurrent takes of one transaction, one gets it. */
-    async takeTransaction (id: string): Promise<AuthorizeTransaction | null> {
-      return isTransactionId(id) ? await takeJson<AuthorizeTransaction>(store, transactionKey(id)) : null
-    },
+export class GrantStore {
+  private readonly store: Store
+  private readonly cipher: TokenCipher
+  private readonly config: GrantStoreOptions['config']
+  private readonly opts: GrantStoreOptions
+  private readonly now: () => number
 
-    /** The scopes a browser's consent session approved for a client, or null. */
-    async approvedScopes (session: string, clientId: string): Promise<string[] | null> {
-      return await getJson<string[]>(store, consentKey(session, clientId))
-    },
-    /** Stores the session's approvals for the client (for CONSENT_TTL). */
-    async approveScopes (session: string, clientId: string, scopes: readonly string[]): Promise<void> {
-      await setJson(store, consentKey(session, clientId), scopes, config.consentTtl)
-    },
+  constructor (opts: GrantStoreOptions) {
+    this.opts = opts
+    this.store = opts.store
+    this.cipher = opts.cipher
+    this.config = opts.config
+    this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
+  }
 
-    /** Stores a grant with Entra's tokens sealed, and mints the one-time proxy code bound to it. */
-    async createGrant ({ tx, user, tokens }: { tx: AuthorizeTransaction, user: GrantUser, tokens: EntraTokenSet }): Promise<{ grant: Grant, code: string }> {
-      const sid = randomToken(24)
-      const grant: Grant = { sid, clientId: tx.clientId, scopes: tx.scopes, user, upstream: seal(tokensToUpstream(tokens, now()), sid), createdAt: now() }
-      await setJson(store, grantKey(sid), grant, config.refreshTokenTtl)
-      const code = randomToken(32)
-      const record: CodeRecord = { sid, clientId: tx.clientId, redirectUri: tx.redirectUri, codeChallenge: tx.codeChallenge, scopes: tx.scopes, resource: tx.resource }
-      await setJson(store, codeKey(code), record, CODE_TTL)
-      return { grant, code }
-    },
-    async readGrant (sid: string): Promise<Grant | null> {
-      return await getJson<Grant>(store, grantKey(sid))
-    },
-    openUpstream (grant: Grant): UpstreamTokens {
-      return JSON.parse(cipher.open(grant.upstream, grant.sid)) as UpstreamTokens
-    },
-    /** Stores the grant with new Entra tokens (sealed). */
-    async saveUpstream (grant: Grant, upstream: UpstreamTokens): Promise<Grant> {
-      const updated = { ...grant, upstream: seal(upstream, grant.sid) }
-      await setJson(store, grantKey(grant.sid), updated, config.refreshTokenTtl)
-      return updated
-    },
-    /** Entra's new token set merged into the grant's. */
-    async saveTokenSet (grant: Grant, tokens: EntraTokenSet, previous: UpstreamTokens): Promise<Grant> {
-      return await grants.saveUpstream(grant, tokensToUpstream(tokens, now(), previous))
-    },
+  async saveTransaction (tx: AuthorizeTransaction): Promise<void> {
+    await setJson(this.store, transactionKey(tx.id), tx, remainingTtl(tx, this.now()))
+  }
 
-    /**
-     * Redeems a proxy code once: bound to its client, redirect URI and PKCE challenge. A code
-     * redeemed twice revokes its grant (every token issued with it).
-     */
-    async redeemCode (input: { code: string, clientId: string, verifier: string, redirectUri?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[] }> {
-      const record = await getJson<CodeRecord>(store, codeKey(input.code))
-      if (record === null) throw unknownCode()
-      const replayed = async () => {
-        await grants.revoke(record.sid, 'code_replay', request)
-        return new InvalidGrantError('The authorization code was already used; every token issued with it is revoked')
-      }
-      if (record.used === true) throw await replayed()
-      if (record.clientId !== input.clientId) throw new InvalidGrantError('The authorization code was issued to another client')
-      if (input.redirectUri !== undefined && input.redirectUri !== record.redirectUri) {
-        throw new InvalidGrantError('redirect_uri does not match the one of the authorization request')
-      }
-      if (!verifyS256(input.verifier, record.codeChallenge)) throw new InvalidGrantError('The PKCE code_verifier does not match the code_challenge')
+  async readTransaction (id: string): Promise<AuthorizeTransaction | null> {
+    return isTransactionId(id) ? await getJson<AuthorizeTransaction>(this.store, transactionKey(id)) : null
+  }
 
-      // One redemption only: the counter is atomic across instances; the record stays, marked used,
-      // so that a replay (even after the code's own 60 s) finds the grant and revokes it.
-      if (await store.incr(codeUseKey(input.code), USED_CODE_TTL) > 1) throw await replayed()
-      await setJson(store, codeKey(input.code), { ...record, used: true }, USED_CODE_TTL)
+  /** Atomic: of concurrent takes of one transaction, one gets it. */
+  async takeTransaction (id: string): Promise<AuthorizeTransaction | null> {
+    return isTransactionId(id) ? await takeJson<AuthorizeTransaction>(this.store, transactionKey(id)) : null
+  }
 
-      const grant = await grants.readGrant(record.sid)
-      if (grant === null) throw new InvalidGrantError('The sign-in behind this code no longer exists')
-      return { grant, scopes: record.scopes }
-    },
+  /** The scopes a browser's consent session approved for a client, or null. */
+  async approvedScopes (session: string, clientId: string): Promise<string[] | null> {
+    return await getJson<string[]>(this.store, consentKey(session, clientId))
+  }
 
-    /**
-     * Spends a refresh token (rotation; the caller issues the new one). `scope` may narrow the
-     * grant's scopes for this access token. Entra's tokens are renewed first (Entra may say the
-     * sign-in is over), the refresh token spent only after. An already-used refresh token revokes
-     * the grant, except within REFRESH_TOKEN_REUSE_GRACE of its first use.
-     */
-    async rotateRefresh (input: { token: string, clientId: string, scope?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[], reusedWithinGrace: boolean }> {
-      const record = await getJson<RefreshRecord>(store, refreshKey(input.token))
-      if (record === null) throw unknownRefreshToken()
-      if (record.clientId !== input.clientId) throw new InvalidGrantError('The refresh token was issued to another client')
-      const reused = async () => {
-        opts.audit('token.refresh_reused', { outcome: 'failure', client_id: input.clientId }, request)
-        await grants.revoke(record.sid, 'refresh_reused', request)
-        return new InvalidGrantError('The refresh token was already used; the grant is revoked, sign in again')
-      }
-      // A client whose processes share one refresh token (Claude Code sessions) refreshes with it
-      // twice at once: within the grace period a second use refreshes too, and only a later one is a
-      // replay. Each use gets its own new refresh token.
-      const graceMs = config.refreshReuseGrace * 1000
-      const inGrace = (usedAt: number | undefined) => graceMs > 0 && usedAt !== undefined && Date.now() - usedAt <= graceMs
-      if (record.used === true && !inGrace(record.usedAt)) throw await reused()
+  /** Stores the session's approvals for the client (for CONSENT_TTL). */
+  async approveScopes (session: string, clientId: string, scopes: readonly string[]): Promise<void> {
+    await setJson(this.store, consentKey(session, clientId), scopes, this.config.consentTtl)
+  }
 
-      const scopes = narrowedScopes(record.scopes, input.scope, config.scopes)
-      const grant = await grants.readGrant(record.sid)
-      if (grant === null) throw new InvalidGrantError('The sign-in behind this refresh token no longer exists (revoked or expired)')
-      const renewed = await renew(grant, request)
+  /** Stores a grant with Entra's tokens sealed, and mints the one-time proxy code bound to it. */
+  async createGrant ({ tx, user, tokens }: { tx: AuthorizeTransaction, user: GrantUser, tokens: EntraTokenSet }): Promise<{ grant: Grant, code: string }> {
+    const sid = randomToken(24)
+    const grant: Grant = { sid, clientId: tx.clientId, scopes: tx.scopes, user, upstream: this.seal(tokensToUpstream(tokens, this.now()), sid), createdAt: this.now() }
+    await setJson(this.store, grantKey(sid), grant, this.config.refreshTokenTtl)
+    const code = randomToken(32)
+    const record: CodeRecord = { sid, clientId: tx.clientId, redirectUri: tx.redirectUri, codeChallenge: tx.codeChallenge, scopes: tx.scopes, resource: tx.resource }
+    await setJson(this.store, codeKey(code), record, CODE_TTL)
+    return { grant, code }
+  }
 
-      const uses = await store.incr(refreshUseKey(input.token), config.refreshTokenTtl)
-      let marked: RefreshRecord | null = null
-      if (uses > 1) {
-        if (graceMs === 0) throw await reused()
-        // Not marked yet: the other refresh with this token is in flight right now (it marks it next).
-        marked = await getJson<RefreshRecord>(store, refreshKey(input.token))
-        if (marked === null) throw unknownRefreshToken()
-        if (marked.used === true && !inGrace(marked.usedAt)) throw await reused()
-      }
-      if (marked?.used !== true) await setJson(store, refreshKey(input.token), { ...record, used: true, usedAt: Date.now() }, config.refreshTokenTtl)
-      return { grant: renewed, scopes, reusedWithinGrace: uses > 1 }
-    },
+  async readGrant (sid: string): Promise<Grant | null> {
+    return await getJson<Grant>(this.store, grantKey(sid))
+  }
 
-    /** Issues an access token for `scopes` and, when asked, a new refresh token for the grant's scopes. */
-    async issueTokens (grant: Grant, scopes: readonly string[], issue: { refreshToken: boolean }): Promise<TokenResponse & { jti: string }> {
-      const scope = scopes.join(' ')
-      const { accessToken, jti, expiresIn } = await opts.signAccessToken(grant, scope)
-      const answer: TokenResponse & { jti: string } = { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, scope, jti }
-      if (issue.refreshToken) {
-        const refreshToken = randomToken(32)
-        // A refresh token always carries the whole grant: a narrowed access token does not narrow it (RFC 6749 §6).
-        const record: RefreshRecord = { sid: grant.sid, clientId: grant.clientId, scopes: grant.scopes }
-        await setJson(store, refreshKey(refreshToken), record, config.refreshTokenTtl)
-        answer.refresh_token = refreshToken
-      }
-      return answer
-    },
+  openUpstream (grant: Grant): UpstreamTokens {
+    return JSON.parse(this.cipher.open(grant.upstream, grant.sid)) as UpstreamTokens
+  }
 
-    /** Every token of the grant stops working: access tokens refused, refresh tokens find no grant. */
-    async revoke (sid: string, reason: RevocationReason, request?: FastifyRequest): Promise<void> {
-      const grant = await grants.readGrant(sid)
-      await opts.denyGrant(sid)
-      await store.delete(grantKey(sid))
-      opts.audit('token.revoked', { reason, token_type: 'grant', client_id: grant?.clientId, oid: grant?.user.oid, tid: grant?.user.tid }, request)
-    },
+  /** Stores the grant with new Entra tokens (sealed). */
+  async saveUpstream (grant: Grant, upstream: UpstreamTokens): Promise<Grant> {
+    const updated = { ...grant, upstream: this.seal(upstream, grant.sid) }
+    await setJson(this.store, grantKey(grant.sid), updated, this.config.refreshTokenTtl)
+    return updated
+  }
 
-    /** RFC 7009 for a refresh token: its grant is revoked when the token is the client's; anything else is ignored. */
-    async revokeRefreshToken (token: string, clientId: string, request?: FastifyRequest): Promise<void> {
-      if (!isOpaqueToken(token)) return
-      const record = await getJson<RefreshRecord>(store, refreshKey(token))
-      if (record !== null && record.clientId === clientId) await grants.revoke(record.sid, 'revoked_by_client', request)
+  /** Entra's new token set merged into the grant's. */
+  async saveTokenSet (grant: Grant, tokens: EntraTokenSet, previous: UpstreamTokens): Promise<Grant> {
+    return await this.saveUpstream(grant, tokensToUpstream(tokens, this.now(), previous))
+  }
+
+  /**
+   * Redeems a proxy code once: bound to its client, redirect URI and PKCE challenge. A code
+   * redeemed twice revokes its grant (every token issued with it).
+   */
+  async redeemCode (input: { code: string, clientId: string, verifier: string, redirectUri?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[] }> {
+    const { store } = this
+    const record = await getJson<CodeRecord>(store, codeKey(input.code))
+    if (record === null) throw unknownCode()
+    const replayed = async () => {
+      await this.revoke(record.sid, 'code_replay', request)
+      return new InvalidGrantError('The authorization code was already used; every token issued with it is revoked')
     }
+    if (record.used === true) throw await replayed()
+    if (record.clientId !== input.clientId) throw new InvalidGrantError('The authorization code was issued to another client')
+    if (input.redirectUri !== undefined && input.redirectUri !== record.redirectUri) {
+      throw new InvalidGrantError('redirect_uri does not match the one of the authorization request')
+    }
+    if (!verifyS256(input.verifier, record.codeChallenge)) throw new InvalidGrantError('The PKCE code_verifier does not match the code_challenge')
+
+    // One redemption only: the counter is atomic across instances; the record stays, marked used,
+    // so that a replay (even after the code's own 60 s) finds the grant and revokes it.
+    if (await store.incr(codeUseKey(input.code), USED_CODE_TTL) > 1) throw await replayed()
+    await setJson(store, codeKey(input.code), { ...record, used: true }, USED_CODE_TTL)
+
+    const grant = await this.readGrant(record.sid)
+    if (grant === null) throw new InvalidGrantError('The sign-in behind this code no longer exists')
+    return { grant, scopes: record.scopes }
+  }
+
+  /**
+   * Spends a refresh token (rotation; the caller issues the new one). `scope` may narrow the
+   * grant's scopes for this access token. Entra's tokens are renewed first (Entra may say the
+   * sign-in is over), the refresh token spent only after. An already-used refresh token revokes
+   * the grant, except within REFRESH_TOKEN_REUSE_GRACE of its first use.
+   */
+  async rotateRefresh (input: { token: string, clientId: string, scope?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[], reusedWithinGrace: boolean }> {
+    const { store, config } = this
+    const record = await getJson<RefreshRecord>(store, refreshKey(input.token))
+    if (record === null) throw unknownRefreshToken()
+    if (record.clientId !== input.clientId) throw new InvalidGrantError('The refresh token was issued to another client')
+    const reused = async () => {
+      this.opts.audit('token.refresh_reused', { outcome: 'failure', client_id: input.clientId }, request)
+      await this.revoke(record.sid, 'refresh_reused', request)
+      return new InvalidGrantError('The refresh token was already used; the grant is revoked, sign in again')
+    }
+    // A client whose processes share one refresh token (Claude Code sessions) refreshes with it
+    // twice at once: within the grace period a second use refreshes too, and only a later one is a
+    // replay. Each use gets its own new refresh token.
+    const graceMs = config.refreshReuseGrace * 1000
+    const inGrace = (usedAt: number | undefined) => graceMs > 0 && usedAt !== undefined && Date.now() - usedAt <= graceMs
+    if (record.used === true && !inGrace(record.usedAt)) throw await reused()
+
+    const scopes = narrowedScopes(record.scopes, input.scope, config.scopes)
+    const grant = await this.readGrant(record.sid)
+    if (grant === null) throw new InvalidGrantError('The sign-in behind this refresh token no longer exists (revoked or expired)')
+    const renewed = await this.renew(grant, request)
+
+    const uses = await store.incr(refreshUseKey(input.token), config.refreshTokenTtl)
+    let marked: RefreshRecord | null = null
+    if (uses > 1) {
+      if (graceMs === 0) throw await reused()
+      // Not marked yet: the other refresh with this token is in flight right now (it marks it next).
+      marked = await getJson<RefreshRecord>(store, refreshKey(input.token))
+      if (marked === null) throw unknownRefreshToken()
+      if (marked.used === true && !inGrace(marked.usedAt)) throw await reused()
+    }
+    if (marked?.used !== true) await setJson(store, refreshKey(input.token), { ...record, used: true, usedAt: Date.now() }, config.refreshTokenTtl)
+    return { grant: renewed, scopes, reusedWithinGrace: uses > 1 }
+  }
+
+  /** Issues an access token for `scopes` and, when asked, a new refresh token for the grant's scopes. */
+  async issueTokens (grant: Grant, scopes: readonly string[], issue: { refreshToken: boolean }): Promise<TokenResponse & { jti: string }> {
+    const scope = scopes.join(' ')
+    const { accessToken, jti, expiresIn } = await this.opts.signAccessToken(grant, scope)
+    const answer: TokenResponse & { jti: string } = { access_token: accessToken, token_type: 'Bearer', expires_in: expiresIn, scope, jti }
+    if (issue.refreshToken) {
+      const refreshToken = randomToken(32)
+      // A refresh token always carries the whole grant: a narrowed access token does not narrow it (RFC 6749 §6).
+      const record: RefreshRecord = { sid: grant.sid, clientId: grant.clientId, scopes: grant.scopes }
+      await setJson(this.store, refreshKey(refreshToken), record, this.config.refreshTokenTtl)
+      answer.refresh_token = refreshToken
+    }
+    return answer
+  }
+
+  /** Every token of the grant stops working: access tokens refused, refresh tokens find no grant. */
+  async revoke (sid: string, reason: RevocationReason, request?: FastifyRequest): Promise<void> {
+    const grant = await this.readGrant(sid)
+    await this.opts.denyGrant(sid)
+    await this.store.delete(grantKey(sid))
+    this.opts.audit('token.revoked', { reason, token_type: 'grant', client_id: grant?.clientId, oid: grant?.user.oid, tid: grant?.user.tid }, request)
+  }
+
+  /** RFC 7009 for a refresh token: its grant is revoked when the token is the client's; anything else is ignored. */
+  async revokeRefreshToken (token: string, clientId: string, request?: FastifyRequest): Promise<void> {
+    if (!isOpaqueToken(token)) return
+    const record = await getJson<RefreshRecord>(this.store, refreshKey(token))
+    if (record !== null && record.clientId === clientId) await this.revoke(record.sid, 'revoked_by_client', request)
   }
 
   /** Entra first; a refusal that ends the sign-in revokes the grant. */
-  async function renew (grant: Grant, request?: FastifyRequest): Promise<Grant> {
+  private async renew (grant: Grant, request?: FastifyRequest): Promise<Grant> {
     try {
-      return await opts.renewUpstream(grant, request)
+      return await this.opts.renewUpstream(grant, request)
     } catch (err) {
-      if (err instanceof InvalidGrantError) await grants.revoke(grant.sid, 'upstream_ended', request)
+      if (err instanceof InvalidGrantError) await this.revoke(grant.sid, 'upstream_ended', request)
       throw err
     }
   }
 
-  return grants
+  private seal (upstream: UpstreamTokens, sid: string): string {
+    return this.cipher.seal(JSON.stringify(upstream), sid)
+  }
 }
 
 /** The scopes of a refresh: the grant's, or fewer when `scope` names fewer (never more). */
