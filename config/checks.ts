@@ -169,10 +169,20 @@ export function checkTenants (r: Reading, devIdentityProvider: boolean): Checked
   return { problems, value: { tenant, multiTenant, allowedTenants } }
 }
 
+/**
+ * MCP_SCOPES: scope tokens, and not `offline_access`. Refresh tokens follow a client's registered
+ * grant_types; offered here it would be an Entra scope of this app (`{identifier URI}/offline_access`),
+ * and the protected resource SHOULD NOT name it in scopes_supported or a challenge (MCP SEP-2207).
+ */
 export function checkScopes (r: Reading): Checked<string[]> {
   const scopes = list(r.env.MCP_SCOPES)
+  const problems: string[] = []
   const badScopes = scopes.filter(s => !SCOPE_TOKEN.test(s))
-  return { problems: badScopes.length > 0 ? [`MCP_SCOPES has characters not allowed in a scope: ${badScopes.join(', ')}`] : [], value: scopes }
+  if (badScopes.length > 0) problems.push(`MCP_SCOPES has characters not allowed in a scope: ${badScopes.join(', ')}`)
+  if (scopes.includes('offline_access')) {
+    problems.push('MCP_SCOPES must not list offline_access: refresh tokens go to clients registered with the refresh_token grant, and MCP clients ask for offline_access on their own (it is ignored); remove it')
+  }
+  return { problems, value: scopes }
 }
 
 /** The port (PORT, else App Service's WEBSITES_PORT) and the public origin, MCP_BASE_URL. */

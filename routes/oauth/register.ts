@@ -15,6 +15,7 @@ const RegistrationRequest = Type.Object({
   grant_types: Type.Optional(Type.Array(Type.String(), { description: 'authorization_code (required), refresh_token' })),
   response_types: Type.Optional(Type.Array(Type.String(), { description: 'code' })),
   scope: Type.Optional(Type.String({ description: 'space-separated subset of the offered scopes' })),
+  application_type: Type.Optional(Type.String({ description: 'native | web (default, OpenID Connect Registration); does not constrain redirect_uris' })),
   client_name: Type.Optional(Type.String()),
   client_uri: Type.Optional(Uri),
   logo_uri: Type.Optional(Uri)
@@ -30,6 +31,7 @@ const RegistrationResponse = Type.Object({
   grant_types: Type.Array(Type.String()),
   response_types: Type.Array(Type.String()),
   scope: Type.Optional(Type.String()),
+  application_type: Type.Optional(Type.String()),
   client_name: Type.Optional(Type.String()),
   client_uri: Type.Optional(Type.String()),
   logo_uri: Type.Optional(Type.String())
@@ -55,6 +57,8 @@ const register: FastifyPluginAsyncTypebox = async function (fastify) {
       for (const name of ['grant_types', 'response_types']) {
         if (body[name] !== undefined && !Array.isArray(body[name])) throw new InvalidClientMetadataError(`${name} must be an array of strings`)
       }
+      // ...and would turn ["native"] into "native".
+      if (body.application_type !== undefined && typeof body.application_type !== 'string') throw new InvalidClientMetadataError('application_type must be a string: native or web')
     },
     schema: {
       body: RegistrationRequest,
@@ -89,6 +93,7 @@ const register: FastifyPluginAsyncTypebox = async function (fastify) {
       grant_types: client.grant_types,
       response_types: client.response_types,
       ...(client.scope !== undefined ? { scope: client.scope } : {}),
+      ...(client.application_type !== undefined ? { application_type: client.application_type } : {}),
       ...(client.client_name !== undefined ? { client_name: client.client_name } : {}),
       ...(client.client_uri !== undefined ? { client_uri: client.client_uri } : {}),
       ...(client.logo_uri !== undefined ? { logo_uri: client.logo_uri } : {})

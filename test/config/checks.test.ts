@@ -1,5 +1,5 @@
 import t from 'tap'
-import { readEnv, checkRateLimits, checkAuditStore } from '../../config/checks.ts'
+import { readEnv, checkRateLimits, checkAuditStore, checkScopes } from '../../config/checks.ts'
 
 // The checks that loadConfig's tests (config.test.ts) do not reach on their own.
 
@@ -16,4 +16,12 @@ t.test('an audit stream without REDIS_URL is refused: it is written to the store
   t.same(checkAuditStore(reading({ AUDIT_REDIS_STREAM: 'audit' })), ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis'])
   t.same(checkAuditStore(reading({ AUDIT_REDIS_STREAM: 'audit', REDIS_URL: 'redis://cache:6379' })), [])
   t.same(checkAuditStore(reading({})), [])
+})
+
+t.test('offline_access in MCP_SCOPES is refused: the resource must not advertise it (SEP-2207), refresh tokens follow grant_types', async t => {
+  t.same(checkScopes(reading({ MCP_SCOPES: 'tools.read offline_access' })).problems, [
+    'MCP_SCOPES must not list offline_access: refresh tokens go to clients registered with the refresh_token grant, and MCP clients ask for offline_access on their own (it is ignored); remove it'
+  ])
+  t.same(checkScopes(reading({})).problems, [], 'the default passes')
+  t.same(checkScopes(reading({ MCP_SCOPES: 'tools.read offline_access.read' })).problems, [], 'only the exact scope')
 })

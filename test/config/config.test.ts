@@ -168,6 +168,7 @@ t.test('malformed values are refused with the expected form and the value given'
     [{ RATE_LIMIT_ENABLED: 'maybe' }, /^RATE_LIMIT_ENABLED /],
     [{ REDIS_KEY_PREFIX: 'has space' }, /REDIS_KEY_PREFIX must be letters, digits/],
     [{ MCP_SCOPES: 'tools.read "quoted"' }, /MCP_SCOPES has characters not allowed in a scope: "quoted"/],
+    [{ MCP_SCOPES: 'tools.read offline_access' }, /MCP_SCOPES must not list offline_access/],
     [{ ALLOWED_REDIRECT_URIS: 'https://ok.example/cb not-a-url' }, /ALLOWED_REDIRECT_URIS has an entry that is not an absolute URL: not-a-url/],
     [{ MCP_ALLOWED_ORIGINS: 'https://app.example.com/path' }, /MCP_ALLOWED_ORIGINS entries must be origins/],
     [{ ALLOWED_REDIRECT_SCHEMES: 'cursor javascript' }, /ALLOWED_REDIRECT_SCHEMES: "javascript" cannot be a private-use redirect scheme/],

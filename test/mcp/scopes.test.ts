@@ -4,13 +4,26 @@ import { defineTool } from '../../mcp/registry.ts'
 import { scopeShortfall } from '../../mcp/scopes.ts'
 
 const tool = (name: string, scopes: string[]) => defineTool({ name, title: name, description: name, inputSchema: z.object({}), scopes, handler: () => ({}) })
-const tools = new Map([['open', tool('open', [])], ['mail', tool('mail', ['Mail.Read'])]])
+const tools = new Map([['open', tool('open', [])], ['mail', tool('mail', ['Mail.Read'])], ['files', tool('files', ['Files.Read', 'mcp.tools'])], ['send', tool('send', ['Mail.Send', 'Mail.Read'])]])
 const identity = { kind: 'self' as const, sub: 's', scopes: ['mcp.tools'], roles: [], expiresAt: 0 }
 const call = (id: number, name: string) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } })
 
-t.test('scopeShortfall names the first call whose tool needs a scope the caller lacks; unknown tools are left to the SDK', async t => {
+t.test('scopeShortfall names a call whose tool needs a scope the caller lacks; unknown tools are left to the SDK', async t => {
   t.equal(scopeShortfall(identity, call(1, 'open'), n => tools.get(n)), undefined)
   t.equal(scopeShortfall(identity, call(1, 'nope'), n => tools.get(n)), undefined)
-  t.match(scopeShortfall(identity, [call(1, 'open'), call(2, 'mail')], n => tools.get(n)), { id: 2, missing: ['Mail.Read'], tool: { name: 'mail' } })
+  t.match(scopeShortfall(identity, [call(1, 'open'), call(2, 'mail')], n => tools.get(n)), { denied: [{ id: 2, missing: ['Mail.Read'], tool: { name: 'mail' } }] })
   t.equal(scopeShortfall({ ...identity, roles: ['Mail.Read'] }, call(3, 'mail'), n => tools.get(n)), undefined, 'an app role of the same name counts')
+})
+
+t.test('scopeShortfall over a batch: every refused call, and the scopes of every call (SEP-2350: one step-up for the whole batch)', async t => {
+  const batch = [call(1, 'files'), call(2, 'mail'), { jsonrpc: '2.0', id: 3, method: 'ping' }, call(4, 'send'), call(5, 'mail'), call(6, 'nope')]
+  const shortfall = scopeShortfall(identity, batch, n => tools.get(n))
+  t.match(shortfall?.denied, [
+    { id: 1, tool: { name: 'files' }, missing: ['Files.Read'] },
+    { id: 2, tool: { name: 'mail' }, missing: ['Mail.Read'] },
+    { id: 4, tool: { name: 'send' }, missing: ['Mail.Send', 'Mail.Read'] },
+    { id: 5, tool: { name: 'mail' }, missing: ['Mail.Read'] }
+  ])
+  t.equal(shortfall?.denied.length, 4)
+  t.same(shortfall?.needed, ['Files.Read', 'mcp.tools', 'Mail.Read', 'Mail.Send'], 'held scopes of a called tool count too; unknown tools add none')
 })

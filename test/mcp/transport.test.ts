@@ -75,6 +75,33 @@ t.test('tools/call without the tool\'s scope: HTTP 403 insufficient_scope with g
   t.same((whoami.structuredContent as any).scopes, ['tools.read', 'graph.read'])
 })
 
+t.test('a batch with several tools lacking scopes gets one challenge naming granted + every scope the batch needs (SEP-2350); each refused tool audited', async t => {
+  const { build } = await import('../helper.ts')
+  const { defineTool } = await import('../../mcp/registry.ts')
+  const z = await import('zod')
+  let ran = 0
+  const writer = defineTool({ name: 'writer', title: 'Writer', description: 'Needs tools.write (test tool).', inputSchema: z.object({}), scopes: ['tools.write'], handler: () => { ran++; return {} } })
+  const batchLogs: string[] = []
+  const app = await build(t, { TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, LOG_LEVEL: 'info' }, { logs: batchLogs, app: { mcp: { extraTools: [writer] } } })
+  const token = mintToken('http://localhost:8000', 'tools.read')
+  const res = await injectMcp(app, token, [callTool(1, 'whoami'), callTool(2, 'graph_me'), { jsonrpc: '2.0', id: 3, method: 'ping' }, callTool(4, 'writer'), callTool(5, 'graph_me')])
+  t.equal(res.statusCode, 403)
+  const challenge = String(res.headers['www-authenticate'])
+  t.match(challenge, /error="insufficient_scope"/)
+  t.match(challenge, /scope="tools\.read graph\.read tools\.write"/, 'granted, then what graph_me and writer need: one sign-in covers the batch')
+  const parsed = extractWWWAuthenticateParams(new Response(null, { status: 403, headers: { 'www-authenticate': challenge } }))
+  t.equal(parsed.scope, 'tools.read graph.read tools.write')
+  t.match(res.json(), { jsonrpc: '2.0', id: 2, error: { code: -32000, message: /graph_me, writer need the scopes graph\.read tools\.write/, data: { required_scopes: ['graph.read', 'tools.write'], missing_scopes: ['graph.read', 'tools.write'] } } })
+  t.equal(ran, 0, 'nothing in the batch ran')
+  const denied = auditLines(batchLogs, 'scope.denied')
+  t.same(denied.map(l => [l.tool, l.missing]), [['graph_me', ['graph.read']], ['writer', ['tools.write']]], 'one scope.denied per refused tool')
+
+  // With the scopes of the challenge, the same batch runs.
+  const stepped = await injectMcp(app, mintToken('http://localhost:8000', parsed.scope as string), [callTool(1, 'whoami'), callTool(4, 'writer')])
+  t.equal(stepped.statusCode, 200)
+  t.equal(ran, 1)
+})
+
 t.test('an app role of the same name satisfies a tool scope', async t => {
   // Self-issued tokens carry scopes only; the rule itself is shared with jwt-verify's requireScopes.
   const { missingScopes } = await import('../../plugins/jwt-verify/rules.ts')

@@ -9,7 +9,8 @@ export function parseScope (value: string | undefined): string[] {
  * OpenID Connect scopes that MCP clients add on their own (Claude Code asks for offline_access
  * whatever the metadata says, mcp-remote for openid email profile). This service signs the user in
  * upstream itself and decides about refresh tokens by the client's registered grant types, so
- * these are ignored (RFC 6749 §3.3 lets the server grant less) unless MCP_SCOPES offers them.
+ * these are ignored (RFC 6749 §3.3 lets the server grant less) unless MCP_SCOPES offers them
+ * (it may not offer offline_access: config/checks.ts).
  */
 const SIGN_IN_SCOPES = new Set(['openid', 'profile', 'email', 'address', 'phone', 'offline_access'])
 

@@ -13,6 +13,9 @@ export const METADATA_DOCUMENT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] 
 export const SUPPORTED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [...TOKEN_ENDPOINT_AUTH_METHODS, 'private_key_jwt']
 export const GRANT_TYPES = ['authorization_code', 'refresh_token'] as const
 export const RESPONSE_TYPES = ['code'] as const
+/** OpenID Connect Dynamic Client Registration 1.0 §2 application types (MCP SEP-837). */
+export const APPLICATION_TYPES = ['native', 'web'] as const
+export type ApplicationType = typeof APPLICATION_TYPES[number]
 
 /** A client the service knows: registered through POST /register, or read from its metadata document. */
 export interface ClientRecord {
@@ -27,6 +30,8 @@ export interface ClientRecord {
   /** ...or the keys themselves, from the document (exactly one of the two). */
   jwks?: ClientJwks
   redirect_uris: string[]
+  /** `web` when a registration leaves it out (OIDC default); as written in a metadata document, if at all. Informative only. */
+  application_type?: ApplicationType
   client_name?: string
   client_uri?: string
   logo_uri?: string
@@ -39,7 +44,7 @@ export interface ClientRecord {
 }
 
 /** The metadata the client chose, before the server adds its identifiers. */
-export type ClientMetadata = Pick<ClientRecord, 'token_endpoint_auth_method' | 'jwks_uri' | 'jwks' | 'redirect_uris' | 'client_name' | 'client_uri' | 'logo_uri' | 'grant_types' | 'response_types' | 'scope'>
+export type ClientMetadata = Pick<ClientRecord, 'token_endpoint_auth_method' | 'jwks_uri' | 'jwks' | 'redirect_uris' | 'application_type' | 'client_name' | 'client_uri' | 'logo_uri' | 'grant_types' | 'response_types' | 'scope'>
 
 export type MetadataErrorCode = 'invalid_redirect_uri' | 'invalid_client_metadata'
 export type MetadataResult =
@@ -92,8 +97,9 @@ const failed = (value: unknown): value is Failure => typeof value === 'object' &
  * ["authorization_code"], response_types ["code"], token_endpoint_auth_method "client_secret_basic"
  * (MCP clients normally send "none"); metadata documents default to "none" and may declare
  * "private_key_jwt" with their keys (jwks_uri or jwks); registration offers no private_key_jwt.
- * Unknown members are ignored, as RFC 7591 §2 permits. The checks run in this order, and the
- * first that fails is the answer.
+ * `application_type` (OIDC Registration §2, MCP SEP-837) is `native` or `web`, `web` when a
+ * registration leaves it out; a metadata document keeps what it says. Unknown members are
+ * ignored, as RFC 7591 §2 permits. The checks run in this order, and the first that fails is the answer.
  */
 export function validateClientMetadata (input: unknown, rules: MetadataRules): MetadataResult {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return fail('invalid_client_metadata', 'the client metadata must be a JSON object')
@@ -106,11 +112,14 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   if (failed(auth)) return auth
   const types = checkTypes(body)
   if (failed(types)) return types
+  const applicationType = checkApplicationType(body.application_type, doc)
+  if (failed(applicationType)) return applicationType
 
   const metadata: ClientMetadata = {
     token_endpoint_auth_method: auth.method,
     ...auth.keys,
     redirect_uris: redirectUris,
+    ...(applicationType !== undefined ? { application_type: applicationType } : {}),
     grant_types: types.grantTypes,
     response_types: types.responseTypes
   }
@@ -174,6 +183,19 @@ function checkTypes (body: Record<string, unknown>): { grantTypes: string[], res
   if (askedResponses === null) return fail('invalid_client_metadata', 'response_types must be an array of strings')
   if (!askedResponses.includes('code')) return fail('invalid_client_metadata', 'response_types must include "code", the response type of the authorization_code grant')
   return { grantTypes, responseTypes: ['code'] }
+}
+
+/**
+ * application_type: `native` or `web`, anything else refused. It does not constrain the redirect
+ * URIs: MCP clients register loopback URIs without it, i.e. as `web` (docs/oauth.md, "MCP 2026-07-28
+ * authorization"). Registrations without it are `web` (OIDC Registration §2); documents keep their absence.
+ */
+function checkApplicationType (value: unknown, doc: boolean): ApplicationType | undefined | Failure {
+  if (value === undefined) return doc ? undefined : 'web'
+  if (typeof value !== 'string' || !(APPLICATION_TYPES as readonly string[]).includes(value)) {
+    return fail('invalid_client_metadata', `application_type must be one of: ${APPLICATION_TYPES.join(', ')}`)
+  }
+  return value as ApplicationType
 }
 
 /**

@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { FastifyInstance } from 'fastify'
 import { build } from '../../helper.ts'
 
 const BASE = 'https://mcp.example.com'
@@ -62,4 +63,19 @@ t.test('behind a trusted proxy the URLs still come from MCP_BASE_URL, not from f
   t.equal(res.json().issuer, BASE)
   t.equal(res.json().token_endpoint, `${BASE}/token`)
   t.notMatch(res.body, /evil\.example/)
+})
+
+t.test('one issuer everywhere (SEP-2351, SEP-2352): both metadata documents name config.issuer, and the protected resource names it as its authorization server', async t => {
+  let inner: FastifyInstance | undefined
+  const app = await build(t, { MCP_BASE_URL: BASE }, { setup: i => { inner = i } })
+  const { issuer } = (inner as FastifyInstance).config
+  t.equal(issuer, BASE, 'an origin: MCP_BASE_URL has no path, so no path-inserted well-known URL is needed')
+  for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+    t.equal((await app.inject(path)).json().issuer, issuer, path)
+  }
+  for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+    const prm = (await app.inject(path)).json()
+    t.same(prm.authorization_servers, [issuer], `${path}: exactly this issuer`)
+    t.equal(prm.resource, `${issuer}/mcp`, `${path}: the resource it protects`)
+  }
 })

@@ -123,6 +123,23 @@ t.test('VS Code\'s registration (device_code among its grants) is accepted with 
   t.same(res.json().grant_types, ['authorization_code', 'refresh_token'], 'the answer names what was registered (RFC 7591 §3.2.1)')
 })
 
+t.test('application_type (SEP-837): native or web is stored and echoed, web when absent; other values are invalid_client_metadata', async t => {
+  const { app, inner } = await buildWithRegistry(t)
+  const loopback = { redirect_uris: ['http://127.0.0.1:39123/callback'], token_endpoint_auth_method: 'none' }
+  for (const [sent, kept] of [['native', 'native'], ['web', 'web'], [undefined, 'web']] as const) {
+    const res = await app.inject(register({ ...loopback, application_type: sent }))
+    t.equal(res.statusCode, 201, `${sent ?? 'absent'}: accepted with a loopback redirect URI`)
+    t.equal(res.json().application_type, kept, `${sent ?? 'absent'}: echoed as registered (RFC 7591 §3.2.1)`)
+    t.equal((await inner.clients.get(res.json().client_id))?.application_type, kept, `${sent ?? 'absent'}: stored`)
+  }
+  for (const bad of ['browser', 'NATIVE', '', 42, ['native'], null]) {
+    const res = await app.inject(register({ ...loopback, application_type: bad }))
+    t.equal(res.statusCode, 400, JSON.stringify(bad))
+    t.equal(res.json().error, 'invalid_client_metadata', JSON.stringify(bad))
+    t.match(res.json().error_description, /application_type/, JSON.stringify(bad))
+  }
+})
+
 t.test('sign-in scopes in a registration (openid, offline_access, ...) are ignored, not refused', async t => {
   const app = await build(t)
   const res = await app.inject(register({ redirect_uris: ['http://127.0.0.1:39123/callback'], token_endpoint_auth_method: 'none', scope: 'openid profile offline_access tools.read' }))

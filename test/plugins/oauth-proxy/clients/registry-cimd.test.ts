@@ -98,6 +98,19 @@ t.test('grant types this server does not offer are dropped, not refused (claude.
   t.match((await inner.clients.lookup(without)).reason, /must include "authorization_code"/, 'a document without the code grant is still refused')
 })
 
+t.test('a document\'s application_type (SEP-837) is read like a registration\'s: native or web kept, absent left absent, others refused', async t => {
+  const server = await startMetadataServer(t)
+  const urls = { native: server.url('/native.json'), none: server.url('/none.json'), bad: server.url('/bad.json') }
+  server.route('/native.json', json(documentFor(urls.native, { application_type: 'native' })))
+  server.route('/none.json', json(documentFor(urls.none)))
+  server.route('/bad.json', json(documentFor(urls.bad, { application_type: 'desktop' })))
+  const { inner } = await buildWithRegistry(t, {}, reachable(server))
+  t.equal((await inner.clients.get(urls.native))?.application_type, 'native')
+  const none = await inner.clients.get(urls.none)
+  t.ok(none !== null && !('application_type' in none), 'no default invented for a document')
+  t.match((await inner.clients.lookup(urls.bad)).reason, /invalid_client_metadata: application_type must be one of: native, web/)
+})
+
 t.test('documents that break the rules are refused with a reason', async t => {
   const server = await startMetadataServer(t)
   const big = 'x'.repeat(6000)

@@ -15,6 +15,7 @@ t.test('validateClientMetadata applies the RFC 7591 defaults', async t => {
     metadata: {
       token_endpoint_auth_method: 'client_secret_basic',
       redirect_uris: ['https://app.example.com/cb'],
+      application_type: 'web',
       grant_types: ['authorization_code'],
       response_types: ['code']
     }
@@ -39,6 +40,7 @@ t.test('validateClientMetadata keeps the metadata an MCP client sends', async t 
     metadata: {
       token_endpoint_auth_method: 'none',
       redirect_uris: ['http://localhost:6274/oauth/callback'],
+      application_type: 'web',
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       scope: 'tools.read graph.read',
@@ -77,7 +79,10 @@ t.test('validateClientMetadata refuses bad metadata with the RFC 7591 error code
     [{ ...good, client_name: 'evil\u0000name' }, 'invalid_client_metadata', /control/],
     [{ ...good, client_name: '   ' }, 'invalid_client_metadata', /non-empty/],
     [{ ...good, client_uri: 'javascript:alert(1)' }, 'invalid_client_metadata', /http\(s\)/],
-    [{ ...good, logo_uri: 'not a url' }, 'invalid_client_metadata', /absolute/]
+    [{ ...good, logo_uri: 'not a url' }, 'invalid_client_metadata', /absolute/],
+    [{ ...good, application_type: 'browser' }, 'invalid_client_metadata', /application_type must be one of: native, web/],
+    [{ ...good, application_type: 'Native' }, 'invalid_client_metadata', /application_type/],
+    [{ ...good, application_type: ['native'] }, 'invalid_client_metadata', /application_type/]
   ]
   for (const [input, error, description] of cases) {
     const result = validateClientMetadata(input, rules)
@@ -103,6 +108,20 @@ t.test('validateClientMetadata for metadata documents: public clients only, unkn
     t.equal(refused.ok, false, `${method} refused`)
   }
   t.equal(validateClientMetadata({ ...base, client_secret: 'shh' }, doc).ok, false, 'a document must not carry a secret')
+})
+
+t.test('validateClientMetadata: application_type native or web (SEP-837), web when a registration leaves it out, never a redirect rule', async t => {
+  const loopback = { redirect_uris: ['http://127.0.0.1:33418/callback'], token_endpoint_auth_method: 'none' }
+  t.match(validateClientMetadata(loopback, rules), { ok: true, metadata: { application_type: 'web' } }, 'OIDC default; loopback URIs still accepted')
+  t.match(validateClientMetadata({ ...loopback, application_type: 'native' }, rules), { ok: true, metadata: { application_type: 'native' } })
+  t.match(validateClientMetadata({ ...loopback, application_type: 'web' }, rules), { ok: true, metadata: { application_type: 'web' } }, 'web + loopback is not refused')
+  t.match(validateClientMetadata({ redirect_uris: ['https://app.example.com/cb'], application_type: 'native' }, rules), { ok: true, metadata: { application_type: 'native' } }, 'native + https is not refused')
+  const doc = { ...rules, metadataDocument: true }
+  const base = { client_id: 'https://app.example.com/client.json', redirect_uris: ['http://127.0.0.1/cb'] }
+  const without = validateClientMetadata(base, doc)
+  t.ok(without.ok && !('application_type' in without.metadata), 'a document without it keeps its absence')
+  t.match(validateClientMetadata({ ...base, application_type: 'native' }, doc), { ok: true, metadata: { application_type: 'native' } })
+  t.match(validateClientMetadata({ ...base, application_type: 'desktop' }, doc), { ok: false, error: 'invalid_client_metadata', description: /application_type/ })
 })
 
 t.test('ALLOWED_REDIRECT_URIS narrows registration', async t => {
