@@ -3,7 +3,7 @@
 // route against the same route without it (autocannon, alternating rounds).
 import { createPublicKey, createVerify } from 'node:crypto'
 import autocannon from 'autocannon'
-import { azureEnv, buildWithRoutes, entraToken, makeRsaKey, startJwksServer } from '../test/fixtures/jwks-server.ts'
+import { azureEnv, buildWithRoutes, entraToken, makeRsaKey, startJwksServer } from '../test/support/jwks-server.ts'
 
 const ITERATIONS = 20000
 const ROUND_SECONDS = 3

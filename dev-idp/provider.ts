@@ -10,7 +10,7 @@ import { createHandler, entraPaths } from './http.ts'
 // the same paths, issuer, token claims (`tid`, `oid`, `scp`, `azp`, `ver: "2.0"`), scopes asked the Entra way
 // (`api://{client-id}/tools.read`, Graph scopes), refresh tokens whenever `offline_access` is asked and
 // client authentication by secret or by certificate (private_key_jwt with an `x5t` header).
-// Used mounted inside the service (dev-idp/plugin.ts) and standalone in tests (test/fixtures/entra-like-server.ts).
+// Used mounted inside the service (dev-idp/plugin.ts) and standalone in tests (test/support/entra-like-server.ts).
 // This file composes configuration.ts (oidc-provider's configuration), interactions.ts (the sign-in page)
 // and http.ts (the Entra-shaped paths in front of oidc-provider).
 

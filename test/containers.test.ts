@@ -2,7 +2,7 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '../config/index.ts'
-import { compose, dockerfile, gatewayEnv } from './fixtures/containers.ts'
+import { compose, dockerfile, gatewayEnv } from './support/containers.ts'
 
 // No Docker engine here: the compose file is validated with Debian's docker-compose (v1), and the
 // Dockerfile's essentials are checked by reading it.

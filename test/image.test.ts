@@ -6,13 +6,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { freePort, redisEnv } from './helper.ts'
-import { startServer } from './fixtures/server-process.ts'
-import { compiledBuild } from './fixtures/compiled-build.ts'
-import { compose, dockerfile, dockerfileEnv, gatewayEnv } from './fixtures/containers.ts'
-import { ensureNode22Tools, INSTALL_TIMEOUT_MS, node22ToolsInstalled, NODE22, PINNED } from './fixtures/node22-tools.ts'
-import { Browserless } from './fixtures/browserless.ts'
-import { authorizeRequest, registerClient, signIn, tokenRequest } from './routes/oauth/oauth-flow.ts'
-import { connectClient } from './mcp/mcp-helper.ts'
+import { startServer } from './support/server-process.ts'
+import { compiledBuild } from './support/compiled-build.ts'
+import { compose, dockerfile, dockerfileEnv, gatewayEnv } from './support/containers.ts'
+import { ensureNode22Tools, INSTALL_TIMEOUT_MS, node22ToolsInstalled, NODE22, PINNED } from './support/node22-tools.ts'
+import { Browserless } from './support/browserless.ts'
+import { authorizeRequest, registerClient, signIn, tokenRequest } from './support/oauth-flow.ts'
+import { connectClient } from './support/mcp.ts'
 
 // No container engine runs here, so this does what the image does: the runtime stage's production
 // install into a folder of its own (outside the project: no node_modules above it to fall back on, so
@@ -30,7 +30,7 @@ t.test('the production image: its install, build, Node and compose environment s
 
   const from = runtime[0].match(/^FROM node:(\S+?)-slim\b/i)
   t.ok(from, 'the runtime stage is a node slim image pinned to a version')
-  t.equal(from?.[1], PINNED.node, 'the image runs the Node this test runs (test/fixtures/node22-tools.ts)')
+  t.equal(from?.[1], PINNED.node, 'the image runs the Node this test runs (test/support/node22-tools.ts)')
   const install = runtime.find(line => /^RUN npm ci\b/.test(line))?.slice('RUN '.length).split('&&')[0].trim().split(/\s+/) ?? []
   t.match(install.join(' '), /^npm ci .*--omit=dev/, 'the runtime stage installs production dependencies only')
   const cmd = JSON.parse(runtime.find(line => line.startsWith('CMD '))?.slice('CMD '.length) ?? '[]') as string[]

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Writable } from 'node:stream'
 import { build, freePort } from './helper.ts'
 import { prettyStream } from '../logging.ts'
-import { inTerminal } from './fixtures/terminal.ts'
+import { inTerminal } from './support/terminal.ts'
 
 t.test('log lines name their level as a word ("level":"warn"), audit lines too, so Log Analytics can filter on it', async t => {
   const logs: string[] = []

@@ -3,11 +3,11 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './helper.ts'
-import { startServer } from './fixtures/server-process.ts'
-import { compiledBuild } from './fixtures/compiled-build.ts'
+import { startServer } from './support/server-process.ts'
+import { compiledBuild } from './support/compiled-build.ts'
 
 // `npm run build` compiles to plain JavaScript that runs with node alone (no tsx), as in the container.
-// The build is fixtures/compiled-build.ts's (inside the project, so node_modules and package.json are found,
+// The build is test/support/compiled-build.ts's (inside the project, so node_modules and package.json are found,
 // shared with the image test); --noCheck: type errors are the typecheck step's business, this checks that the output runs.
 
 const root = fileURLToPath(new URL('..', import.meta.url))

@@ -3,7 +3,7 @@ import { request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { freePort } from './helper.ts'
-import { startServer } from './fixtures/server-process.ts'
+import { startServer } from './support/server-process.ts'
 
 // The real server.ts in its own process: SIGTERM while a request is in flight lets it finish, then exit 0.
 

@@ -3,9 +3,9 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { buildListening } from '../helper.ts'
 import { parseSigningKeys } from '../../config/keys.ts'
 import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
-import { startFakeOpenAI, FAKE_OPENAI_KEY } from '../fixtures/fake-openai.ts'
-import { startFakeAnthropic, FAKE_ANTHROPIC_KEY } from '../fixtures/fake-anthropic.ts'
-import { auditEvents, inCheckout, runCli, seedCache, tempConfigHome } from './cli-helper.ts'
+import { startFakeOpenAI, FAKE_OPENAI_KEY } from '../support/fake-openai.ts'
+import { startFakeAnthropic, FAKE_ANTHROPIC_KEY } from '../support/fake-anthropic.ts'
+import { auditEvents, inCheckout, runCli, seedCache, tempConfigHome } from '../support/cli.ts'
 
 const OID = '0a1b2c3d-0000-4000-8000-00000000abcd'
 const SIGNING_KEY = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()

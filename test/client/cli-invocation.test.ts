@@ -1,7 +1,7 @@
 // The CLI as the documentation tells a person to run it from a checkout: through npm.
 import t from 'tap'
 import { readFileSync } from 'node:fs'
-import { inCheckout, tempConfigHome } from './cli-helper.ts'
+import { inCheckout, tempConfigHome } from '../support/cli.ts'
 import { programName } from '../../client/run.ts'
 
 t.test('docs/client.md and the README run the client as `npm run -s client --` (npm\'s banner would go to stdout)', async t => {

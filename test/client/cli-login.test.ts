@@ -3,8 +3,8 @@ import { stat } from 'node:fs/promises'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { buildListening } from '../helper.ts'
-import { auditEvents, cacheFor, headlessBrowser, runCli, tempConfigHome } from './cli-helper.ts'
-import { startFakeOpenAI, FAKE_OPENAI_KEY } from '../fixtures/fake-openai.ts'
+import { auditEvents, cacheFor, headlessBrowser, runCli, tempConfigHome } from '../support/cli.ts'
+import { startFakeOpenAI, FAKE_OPENAI_KEY } from '../support/fake-openai.ts'
 
 // One service (development identity provider inside) for the whole sign-in story, in order.
 const logs: string[] = []

@@ -6,7 +6,7 @@ import { argumentsFromPairs, checkArgumentNames, parseJsonArguments } from '../.
 import { rewriteJsonArguments } from '../../client/run.ts'
 import { toCliError, networkErrorCode, CliError } from '../../client/ui/errors.ts'
 import { parseArguments, resultText } from '../../client/agents/loop.ts'
-import { cacheFor, runCli, seedCache, tempConfigHome } from './cli-helper.ts'
+import { cacheFor, runCli, seedCache, tempConfigHome } from '../support/cli.ts'
 import { freePort } from '../helper.ts'
 
 /** The kind of the CliError `fn` throws. */

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { loadConfig, publicConfig, packageVersion, isSecretName, configWarnings, ConfigError, type Config } from '../../config/index.ts'
 import { DEV_CLIENT_ID, DEV_TENANT_ID } from '../../config/dev-identity.ts'
-import { inTerminal } from '../fixtures/terminal.ts'
+import { inTerminal } from '../support/terminal.ts'
 import { build } from '../helper.ts'
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'

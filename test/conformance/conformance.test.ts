@@ -1,6 +1,6 @@
 import t from 'tap'
 import { REQUIRED, judge, readExpectedFailures, runSuite, startTarget, summary, type Check } from './run.ts'
-import { INSTALL_TIMEOUT_MS, ensureNode22Tools, node22ToolsInstalled } from '../fixtures/node22-tools.ts'
+import { INSTALL_TIMEOUT_MS, ensureNode22Tools, node22ToolsInstalled } from '../support/node22-tools.ts'
 
 // The first run on a fresh machine installs Node 22 and the suite (or waits for another test file
 // to do it): give that run the install's time on top of its own.

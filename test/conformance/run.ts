@@ -4,7 +4,7 @@
 //
 // The suite needs Node >= 22 and has no option to send a header, so:
 // - Node 22 and the suite are installed into .tools/conformance (git-ignored) on first use, by
-//   test/fixtures/node22-tools.ts (with the MCP Inspector: one install, under a lock);
+//   test/support/node22-tools.ts (with the MCP Inspector: one install, under a lock);
 // - the service listens on a loopback port with the suite's reference tools added
 //   (fixture-tools.ts), behind a loopback proxy that adds `Authorization: Bearer <valid token>`;
 // - the CLI runs every active server scenario with expected-failures.yml (one reason per line);
@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { buildListening } from '../helper.ts'
-import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, toolPath } from '../fixtures/node22-tools.ts'
-import { SIGNING_KEY_PEM, mintToken } from '../mcp/mcp-helper.ts'
+import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, toolPath } from '../support/node22-tools.ts'
+import { SIGNING_KEY_PEM, mintToken } from '../support/mcp.ts'
 import { fixtureTools } from './fixture-tools.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))

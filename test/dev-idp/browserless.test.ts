@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { CookieJar, Browserless, parseForms, decodeEntities, signInChoice } from '../fixtures/browserless.ts'
+import { CookieJar, Browserless, parseForms, decodeEntities, signInChoice } from '../support/browserless.ts'
 
 t.test('cookie jar: path, host-only, expiry, Secure and __Host- rules', async t => {
   let now = 1_000_000

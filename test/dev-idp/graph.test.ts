@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildListening } from '../helper.ts'
-import { Browserless, pkcePair } from '../fixtures/browserless.ts'
-import { MCP_HEADERS, callTool, mintToken } from '../mcp/mcp-helper.ts'
+import { Browserless, pkcePair } from '../support/browserless.ts'
+import { MCP_HEADERS, callTool, mintToken } from '../support/mcp.ts'
 
 const REDIRECT = 'http://127.0.0.1:9/callback'
 

@@ -5,8 +5,8 @@
 // - `resource` normalised by URL parsing (a trailing slash) or the bare origin (Claude Code).
 import t from 'tap'
 import { buildListening } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { Browserless } from '../support/browserless.ts'
+import { authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../support/oauth-flow.ts'
 
 const ENV = { RATE_LIMIT_ENABLED: 'false' }
 

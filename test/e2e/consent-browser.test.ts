@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { chromium, type Browser } from 'playwright-core'
 import { buildListening } from '../helper.ts'
-import { authorizeRequest, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { authorizeRequest, registerClient, tokenRequest } from '../support/oauth-flow.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']

@@ -3,9 +3,9 @@ import t, { type Test } from 'tap'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
 import { freePort, redisEnv, requireRedis } from '../helper.ts'
-import { startServer } from '../fixtures/server-process.ts'
-import { SIGNING_KEY_PEM } from '../mcp/mcp-helper.ts'
-import { fullFlow, mcpStatus, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { startServer } from '../support/server-process.ts'
+import { SIGNING_KEY_PEM } from '../support/mcp.ts'
+import { fullFlow, mcpStatus, registerClient, tokenRequest } from '../support/oauth-flow.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 // The two cases share nothing (own ports, own Redis prefix) and mostly wait for server.ts to start: side by side.

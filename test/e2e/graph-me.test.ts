@@ -3,9 +3,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildListening } from '../helper.ts'
-import { startFakeGraph, type GraphUser } from '../fixtures/fake-graph.ts'
-import { callTool, post } from '../mcp/mcp-helper.ts'
-import { claimsOf, fullFlow, registerClient } from '../routes/oauth/oauth-flow.ts'
+import { startFakeGraph, type GraphUser } from '../support/fake-graph.ts'
+import { callTool, post } from '../support/mcp.ts'
+import { claimsOf, fullFlow, registerClient } from '../support/oauth-flow.ts'
 
 t.test('graph_me with the development identity provider: a Graph token for the signed-in user', async t => {
   const users: Record<string, GraphUser> = {}

@@ -5,7 +5,7 @@
 // the user's browser (consent page, development sign-in) and delivers the redirect to that callback.
 //
 // The Inspector runs on Node 22 from .tools/conformance (installed on first use, see
-// test/fixtures/node22-tools.ts), pinned to one version: its CLI's prompts and exit codes are what
+// test/support/node22-tools.ts), pinned to one version: its CLI's prompts and exit codes are what
 // this file reads. Every run gets its own HOME, in-memory secret store and callback port.
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildListening, freePort } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { auditsOf } from '../routes/oauth/oauth-flow.ts'
-import { INSTALL_TIMEOUT_MS, NODE22, ensureNode22Tools, node22ToolsInstalled, toolPath } from '../fixtures/node22-tools.ts'
+import { Browserless } from '../support/browserless.ts'
+import { auditsOf } from '../support/oauth-flow.ts'
+import { INSTALL_TIMEOUT_MS, NODE22, ensureNode22Tools, node22ToolsInstalled, toolPath } from '../support/node22-tools.ts'
 
 const LAUNCHER = toolPath('@modelcontextprotocol/inspector', 'clients', 'launcher', 'build', 'index.js')
 /** One Inspector run, OAuth included, normally takes a few seconds. */

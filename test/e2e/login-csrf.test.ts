@@ -4,8 +4,8 @@
 // The attacker's client has a redirect URI he controls; he must never receive a code.
 import t, { type Test } from 'tap'
 import { buildListening } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { auditsOf, authorizeRequest, fullFlow, registerClient } from '../routes/oauth/oauth-flow.ts'
+import { Browserless } from '../support/browserless.ts'
+import { auditsOf, authorizeRequest, fullFlow, registerClient } from '../support/oauth-flow.ts'
 
 const ATTACKER_REDIRECT = 'https://attacker.example/cb'
 const reachesAttacker = (url: string) => url.startsWith(ATTACKER_REDIRECT)

@@ -6,9 +6,9 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { build, freePort, redisEnv, requireRedis } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { startEntraLike } from '../fixtures/entra-like-server.ts'
-import { REDIRECT_URI, authorizeRequest, claimsOf, mcpStatus, registerClient, revokeRequest, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { Browserless } from '../support/browserless.ts'
+import { startEntraLike } from '../support/entra-like-server.ts'
+import { REDIRECT_URI, authorizeRequest, claimsOf, mcpStatus, registerClient, revokeRequest, tokenRequest } from '../support/oauth-flow.ts'
 
 await requireRedis()
 

@@ -3,8 +3,8 @@
 // listening server with the development identity provider, and the code comes back on cursor://.
 import t from 'tap'
 import { buildListening } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { authorizeRequest, mcpStatus, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { Browserless } from '../support/browserless.ts'
+import { authorizeRequest, mcpStatus, tokenRequest } from '../support/oauth-flow.ts'
 
 const CURSOR = 'cursor://anysphere.cursor-mcp/oauth/callback'
 // What Cursor sends to /register (its redirect URIs, public client, refresh tokens).

@@ -6,9 +6,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
 import { buildListening } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { post } from '../mcp/mcp-helper.ts'
-import { revokeRequest } from '../routes/oauth/oauth-flow.ts'
+import { Browserless } from '../support/browserless.ts'
+import { post } from '../support/mcp.ts'
+import { revokeRequest } from '../support/oauth-flow.ts'
 
 const REDIRECT = 'http://127.0.0.1:53999/callback'
 

@@ -3,8 +3,8 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, redisEnv, requireRedis } from '../helper.ts'
-import { auditLines, selfMadeToken } from '../plugins/rate-limit-fixtures.ts'
-import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from './mcp-helper.ts'
+import { auditLines, selfMadeToken } from '../support/rate-limit.ts'
+import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from '../support/mcp.ts'
 
 const BASE = 'http://localhost:8000'
 const VICTIM_IP = '198.51.100.10'

@@ -5,7 +5,7 @@ import t from 'tap'
 import * as z from 'zod'
 import { defineTool, ToolRegistry } from '../../mcp/registry.ts'
 import { ServerPool, serveMcpRequest, toCallToolResult, type RequestScope } from '../../mcp/server.ts'
-import { MCP_HEADERS as HEADERS, callTool as call } from './mcp-helper.ts'
+import { MCP_HEADERS as HEADERS, callTool as call } from '../support/mcp.ts'
 
 const echo = defineTool({
   name: 'echo',

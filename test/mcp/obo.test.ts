@@ -2,10 +2,10 @@
 // token as assertion, server-side; the tool and its result never see it.
 import t from 'tap'
 import { build } from '../helper.ts'
-import { azureEnv, entraToken, makeRsaKey, startJwksServer } from '../fixtures/jwks-server.ts'
-import { startFakeGraph } from '../fixtures/fake-graph.ts'
+import { azureEnv, entraToken, makeRsaKey, startJwksServer } from '../support/jwks-server.ts'
+import { startFakeGraph } from '../support/fake-graph.ts'
 import type { UpstreamTokensApi } from '../../plugins/oauth-proxy.ts'
-import { callTool, injectMcp } from './mcp-helper.ts'
+import { callTool, injectMcp } from '../support/mcp.ts'
 
 const KEY = makeRsaKey('entra-obo-key')
 

@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, redisEnv, requireRedis } from '../helper.ts'
-import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from './mcp-helper.ts'
+import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from '../support/mcp.ts'
 
 /** The app (its inner instance holds the decorators) with every store `getManyWithEpoch` recorded. */
 async function buildRecording (t: { teardown: (fn: () => unknown) => void }, env: Record<string, string>) {

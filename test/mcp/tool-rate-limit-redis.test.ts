@@ -1,7 +1,7 @@
 // Per-tool limits are counted in Redis, so instances sharing it share each user's budget.
 import t from 'tap'
 import { build, redisEnv, requireRedis } from '../helper.ts'
-import { SIGNING_KEY_PEM, callTool, injectMcp, limitedTool as limited, mintToken } from './mcp-helper.ts'
+import { SIGNING_KEY_PEM, callTool, injectMcp, limitedTool as limited, mintToken } from '../support/mcp.ts'
 
 t.test('two instances on one Redis share a user\'s per-tool budget', async t => {
   await requireRedis()

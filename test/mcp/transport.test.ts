@@ -3,7 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
 import { buildListening } from '../helper.ts'
-import { SIGNING_KEY_PEM, auditLines, callTool, connectClient, injectMcp, mintToken, post } from './mcp-helper.ts'
+import { SIGNING_KEY_PEM, auditLines, callTool, connectClient, injectMcp, mintToken, post } from '../support/mcp.ts'
 
 const ALLOWED_ORIGIN = 'https://inspector.example'
 const logs: string[] = []

@@ -1,8 +1,8 @@
 import t from 'tap'
 import { buildListening } from '../helper.ts'
-import { Browserless } from '../fixtures/browserless.ts'
-import { registerClient, authorizeRequest, signIn, tokenRequest, fullFlow, REDIRECT_URI } from '../routes/oauth/oauth-flow.ts'
-import { post, callTool } from '../mcp/mcp-helper.ts'
+import { Browserless } from '../support/browserless.ts'
+import { registerClient, authorizeRequest, signIn, tokenRequest, fullFlow, REDIRECT_URI } from '../support/oauth-flow.ts'
+import { post, callTool } from '../support/mcp.ts'
 import { AUDIT_EVENTS } from '../../plugins/audit-log/events.ts'
 
 // One full OAuth + MCP flow through the real routes with the development identity provider:

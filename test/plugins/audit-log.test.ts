@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
-import { buildWithRoutes, auditLines } from './rate-limit-fixtures.ts'
+import { buildWithRoutes, auditLines } from '../support/rate-limit.ts'
 import { AUDIT_EVENTS } from '../../plugins/audit-log/events.ts'
 
 const AZURE = {

@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { parseSigningKeys } from '../../config/keys.ts'
-import { buildWithRoutes, makeRsaKey, probeRoutes, signJwt } from '../fixtures/jwks-server.ts'
+import { buildWithRoutes, makeRsaKey, probeRoutes, signJwt } from '../support/jwks-server.ts'
 
 const BASE = 'http://127.0.0.1:8125'
 const KEY = makeRsaKey()

@@ -6,7 +6,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import {
   azureEnv, buildWithRoutes, CLIENT_ID, entraClaims, entraToken, makeRsaKey, OTHER_TENANT, probeRoutes,
   publicPemOf, signJwt, startJwksServer, TENANT, type JwksServer
-} from '../fixtures/jwks-server.ts'
+} from '../support/jwks-server.ts'
 
 const A = makeRsaKey('entra-key-a')
 const B = makeRsaKey('entra-key-b')

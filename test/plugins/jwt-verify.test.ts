@@ -5,7 +5,7 @@ import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
 import { parseSigningKeys } from '../../config/keys.ts'
-import { buildWithRoutes, makeRsaKey, probeRoutes, signJwt } from '../fixtures/jwks-server.ts'
+import { buildWithRoutes, makeRsaKey, probeRoutes, signJwt } from '../support/jwks-server.ts'
 import { freePort, redisEnv, requireRedis } from '../helper.ts'
 
 const BASE = 'http://127.0.0.1:8124'

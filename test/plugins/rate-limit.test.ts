@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
-import { buildWithRoutes, selfMadeToken, auditLines } from './rate-limit-fixtures.ts'
+import { buildWithRoutes, selfMadeToken, auditLines } from '../support/rate-limit.ts'
 import { buildListening } from '../helper.ts'
-import { MCP_HEADERS, SIGNING_KEY_PEM, mintToken, post, callTool } from '../mcp/mcp-helper.ts'
+import { MCP_HEADERS, SIGNING_KEY_PEM, mintToken, post, callTool } from '../support/mcp.ts'
 
 const TID = '11111111-2222-3333-4444-555555555555'
 const ALICE = 'aaaaaaaa-0000-0000-0000-000000000001'

@@ -6,8 +6,8 @@ import type { FastifyInstance } from 'fastify'
 import { build, buildListening, redisEnv, requireRedis } from '../helper.ts'
 import { parseSigningKeys } from '../../config/keys.ts'
 import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
-import { SIGNING_KEY_PEM, callTool, injectMcp, payloadOf } from '../mcp/mcp-helper.ts'
-import { auditsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../routes/oauth/oauth-flow.ts'
+import { SIGNING_KEY_PEM, callTool, injectMcp, payloadOf } from '../support/mcp.ts'
+import { auditsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../support/oauth-flow.ts'
 
 const KEY = Buffer.alloc(32, 9).toString('base64')
 

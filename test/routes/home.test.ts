@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { build } from '../helper.ts'
 import { PAGE_CSP } from '../../routes/oauth/consent-page.ts'
 import { INSPECTOR, inspectorCommand } from '../../routes/home.ts'
-import { PINNED } from '../fixtures/node22-tools.ts'
+import { PINNED } from '../support/node22-tools.ts'
 
 const AZURE = {
   AZURE_TENANT_ID: '72f988bf-86f1-41af-91ab-2d7cd011db47',

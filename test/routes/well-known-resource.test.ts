@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildWithRoutes } from '../fixtures/jwks-server.ts'
+import { buildWithRoutes } from '../support/jwks-server.ts'
 
 // The app with its decorators visible at the root (bearerChallenge, tokenSigner).
 const build = (t: Parameters<typeof buildWithRoutes>[0], env: Record<string, string> = {}) => buildWithRoutes(t, env, () => {})

@@ -3,7 +3,7 @@ import { mkdir, readFile, stat, writeFile, chmod, utimes } from 'node:fs/promise
 import { join } from 'node:path'
 import { TokenCache, configDir, serverKey, withFileLock } from '../../../client/auth/token-cache.ts'
 import { needsRefresh, refreshMargin, unionScopes } from '../../../client/auth/session.ts'
-import { tempConfigHome } from '../cli-helper.ts'
+import { tempConfigHome } from '../../support/cli.ts'
 
 test('config folder: $XDG_CONFIG_HOME, else ~/.config, else %APPDATA% on Windows', async (t) => {
   t.equal(configDir({ XDG_CONFIG_HOME: '/x/cfg', HOME: '/home/u' }, 'linux'), '/x/cfg/entra-mcp-gateway')

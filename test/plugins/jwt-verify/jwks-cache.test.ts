@@ -2,7 +2,7 @@
 // one fetch per set, rotation, removal, throttled refetch, outage with stale keys, bounded fetches.
 import t, { type Test } from 'tap'
 import { RemoteKeySet } from '../../../plugins/jwt-verify/jwks-cache.ts'
-import { makeRsaKey, startJwksServer, TENANT } from '../../fixtures/jwks-server.ts'
+import { makeRsaKey, startJwksServer, TENANT } from '../../support/jwks-server.ts'
 
 const A = makeRsaKey('key-a')
 const B = makeRsaKey('key-b')

@@ -3,7 +3,7 @@ import { createPublicKey } from 'node:crypto'
 import { createVerifier } from 'fast-jwt'
 import { createTokenSigner } from '../../../plugins/jwt-verify/signing-keys.ts'
 import { parseSigningKeys } from '../../../config/keys.ts'
-import { buildWithRoutes, makeRsaKey } from '../../fixtures/jwks-server.ts'
+import { buildWithRoutes, makeRsaKey } from '../../support/jwks-server.ts'
 
 // buildWithRoutes: the app with its decorators visible at the root (tokenSigner).
 const noRoutes = () => {}

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { isPublicAddress, safeFetch, SafeFetchError, type ResolvedAddress } from '../../../plugins/shared/safe-fetch.ts'
-import { startMetadataServer, json, METADATA_HOST } from '../../fixtures/metadata-document-server.ts'
+import { startMetadataServer, json, METADATA_HOST } from '../../support/metadata-document-server.ts'
 
 const to = (...addresses: string[]) => async (): Promise<ResolvedAddress[]> =>
   addresses.map(address => ({ address, family: address.includes(':') ? 6 : 4 }))

@@ -2,8 +2,8 @@ import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { buildListening, redisEnv, requireRedis } from '../../helper.ts'
-import { Browserless } from '../../fixtures/browserless.ts'
-import { REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, registerClient, tokenRequest } from './oauth-flow.ts'
+import { Browserless } from '../../support/browserless.ts'
+import { REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, registerClient, tokenRequest } from '../../support/oauth-flow.ts'
 
 const KEY = randomBytes(32).toString('base64')
 

@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../helper.ts'
-import { pkcePair } from '../../fixtures/browserless.ts'
-import { auditsOf } from './oauth-flow.ts'
+import { pkcePair } from '../../support/browserless.ts'
+import { auditsOf } from '../../support/oauth-flow.ts'
 
 const REDIRECT = 'http://127.0.0.1:53682/callback'
 const KEY = Buffer.alloc(32, 7).toString('base64')

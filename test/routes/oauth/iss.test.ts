@@ -1,8 +1,8 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildListening } from '../../helper.ts'
-import { Browserless } from '../../fixtures/browserless.ts'
-import { REDIRECT_URI, authorizeRequest, registerClient } from './oauth-flow.ts'
+import { Browserless } from '../../support/browserless.ts'
+import { REDIRECT_URI, authorizeRequest, registerClient } from '../../support/oauth-flow.ts'
 
 // RFC 9207 / MCP 2026-07-28 SEP-2468: every authorization response, success or error, carries
 // `iss` = the issuer of the metadata. One walk through every branch that sends the browser back

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { build } from '../../helper.ts'
-import { buildWithRegistry } from '../../fixtures/metadata-document-server.ts'
-import { auditsOf } from './oauth-flow.ts'
+import { buildWithRegistry } from '../../support/metadata-document-server.ts'
+import { auditsOf } from '../../support/oauth-flow.ts'
 
 const register = (payload: unknown) => ({ method: 'POST' as const, url: '/register', payload: payload as Record<string, unknown> })
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildListening } from '../../helper.ts'
-import { auditsOf, fullFlow, mcpStatus, registerClient, revokeRequest, tokenRequest } from './oauth-flow.ts'
+import { auditsOf, fullFlow, mcpStatus, registerClient, revokeRequest, tokenRequest } from '../../support/oauth-flow.ts'
 
 const ENV = { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }
 

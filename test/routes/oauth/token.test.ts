@@ -1,10 +1,10 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, buildListening } from '../../helper.ts'
-import { Browserless, pkcePair } from '../../fixtures/browserless.ts'
+import { Browserless, pkcePair } from '../../support/browserless.ts'
 import {
   REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, signIn, tokenRequest
-} from './oauth-flow.ts'
+} from '../../support/oauth-flow.ts'
 
 const ENV = { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }
 

@@ -5,9 +5,9 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, freePort } from '../../helper.ts'
-import { Browserless } from '../../fixtures/browserless.ts'
-import { startEntraLike } from '../../fixtures/entra-like-server.ts'
-import { auditsOf, authorizeRequest, claimsOf, fullFlow, registerClient, signIn, tokenRequest } from './oauth-flow.ts'
+import { Browserless } from '../../support/browserless.ts'
+import { startEntraLike } from '../../support/entra-like-server.ts'
+import { auditsOf, authorizeRequest, claimsOf, fullFlow, registerClient, signIn, tokenRequest } from '../../support/oauth-flow.ts'
 
 const TENANT = '6d7e8f90-a1b2-4c3d-8e4f-5a6b7c8d9e0f'
 const CLIENT = '9e0f1a2b-3c4d-4e5f-9a6b-7c8d9e0f1a2b'

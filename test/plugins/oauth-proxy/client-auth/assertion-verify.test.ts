@@ -1,7 +1,7 @@
 import t from 'tap'
 import { ClientAssertionError, assertedClientId, verifyClientAssertion } from '../../../../plugins/oauth-proxy/client-auth/assertion-verify.ts'
 import { chooseKey, parseClientJwks, type ClientJwks } from '../../../../plugins/oauth-proxy/client-auth/client-jwks.ts'
-import { clientAssertion, ecKey, jwksOf, rsaKey } from '../../../fixtures/client-keys.ts'
+import { clientAssertion, ecKey, jwksOf, rsaKey } from '../../../support/client-keys.ts'
 
 const CLIENT = 'https://chatgpt.com/oauth/client.json'
 const TOKEN_URL = 'https://mcp.example.com/token'

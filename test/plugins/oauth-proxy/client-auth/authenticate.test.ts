@@ -4,8 +4,8 @@ import { clientSecretValid, hashSecret, type ClientRecord } from '../../../../pl
 import type { ClientAssertionCredentials } from '../../../../plugins/oauth-proxy/client-auth/private-key-jwt.ts'
 import { setJson } from '../../../../plugins/store/contract.ts'
 import { clientKey } from '../../../../plugins/store/keys.ts'
-import { buildWithRegistry } from '../../../fixtures/metadata-document-server.ts'
-import { clientAssertion, jwksOf, rsaKey } from '../../../fixtures/client-keys.ts'
+import { buildWithRegistry } from '../../../support/metadata-document-server.ts'
+import { clientAssertion, jwksOf, rsaKey } from '../../../support/client-keys.ts'
 import { parseClientJwks, type ClientJwks } from '../../../../plugins/oauth-proxy/client-auth/client-jwks.ts'
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'

@@ -2,7 +2,7 @@ import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import { chooseKey, jwksUriProblem, parseClientJwks, type ClientJwks } from '../../../../plugins/oauth-proxy/client-auth/client-jwks.ts'
 import { validateClientMetadata } from '../../../../plugins/oauth-proxy/clients/metadata.ts'
-import { CHATGPT_REDIRECT_URI, ecKey, jwksOf, rsaKey } from '../../../fixtures/client-keys.ts'
+import { CHATGPT_REDIRECT_URI, ecKey, jwksOf, rsaKey } from '../../../support/client-keys.ts'
 
 const rsa = rsaKey('rsa-1')
 const ec = ecKey('ec-1')

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { ResolvedAddress } from '../../../../plugins/shared/safe-fetch.ts'
 import { REDIS_URL, redisEnv, requireRedis } from '../../../helper.ts'
-import { buildWithRegistry, json, startMetadataServer, type MetadataServer } from '../../../fixtures/metadata-document-server.ts'
+import { buildWithRegistry, json, startMetadataServer, type MetadataServer } from '../../../support/metadata-document-server.ts'
 
 const to = (...addresses: string[]) => async (): Promise<ResolvedAddress[]> =>
   addresses.map(address => ({ address, family: address.includes(':') ? 6 : 4 }))

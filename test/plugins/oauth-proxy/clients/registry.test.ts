@@ -4,7 +4,7 @@ import { validateClientMetadata, metadataDocumentUrlProblem } from '../../../../
 import { cacheSeconds } from '../../../../plugins/shared/safe-fetch.ts'
 import { hashSecret, secretMatches, CIMD_CACHE, type ClientRecord } from '../../../../plugins/oauth-proxy/clients/registry.ts'
 import { REDIS_URL, redisEnv, requireRedis } from '../../../helper.ts'
-import { buildWithRegistry } from '../../../fixtures/metadata-document-server.ts'
+import { buildWithRegistry } from '../../../support/metadata-document-server.ts'
 
 const rules = { scopes: ['tools.read', 'tools.write', 'graph.read'], allowedRedirectUris: [] }
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { createHash, createPublicKey, verify, X509Certificate } from 'node:crypto'
 import { createClientAssertion } from '../../../../plugins/oauth-proxy/upstream-entra/client-assertion.ts'
 import { loadConfig } from '../../../../config/index.ts'
-import { makeCertificateFile } from '../../../fixtures/oauth-certificate.ts'
+import { makeCertificateFile } from '../../../support/oauth-certificate.ts'
 
 const TENANT = '11111111-2222-4333-8444-555555555555'
 const CLIENT = '66666666-7777-4888-9999-aaaaaaaaaaaa'

@@ -1,6 +1,6 @@
 // Shared steps of the OAuth flow for the proxy's tests: register a client, build an authorize URL,
 // drive consent + sign-in without a browser, redeem the code. Not a test file itself.
-import { Browserless, pkcePair, type AuthorizeOptions } from '../../fixtures/browserless.ts'
+import { Browserless, pkcePair, type AuthorizeOptions } from './browserless.ts'
 
 export const REDIRECT_URI = 'http://127.0.0.1:53682/callback'
 

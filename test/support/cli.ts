@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { run, type RunDeps } from '../../client/run.ts'
 import { TokenCache, configDir, type ServerEntry } from '../../client/auth/token-cache.ts'
-import { Browserless, type AuthorizeOptions } from '../fixtures/browserless.ts'
+import { Browserless, type AuthorizeOptions } from './browserless.ts'
 
 type Test = { teardown: (fn: () => unknown) => void }
 
