@@ -23,6 +23,8 @@ export interface AppOptions {
   config: Config
   /** Test seams for client ID metadata document and client JWKS fetches (resolver, address policy, CA, timeout). */
   clientRegistry?: ClientRegistryOptions
+  /** Test seam: the grants model's millisecond clock (refresh-token reuse grace), instead of Date.now. */
+  grantsClock?: () => number
   /** Test seam: tools served instead of / besides the files in mcp/tools. */
   mcp?: McpPluginOptions
 }
@@ -113,7 +115,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(signingKeys)
   await fastify.register(jwtVerify)
   if (opts.config.devIdentityProvider) await fastify.register(devIdentityProvider)
-  await fastify.register(oauthProxy, opts.clientRegistry ?? {})
+  await fastify.register(oauthProxy, { ...opts.clientRegistry, grantsClock: opts.grantsClock })
   await fastify.register(oauthRoutes)
   await fastify.register(mcp, opts.mcp ?? {})
   await fastify.register(serviceRoutes)

@@ -32,12 +32,18 @@ declare module 'fastify' {
   }
 }
 
+/** Test seams: the client registry's fetches (AppOptions.clientRegistry) and the grants model's clock. */
+export interface OAuthProxyOptions extends ClientRegistryOptions {
+  /** Epoch milliseconds for the refresh-token reuse grace period (AppOptions.grantsClock); Date.now by default. */
+  grantsClock?: () => number
+}
+
 /**
  * The OAuth 2.1 authorization server in front of Entra: the models the /authorize, consent,
  * /auth/callback, /token and /revoke routes share (routes/oauth/*), the upstream leg
  * (plugins/oauth-proxy/upstream-entra.ts), and `fastify.upstreamTokens` for tools that call Microsoft Graph.
  */
-export default fp<ClientRegistryOptions>(async function oauthProxy (fastify, opts) {
+export default fp<OAuthProxyOptions>(async function oauthProxy (fastify, opts) {
   const { config } = fastify
 
   if (config.encryptionKey === null) {
@@ -67,7 +73,8 @@ export default fp<ClientRegistryOptions>(async function oauthProxy (fastify, opt
     denyGrant,
     audit: (event, fields, request) => fastify.audit(event, fields, request),
     // The renewal reads and saves the grant through this model: bound once both exist.
-    renewUpstream: async (grant: Grant, request?: FastifyRequest) => await renewUpstream(grant, request)
+    renewUpstream: async (grant: Grant, request?: FastifyRequest) => await renewUpstream(grant, request),
+    nowMs: opts.grantsClock
   })
   const renewUpstream = createUpstreamRenewal(fastify.entra, grants)
   fastify.decorate('grants', grants)

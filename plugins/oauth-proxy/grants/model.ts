@@ -41,7 +41,10 @@ export interface GrantStoreOptions {
   audit (event: AuditEvent, fields?: AuditFields, request?: FastifyRequest): void
   /** Renews Entra's tokens of a grant when they near expiry (at a client refresh); throws OAuth errors. */
   renewUpstream (grant: Grant, request?: FastifyRequest): Promise<Grant>
+  /** Epoch seconds (records, expiries). */
   now?: () => number
+  /** Epoch milliseconds: when a refresh token was rotated, for the reuse grace period. */
+  nowMs?: () => number
 }
 
 // saveTransaction (and fastify.upstreamSignIn) throw it when the store's transactions are at their
@@ -72,6 +75,7 @@ export class GrantStore {
   private readonly config: GrantStoreOptions['config']
   private readonly opts: GrantStoreOptions
   private readonly now: () => number
+  private readonly nowMs: () => number
 
   constructor (opts: GrantStoreOptions) {
     this.opts = opts
@@ -79,6 +83,7 @@ export class GrantStore {
     this.cipher = opts.cipher
     this.config = opts.config
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
+    this.nowMs = opts.nowMs ?? (() => Date.now())
   }
 
   async saveTransaction (tx: AuthorizeTransaction): Promise<void> {
@@ -184,7 +189,7 @@ export class GrantStore {
     // twice at once: within the grace period a second use refreshes too, and only a later one is a
     // replay. Each use gets its own new refresh token.
     const graceMs = config.refreshReuseGrace * 1000
-    const inGrace = (usedAt: number | undefined) => graceMs > 0 && usedAt !== undefined && Date.now() - usedAt <= graceMs
+    const inGrace = (usedAt: number | undefined) => graceMs > 0 && usedAt !== undefined && this.nowMs() - usedAt <= graceMs
     if (record.used === true && !inGrace(record.usedAt)) throw await reused()
 
     const scopes = narrowedScopes(record.scopes, input.scope, config.scopes)
@@ -201,7 +206,7 @@ export class GrantStore {
       if (marked === null) throw unknownRefreshToken()
       if (marked.used === true && !inGrace(marked.usedAt)) throw await reused()
     }
-    if (marked?.used !== true) await setJson(store, refreshKey(input.token), { ...record, used: true, usedAt: Date.now() }, config.refreshTokenTtl)
+    if (marked?.used !== true) await setJson(store, refreshKey(input.token), { ...record, used: true, usedAt: this.nowMs() }, config.refreshTokenTtl)
     return { grant: renewed, scopes, reusedWithinGrace: uses > 1 }
   }
 
