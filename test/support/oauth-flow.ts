@@ -86,12 +86,18 @@ export async function fullFlow (baseUrl: string, client: TestClient, browser = n
   return { request, callback, code, tokens, browser }
 }
 
+/** An MCP tools/list call: what mcpStatus (and its inject twin in oauth-inject.ts) send to /mcp. */
+export const TOOLS_LIST = {
+  headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
+}
+
 /** Status of an MCP tools/list call with this access token (200 accepted, 401 refused). */
 export async function mcpStatus (baseUrl: string, accessToken: string): Promise<number> {
   const res = await fetch(`${baseUrl}/mcp`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' })
+    headers: { authorization: `Bearer ${accessToken}`, ...TOOLS_LIST.headers },
+    body: TOOLS_LIST.body
   })
   await res.arrayBuffer()
   return res.status
