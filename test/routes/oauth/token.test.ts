@@ -1,50 +1,12 @@
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { build, buildListening } from '../../helper.ts'
-import { Browserless, pkcePair } from '../../support/browserless.ts'
-import {
-  REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, signIn, tokenRequest
-} from '../../support/oauth-flow.ts'
+import { buildListening } from '../../helper.ts'
+import { pkcePair } from '../../support/browserless.ts'
+import { REDIRECT_URI, auditsOf, claimsOf, fullFlow, mcpStatus, registerClient } from '../../support/oauth-flow.ts'
+import { injectedOAuth } from '../../support/oauth-inject.ts'
 
+// The first case signs in end to end (listening server, browser-less sign-in); the others are about
+// /token itself and seed the signed-in code through the grants model, with inject (support/oauth-inject.ts).
 const ENV = { RATE_LIMIT_ENABLED: 'false', LOG_LEVEL: 'info' }
-
-/**
- * The app without a listening server: clients registered and codes minted through the grants model
- * (a signed-in user, as the callback would leave it), /token driven with inject.
- */
-async function injected (t: Parameters<typeof build>[0], env: Record<string, string> = ENV) {
-  let inner: FastifyInstance | undefined
-  const app = await build(t, env, { setup: i => { inner = i } })
-  const api = inner as FastifyInstance
-  const register = async (metadata: Record<string, unknown> = {}) => {
-    const res = await app.inject({ method: 'POST', url: '/register', payload: { redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], client_name: 'Flow Test Client', ...metadata } })
-    return res.json() as { client_id: string, client_secret?: string, redirect_uris: string[] }
-  }
-  const codeFor = async (client: { client_id: string }) => {
-    const { verifier, challenge } = await pkcePair()
-    const tx = { id: 'x'.repeat(43), clientId: client.client_id, redirectUri: REDIRECT_URI, state: 's', codeChallenge: challenge, scopes: ['tools.read', 'tools.write'], resource: api.config.resource, csrf: 'c', browser: 'b', createdAt: 0 }
-    const { code } = await api.grants.createGrant({ tx, user: { sub: 'sub', oid: 'oid', tid: 'tid', name: 'Ada Lovelace' }, tokens: { access_token: 'entra-at', expires_in: 3600 } })
-    return { code, verifier, challenge }
-  }
-  const post = async (payload: string, type = 'application/x-www-form-urlencoded', headers: Record<string, string> = {}) => {
-    const res = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': type, ...headers }, payload })
-    let body: any
-    try { body = res.json() } catch { body = res.body }
-    return { status: res.statusCode, body, headers: new Headers(res.headers as Record<string, string>) }
-  }
-  const token = async (form: Record<string, string | undefined>) => {
-    const body = new URLSearchParams()
-    for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v)
-    return await post(body.toString())
-  }
-  return { app, api, register, codeFor, post, token }
-}
-
-async function codeFor (baseUrl: string, client: { client_id: string, redirect_uris: string[] }, browser = new Browserless()) {
-  const request = await authorizeRequest(baseUrl, client)
-  const params = await signIn(browser, request.url)
-  return { code: params.get('code') as string, verifier: request.verifier }
-}
 
 t.test('authorization_code: tokens issued once, no-store, the proxy JWT accepted at /mcp', async t => {
   const logs: string[] = []
@@ -66,22 +28,21 @@ t.test('authorization_code: tokens issued once, no-store, the proxy JWT accepted
 })
 
 t.test('code replay: the second redemption fails and revokes every token of the grant', async t => {
-  const logs: string[] = []
-  const { baseUrl } = await buildListening(t, ENV, { logs })
-  const client = await registerClient(baseUrl)
-  const { code, request, tokens } = await fullFlow(baseUrl, client)
-  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 200)
-  const replay = await tokenRequest(baseUrl, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier, client_id: client.client_id })
+  const { logs, register, signedIn, token, mcpStatus } = await injectedOAuth(t, ENV)
+  const client = await register()
+  const { code, verifier, tokens } = await signedIn(client)
+  t.equal(await mcpStatus(tokens.body.access_token), 200)
+  const replay = await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id })
   t.equal(replay.status, 400)
   t.equal(replay.body.error, 'invalid_grant')
-  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 401, 'the first access token stops working')
-  const refresh = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  t.equal(await mcpStatus(tokens.body.access_token), 401, 'the first access token stops working')
+  const refresh = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
   t.equal(refresh.body.error, 'invalid_grant', 'the refresh token of the grant too')
   t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'code_replay', token_type: 'grant', client_id: client.client_id }])
 })
 
 t.test('concurrent redemptions of one code: exactly one succeeds', async t => {
-  const { register, codeFor, token } = await injected(t)
+  const { register, codeFor, token } = await injectedOAuth(t, ENV)
   const client = await register()
   const { code, verifier } = await codeFor(client)
   const answers = await Promise.all(Array.from({ length: 5 }, () => token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id })))
@@ -90,7 +51,7 @@ t.test('concurrent redemptions of one code: exactly one succeeds', async t => {
 })
 
 t.test('PKCE, redirect URI, client and resource are bound to the code', async t => {
-  const { register, codeFor, token } = await injected(t)
+  const { register, codeFor, token } = await injectedOAuth(t, ENV)
   const client = await register()
   const other = await register()
   const { code, verifier } = await codeFor(client)
@@ -119,33 +80,32 @@ t.test('PKCE, redirect URI, client and resource are bound to the code', async t 
 })
 
 t.test('refresh: rotated on every use; reusing an old one revokes the grant (no grace period)', async t => {
-  const logs: string[] = []
-  const { baseUrl } = await buildListening(t, { ...ENV, REFRESH_TOKEN_REUSE_GRACE: '0' }, { logs })
-  const client = await registerClient(baseUrl)
-  const { tokens } = await fullFlow(baseUrl, client)
+  const { logs, register, signedIn, token, mcpStatus } = await injectedOAuth(t, { ...ENV, REFRESH_TOKEN_REUSE_GRACE: '0' })
+  const client = await register()
+  const { tokens } = await signedIn(client)
   const first = tokens.body
-  const second = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.client_id })
+  const second = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.client_id })
   t.equal(second.status, 200)
   t.not(second.body.refresh_token, first.refresh_token, 'rotated')
   t.equal(second.headers.get('cache-control'), 'no-store')
   t.equal(claimsOf(second.body.access_token).sid, claimsOf(first.access_token).sid, 'same grant')
-  const narrowed = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: second.body.refresh_token, client_id: client.client_id, scope: 'tools.read' })
+  const narrowed = await token({ grant_type: 'refresh_token', refresh_token: second.body.refresh_token, client_id: client.client_id, scope: 'tools.read' })
   t.equal(narrowed.status, 200)
   t.equal(narrowed.body.scope, 'tools.read')
   t.equal(claimsOf(narrowed.body.access_token).scope, 'tools.read')
-  const widened = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read graph.read' })
+  const widened = await token({ grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read graph.read' })
   t.equal(widened.body.error, 'invalid_scope')
-  const withSignIn = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read offline_access' })
+  const withSignIn = await token({ grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: client.client_id, scope: 'tools.read offline_access' })
   t.equal(withSignIn.body.scope, 'tools.read', 'offline_access in a refresh is ignored, not refused')
-  const full = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: withSignIn.body.refresh_token, client_id: client.client_id })
+  const full = await token({ grant_type: 'refresh_token', refresh_token: withSignIn.body.refresh_token, client_id: client.client_id })
   t.equal(full.body.scope, 'tools.read tools.write', 'the narrowed refresh token still carries the whole grant')
-  t.equal(await mcpStatus(baseUrl, full.body.access_token), 200)
+  t.equal(await mcpStatus(full.body.access_token), 200)
 
-  const reuse = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.client_id })
+  const reuse = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token, client_id: client.client_id })
   t.equal(reuse.status, 400)
   t.equal(reuse.body.error, 'invalid_grant')
-  t.equal(await mcpStatus(baseUrl, full.body.access_token), 401, 'access tokens of the grant refused')
-  const latest = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: full.body.refresh_token, client_id: client.client_id })
+  t.equal(await mcpStatus(full.body.access_token), 401, 'access tokens of the grant refused')
+  const latest = await token({ grant_type: 'refresh_token', refresh_token: full.body.refresh_token, client_id: client.client_id })
   t.equal(latest.body.error, 'invalid_grant', 'the newest refresh token is dead too')
   t.equal(auditsOf(logs, 'token.refresh_reused').length, 1)
   t.equal(auditsOf(logs, 'token.refreshed').length, 4)
@@ -153,19 +113,18 @@ t.test('refresh: rotated on every use; reusing an old one revokes the grant (no 
 })
 
 t.test('refresh: two refreshes at once with one token (a client\'s processes sharing it) both succeed within the grace period', async t => {
-  const logs: string[] = []
-  const { baseUrl } = await buildListening(t, ENV, { logs })
-  const client = await registerClient(baseUrl)
-  const { tokens } = await fullFlow(baseUrl, client)
-  const refresh = () => tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  const { logs, register, signedIn, token, mcpStatus } = await injectedOAuth(t, ENV)
+  const client = await register()
+  const { tokens } = await signedIn(client)
+  const refresh = () => token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
   const [a, b] = await Promise.all([refresh(), refresh()])
   t.same([a.status, b.status], [200, 200], 'both refreshed')
   t.not(a.body.refresh_token, b.body.refresh_token, 'each with its own new refresh token')
   const later = await refresh()
   t.equal(later.status, 200, 'a third use a moment later, still within the grace period')
   for (const answer of [a, b, later]) {
-    t.equal(await mcpStatus(baseUrl, answer.body.access_token), 200)
-    const next = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: answer.body.refresh_token, client_id: client.client_id })
+    t.equal(await mcpStatus(answer.body.access_token), 200)
+    const next = await token({ grant_type: 'refresh_token', refresh_token: answer.body.refresh_token, client_id: client.client_id })
     t.equal(next.status, 200, 'every new refresh token works')
   }
   t.equal(auditsOf(logs, 'token.refresh_reused').length, 0, 'no reuse detected')
@@ -173,65 +132,66 @@ t.test('refresh: two refreshes at once with one token (a client\'s processes sha
 })
 
 t.test('refresh: a rotated token presented after the grace period revokes the grant', async t => {
-  const logs: string[] = []
-  const { baseUrl } = await buildListening(t, { ...ENV, REFRESH_TOKEN_REUSE_GRACE: '1' }, { logs })
-  const client = await registerClient(baseUrl)
-  const { tokens } = await fullFlow(baseUrl, client)
-  const first = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  // The grants model's clock, advanced past the grace period instead of sleeping through it.
+  let elapsed = 0
+  const { logs, register, signedIn, token, mcpStatus } = await injectedOAuth(t, { ...ENV, REFRESH_TOKEN_REUSE_GRACE: '1' }, { app: { grantsClock: () => Date.now() + elapsed } })
+  const client = await register()
+  const { tokens } = await signedIn(client)
+  const first = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
   t.equal(first.status, 200)
-  await new Promise(resolve => setTimeout(resolve, 1300))
-  const replay = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  elapsed += 1300
+  const replay = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
   t.equal(replay.body.error, 'invalid_grant', 'after the grace period: a replay')
-  t.equal(await mcpStatus(baseUrl, first.body.access_token), 401, 'the grant is revoked')
+  t.equal(await mcpStatus(first.body.access_token), 401, 'the grant is revoked')
   t.match(auditsOf(logs, 'token.revoked'), [{ reason: 'refresh_reused' }])
 })
 
 t.test('refresh tokens are bound to their client; clients without the refresh grant get none', async t => {
-  const { baseUrl } = await buildListening(t, ENV)
-  const client = await registerClient(baseUrl)
-  const other = await registerClient(baseUrl)
-  const { tokens } = await fullFlow(baseUrl, client)
-  const stolen = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: other.client_id })
+  const { register, signedIn, token } = await injectedOAuth(t, ENV)
+  const client = await register()
+  const other = await register()
+  const { tokens } = await signedIn(client)
+  const stolen = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: other.client_id })
   t.equal(stolen.body.error, 'invalid_grant')
-  const still = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
+  const still = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: client.client_id })
   t.equal(still.status, 200, 'the owner can still use it')
-  const codeOnly = await registerClient(baseUrl, { grant_types: ['authorization_code'] })
-  const flow = await fullFlow(baseUrl, codeOnly)
+  const codeOnly = await register({ grant_types: ['authorization_code'] })
+  const flow = await signedIn(codeOnly)
   t.equal(flow.tokens.status, 200)
   t.equal(flow.tokens.body.refresh_token, undefined)
-  const refused = await tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: codeOnly.client_id })
+  const refused = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: codeOnly.client_id })
   t.equal(refused.body.error, 'unauthorized_client')
 })
 
 t.test('confidential clients: client_secret_basic and client_secret_post; wrong or missing secret is invalid_client', async t => {
-  const { baseUrl } = await buildListening(t, ENV)
-  const basicClient = await registerClient(baseUrl, { token_endpoint_auth_method: 'client_secret_basic' })
-  const postClient = await registerClient(baseUrl, { token_endpoint_auth_method: 'client_secret_post' })
+  const { register, codeFor, token } = await injectedOAuth(t, ENV)
+  const basicClient = await register({ token_endpoint_auth_method: 'client_secret_basic' })
+  const postClient = await register({ token_endpoint_auth_method: 'client_secret_post' })
   t.type(basicClient.client_secret, 'string')
   const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
 
-  const a = await codeFor(baseUrl, basicClient)
+  const a = await codeFor(basicClient)
   const form = { grant_type: 'authorization_code', code: a.code, redirect_uri: REDIRECT_URI, code_verifier: a.verifier }
-  const wrong = await tokenRequest(baseUrl, form, { authorization: basic(basicClient.client_id, 'not-the-secret') })
+  const wrong = await token(form, { authorization: basic(basicClient.client_id, 'not-the-secret') })
   t.equal(wrong.status, 401)
   t.equal(wrong.body.error, 'invalid_client')
   t.match(wrong.headers.get('www-authenticate'), /^Basic realm=/)
-  const missing = await tokenRequest(baseUrl, { ...form, client_id: basicClient.client_id })
+  const missing = await token({ ...form, client_id: basicClient.client_id })
   t.equal(missing.status, 401)
-  const both = await tokenRequest(baseUrl, { ...form, client_secret: basicClient.client_secret }, { authorization: basic(basicClient.client_id, basicClient.client_secret as string) })
+  const both = await token({ ...form, client_secret: basicClient.client_secret }, { authorization: basic(basicClient.client_id, basicClient.client_secret as string) })
   t.equal(both.body.error, 'invalid_request', 'two authentication methods at once')
-  const malformed = await tokenRequest(baseUrl, form, { authorization: 'Basic !!!' })
+  const malformed = await token(form, { authorization: 'Basic !!!' })
   t.equal(malformed.body.error, 'invalid_client')
-  const ok = await tokenRequest(baseUrl, form, { authorization: basic(basicClient.client_id, basicClient.client_secret as string) })
+  const ok = await token(form, { authorization: basic(basicClient.client_id, basicClient.client_secret as string) })
   t.equal(ok.status, 200, 'client_secret_basic')
 
-  const b = await codeFor(baseUrl, postClient)
-  const viaPost = await tokenRequest(baseUrl, { grant_type: 'authorization_code', code: b.code, redirect_uri: REDIRECT_URI, code_verifier: b.verifier, client_id: postClient.client_id, client_secret: postClient.client_secret })
+  const b = await codeFor(postClient)
+  const viaPost = await token({ grant_type: 'authorization_code', code: b.code, redirect_uri: REDIRECT_URI, code_verifier: b.verifier, client_id: postClient.client_id, client_secret: postClient.client_secret })
   t.equal(viaPost.status, 200, 'client_secret_post')
 })
 
 t.test('oversized, malformed and repeated bodies answer RFC 6749 errors, never 500', async t => {
-  const { post } = await injected(t)
+  const { post } = await injectedOAuth(t, ENV)
   const big = await post('grant_type=authorization_code&code=' + 'a'.repeat(40000))
   t.equal(big.status, 413)
   t.equal(big.body.error, 'invalid_request')
