@@ -1,7 +1,7 @@
 import t from 'tap'
 import { buildListening } from '../../helper.ts'
 import { pkcePair } from '../../support/browserless.ts'
-import { REDIRECT_URI, auditsOf, claimsOf, fullFlow, mcpStatus, registerClient } from '../../support/oauth-flow.ts'
+import { REDIRECT_URI, auditsOf, claimsOf, fullFlow, mcpStatus as mcpStatusAt, registerClient } from '../../support/oauth-flow.ts'
 import { injectedOAuth } from '../../support/oauth-inject.ts'
 
 // The first case signs in end to end (listening server, browser-less sign-in); the others are about
@@ -19,7 +19,7 @@ t.test('authorization_code: tokens issued once, no-store, the proxy JWT accepted
   t.match(tokens.body, { token_type: 'Bearer', expires_in: 900, scope: 'tools.read tools.write', refresh_token: /^[\w-]{43}$/ })
   const claims = claimsOf(tokens.body.access_token)
   t.match(claims, { iss: baseUrl, aud: `${baseUrl}/mcp`, client_id: client.client_id, scope: 'tools.read tools.write', name: 'Ada Lovelace', oid: /^[0-9a-f-]{36}$/, tid: /^[0-9a-f-]{36}$/, sid: /^[\w-]+$/ })
-  t.equal(await mcpStatus(baseUrl, tokens.body.access_token), 200)
+  t.equal(await mcpStatusAt(baseUrl, tokens.body.access_token), 200)
   t.equal(auditsOf(logs, 'token.issued').length, 1)
   t.match(auditsOf(logs, 'token.issued')[0], { client_id: client.client_id, oid: claims.oid, tid: claims.tid, grant_type: 'authorization_code' })
   const all = logs.join('\n')
