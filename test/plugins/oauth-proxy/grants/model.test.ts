@@ -12,7 +12,7 @@ import { InvalidGrantError, InvalidScopeError, TemporarilyUnavailableError } fro
 const VERIFIER = 'v'.repeat(43)
 const REDIRECT = 'http://127.0.0.1:1/cb'
 
-function setup (t: Test, config: Partial<GrantStoreOptions['config']> = {}, renew?: GrantStoreOptions['renewUpstream']) {
+function setup (t: Test, config: Partial<GrantStoreOptions['config']> = {}, renew?: GrantStoreOptions['renewUpstream'], nowMs?: () => number) {
   const store = new MemoryStore()
   t.teardown(() => store.close())
   const denied: string[] = []
@@ -25,7 +25,8 @@ function setup (t: Test, config: Partial<GrantStoreOptions['config']> = {}, rene
     signAccessToken: async (grant, scope) => ({ accessToken: `at-${grant.sid}-${scope}`, jti: String(++jti), expiresIn: 900 }),
     denyGrant: async sid => { denied.push(sid) },
     audit: (event, fields) => { audits.push({ event, fields }) },
-    renewUpstream: renew ?? (async grant => grant)
+    renewUpstream: renew ?? (async grant => grant),
+    nowMs
   })
   const tx = (clientId = 'client-a'): AuthorizeTransaction => ({ id: randomBytes(32).toString('base64url'), clientId, redirectUri: REDIRECT, state: 's', codeChallenge: s256Challenge(VERIFIER), scopes: ['tools.read', 'tools.write'], resource: 'http://127.0.0.1:1/mcp', csrf: 'c', browser: 'b', createdAt: Math.floor(Date.now() / 1000) })
   const signIn = async (clientId = 'client-a') => await grants.createGrant({
@@ -93,6 +94,20 @@ t.test('refresh within the grace period: a second use refreshes too, marked as r
   t.same([a.reusedWithinGrace, b.reusedWithinGrace].sort(), [false, true])
   t.equal((await grants.rotateRefresh({ token: rt, clientId: 'client-a' })).reusedWithinGrace, true)
   t.equal(audits.filter(a => a.event === 'token.refresh_reused').length, 0)
+})
+
+t.test('refresh grace is measured on the model\'s clock: reuse just inside it refreshes, just past it revokes', async t => {
+  let now = 1_000_000
+  const { grants, signIn, audits, denied } = setup(t, { refreshReuseGrace: 10 }, undefined, () => now)
+  const { grant } = await signIn()
+  const rt = (await grants.issueTokens(grant, grant.scopes, { refreshToken: true })).refresh_token as string
+  await grants.rotateRefresh({ token: rt, clientId: 'client-a' })
+  now += 10_000
+  t.equal((await grants.rotateRefresh({ token: rt, clientId: 'client-a' })).reusedWithinGrace, true, 'at exactly the grace period: still a refresh')
+  now += 1
+  await t.rejects(grants.rotateRefresh({ token: rt, clientId: 'client-a' }), InvalidGrantError, 'one millisecond past it: a replay')
+  t.same(denied, [grant.sid], 'the grant is revoked')
+  t.equal(audits.filter(a => a.event === 'token.refresh_reused').length, 1)
 })
 
 t.test('refresh: Entra ending the sign-in revokes the grant; a passing failure spends nothing', async t => {
