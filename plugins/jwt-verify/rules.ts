@@ -1,7 +1,7 @@
 // Pure rules of bearer-token verification: reading the Authorization header, a cheap
 // look at the token before any crypto, deciding which issuer could vouch for it,
 // the categories of rejection, and the caller's identity. No Fastify, no I/O.
-import createError from '@fastify/error'
+import { reasonedError } from '../shared/reasoned-error.ts'
 import type { Identity } from './identity.ts'
 import { GUID, SCOPE_TOKEN } from '../shared/syntax.ts'
 
@@ -12,16 +12,10 @@ export const REJECTION_CATEGORIES = [
 ] as const
 export type RejectionCategory = typeof REJECTION_CATEGORIES[number]
 
-const TokenRejectionBase = createError<[string]>('FST_JWT_TOKEN_REJECTED', '%s', 401)
-
-/** A refusal: the category plus a description safe to show the caller (no internals). */
-export class TokenRejection extends TokenRejectionBase {
-  readonly category: RejectionCategory
-  constructor (category: RejectionCategory, description: string) {
-    super(description)
-    this.name = 'TokenRejection'
-    this.category = category
-  }
+/** A refusal: the category (`reason`) plus a description safe to show the caller (no internals). */
+export class TokenRejection extends reasonedError<RejectionCategory>('FST_JWT_TOKEN_REJECTED', 'TokenRejection', 401) {
+  /** The stable name of the refusal for the audit log and `error_description`. */
+  get category (): RejectionCategory { return this.reason }
 }
 
 const reject = (category: RejectionCategory, description: string) => new TokenRejection(category, description)

@@ -6,7 +6,7 @@
 // (plugins/oauth-proxy/clients/json-documents.ts).
 import { lookup as dnsLookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
-import createError from '@fastify/error'
+import { reasonedError } from './reasoned-error.ts'
 import ipaddr from 'ipaddr.js'
 import { Agent, request, type Dispatcher } from 'undici'
 
@@ -36,17 +36,8 @@ export interface SafeFetchResult {
 /** `refused`: an answer came, but not an acceptable document (status, type, JSON, the caller's rules). */
 export type SafeFetchFailure = 'invalid_url' | 'not_https' | 'dns' | 'blocked_address' | 'timeout' | 'too_large' | 'network' | 'refused'
 
-const SafeFetchRefused = createError<[string]>('FST_ERR_SAFE_FETCH', '%s')
-
 /** Why a guarded fetch gave no document; the message is the reason, fit for an error description. */
-export class SafeFetchError extends SafeFetchRefused {
-  readonly reason: SafeFetchFailure
-  constructor (reason: SafeFetchFailure, message: string) {
-    super(message)
-    this.name = 'SafeFetchError'
-    this.reason = reason
-  }
-}
+export class SafeFetchError extends reasonedError<SafeFetchFailure>('FST_ERR_SAFE_FETCH', 'SafeFetchError') {}
 
 export const DEFAULT_TIMEOUT_MS = 5000
 export const DEFAULT_MAX_BYTES = 5 * 1024

@@ -1,7 +1,7 @@
 // Verification of the client assertions that private_key_jwt clients present at /token and /revoke
 // (RFC 7523 §2.2 and §3; OAuth 2.1 §2.4). Not to be confused with plugins/oauth-proxy/upstream-entra/client-assertion.ts, which
 // makes this service's own assertion for Entra. Pure apart from the key lookup the caller passes in.
-import createError from '@fastify/error'
+import { reasonedError } from '../../shared/reasoned-error.ts'
 import { createDecoder, createVerifier, TOKEN_ERROR_CODES } from 'fast-jwt'
 import { ASSERTION_ALGORITHMS, publicKeyPem, type AssertionAlgorithm, type ClientJwk } from './client-jwks.ts'
 
@@ -14,20 +14,11 @@ const MAX_JTI_LENGTH = 256
 
 export type AssertionFailure = 'malformed' | 'algorithm' | 'key' | 'signature' | 'claims' | 'expired' | 'lifetime' | 'replayed'
 
-const ClientAssertionRefused = createError<[string]>('FST_ERR_CLIENT_ASSERTION', '%s')
-
 /**
  * Why an assertion is refused; the message is fit for `error_description` and logs (it never quotes
  * the assertion). Internal: private-key-jwt answers it as 401 invalid_client.
  */
-export class ClientAssertionError extends ClientAssertionRefused {
-  readonly reason: AssertionFailure
-  constructor (reason: AssertionFailure, message: string) {
-    super(message)
-    this.name = 'ClientAssertionError'
-    this.reason = reason
-  }
-}
+export class ClientAssertionError extends reasonedError<AssertionFailure>('FST_ERR_CLIENT_ASSERTION', 'ClientAssertionError') {}
 
 export interface AssertionHeader { alg: AssertionAlgorithm, kid?: string }
 
