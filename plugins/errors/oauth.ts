@@ -3,12 +3,21 @@
 // answers `{ error, error_description }` with the class's status and any headers given.
 import createError from '@fastify/error'
 
-export const OAUTH_ERROR_CODES = [
-  'invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type',
-  'invalid_scope', 'invalid_target', 'invalid_redirect_uri', 'invalid_client_metadata',
-  'temporarily_unavailable', 'server_error'
-] as const
-export type OAuthErrorCode = typeof OAUTH_ERROR_CODES[number]
+// Each code the service answers with, and its HTTP status: the one list the classes below are made from.
+const STATUS = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
+  temporarily_unavailable: 503,
+  server_error: 500
+} as const
+export type OAuthErrorCode = keyof typeof STATUS
 
 /** What every OAuth error carries besides Fastify's `code`, `statusCode` and `message` (the description). */
 export interface OAuthError extends Error {
@@ -34,32 +43,22 @@ function oauthErrorClass (oauthError: OAuthErrorCode, statusCode: number): OAuth
   }
 }
 
-export const InvalidRequestError = oauthErrorClass('invalid_request', 400)
-export const InvalidClientError = oauthErrorClass('invalid_client', 401)
-export const InvalidGrantError = oauthErrorClass('invalid_grant', 400)
-export const UnauthorizedClientError = oauthErrorClass('unauthorized_client', 400)
-export const UnsupportedGrantTypeError = oauthErrorClass('unsupported_grant_type', 400)
-export const InvalidScopeError = oauthErrorClass('invalid_scope', 400)
-export const InvalidTargetError = oauthErrorClass('invalid_target', 400)
-export const InvalidRedirectUriError = oauthErrorClass('invalid_redirect_uri', 400)
-export const InvalidClientMetadataError = oauthErrorClass('invalid_client_metadata', 400)
-export const TemporarilyUnavailableError = oauthErrorClass('temporarily_unavailable', 503)
-/** A 500 whose description is meant for the client (an upstream refusal the operator must fix). */
-export const ServerError = oauthErrorClass('server_error', 500)
+const byCode = Object.fromEntries(
+  Object.entries(STATUS).map(([code, status]) => [code, oauthErrorClass(code as OAuthErrorCode, status)])
+) as Record<OAuthErrorCode, OAuthErrorClass>
 
-const byCode: Record<OAuthErrorCode, OAuthErrorClass> = {
-  invalid_request: InvalidRequestError,
-  invalid_client: InvalidClientError,
-  invalid_grant: InvalidGrantError,
-  unauthorized_client: UnauthorizedClientError,
-  unsupported_grant_type: UnsupportedGrantTypeError,
-  invalid_scope: InvalidScopeError,
-  invalid_target: InvalidTargetError,
-  invalid_redirect_uri: InvalidRedirectUriError,
-  invalid_client_metadata: InvalidClientMetadataError,
-  temporarily_unavailable: TemporarilyUnavailableError,
-  server_error: ServerError
-}
+export const InvalidRequestError = byCode.invalid_request
+export const InvalidClientError = byCode.invalid_client
+export const InvalidGrantError = byCode.invalid_grant
+export const UnauthorizedClientError = byCode.unauthorized_client
+export const UnsupportedGrantTypeError = byCode.unsupported_grant_type
+export const InvalidScopeError = byCode.invalid_scope
+export const InvalidTargetError = byCode.invalid_target
+export const InvalidRedirectUriError = byCode.invalid_redirect_uri
+export const InvalidClientMetadataError = byCode.invalid_client_metadata
+export const TemporarilyUnavailableError = byCode.temporarily_unavailable
+/** A 500 whose description is meant for the client (an upstream refusal the operator must fix). */
+export const ServerError = byCode.server_error
 
 /** The error for a code decided at run time (registration's checks name theirs). */
 export function oauthErrorFor (code: OAuthErrorCode, description: string): OAuthError {

@@ -6,8 +6,7 @@ import type { EpochRead } from '../store/contract.ts'
 import { basicClientId, formClientId, type CallerClaims } from './keys.ts'
 import { bearerBuckets, onRequestBuckets, tokenClientBucket } from './buckets.ts'
 import type { Check } from './check.ts'
-
-const BEARER_SCHEME = /^bearer\s/i
+import { namesBearerScheme } from '../shared/authorization-header.ts'
 
 export interface RateLimitHooks {
   rateLimitOnRequest: onRequestAsyncHookHandler
@@ -23,8 +22,7 @@ export function createRateLimitHooks (
   async function rateLimitOnRequest (request: FastifyRequest, reply: FastifyReply) {
     const family = request.routeOptions.config?.rateLimitFamily
     if (family === undefined) return
-    const authorization = request.headers.authorization
-    if (family === 'mcp' && authorization !== undefined && BEARER_SCHEME.test(authorization)) {
+    if (family === 'mcp' && namesBearerScheme(request.headers.authorization)) {
       request.bearerUncounted = true
       return await refuseKnown(reply, family, bearerBuckets(request.ip, null, settings)) ? reply : undefined
     }

@@ -4,6 +4,15 @@
 // RFC 7235 credentials for the Bearer scheme: the scheme (any case), spaces, one token68.
 const BEARER = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 const SCHEME = /^([A-Za-z][A-Za-z0-9!#$%&'*+\-.^_`|~]*)(?: |$)/
+const BEARER_SCHEME = /^bearer\s/i
+
+/**
+ * Whether the header names the Bearer scheme at all, well formed or not: enough to tell a bearer
+ * request from an anonymous one before anything is verified (the rate limit's /mcp ceiling).
+ */
+export function namesBearerScheme (value: string | undefined): boolean {
+  return value !== undefined && BEARER_SCHEME.test(value)
+}
 
 export type AuthorizationResult =
   | { kind: 'none' }

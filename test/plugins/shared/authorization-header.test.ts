@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseAuthorization, parseBasicAuth } from '../../../plugins/shared/authorization-header.ts'
+import { namesBearerScheme, parseAuthorization, parseBasicAuth } from '../../../plugins/shared/authorization-header.ts'
 
 const basic = (raw: string) => `Basic ${Buffer.from(raw).toString('base64')}`
 
@@ -32,4 +32,14 @@ t.test('parseBasicAuth reads form-urlencoded id and secret; absent is undefined,
   t.equal(parseBasicAuth(basic('%zz:x')), null, 'broken percent-encoding')
   t.equal(parseBasicAuth('Basic'), null, 'Basic with no credentials')
   t.equal(parseBasicAuth('Basic a b'), null)
+})
+
+t.test('namesBearerScheme tells a bearer request from an anonymous one, well formed or not', async t => {
+  t.equal(namesBearerScheme('Bearer abc'), true)
+  t.equal(namesBearerScheme('bearer a b'), true, 'a malformed bearer header still names the scheme')
+  t.equal(namesBearerScheme(undefined), false)
+  t.equal(namesBearerScheme(''), false)
+  t.equal(namesBearerScheme('Bearer'), false, 'no space, no credentials')
+  t.equal(namesBearerScheme('Basic dXNlcjpwYXNz'), false)
+  t.equal(namesBearerScheme('Bearerx abc'), false)
 })
