@@ -1,7 +1,8 @@
 // Runs the server scenarios of @modelcontextprotocol/conformance against this service, in two
 // suites: the 2025 scenarios (conformance 0.1.16) and the 2026-07-28 ones (0.2.0-alpha.12).
 //
-//   npm run test:conformance [-- 2025|2026]   (both by default; also run by conformance.test.ts)
+//   npm run test:conformance [-- 2025|2026] [--keep]   (both suites by default; --keep leaves the
+//   CLI's checks.json files in a temporary folder; also run by conformance.test.ts)
 //
 // The suite needs Node >= 22 and has no option to send a header, so:
 // - Node 22 and both suite versions are installed into .tools/conformance (git-ignored) on first
@@ -65,7 +66,7 @@ export const SUITES: Record<SuiteName, Suite> = {
 
 type Teardown = { teardown: (fn: () => unknown) => void }
 
-/** The service with the fixture tools, behind a loopback proxy that adds a valid bearer token. */
+/** The service with the fixture tools, behind a loopback proxy that adds a valid bearer token (every offered scope). */
 export async function startTarget (t: Teardown): Promise<{ url: string }> {
   const proxy: Server = createServer()
   await new Promise<void>(resolve => proxy.listen(0, '127.0.0.1', resolve))
@@ -74,12 +75,15 @@ export async function startTarget (t: Teardown): Promise<{ url: string }> {
     proxy.close(() => resolve())
   }))
   const proxyPort = (proxy.address() as AddressInfo).port
+  let offered: string[] = []
   const { baseUrl, port } = await buildListening(t, {
     TOKEN_SIGNING_KEY: SIGNING_KEY_PEM,
     // Browsers would reach it through the proxy's origin (dns-rebinding-protection's valid case).
     MCP_ALLOWED_ORIGINS: `http://127.0.0.1:${proxyPort} http://localhost:${proxyPort}`
-  }, { app: { mcp: { extraTools: fixtureTools } } })
-  const token = mintToken(baseUrl, 'tools.read')
+  }, { app: { mcp: { extraTools: fixtureTools } }, setup: async instance => { offered = instance.config.scopes } })
+  // Every scope the service offers, as a user who consented to all of them: the header scenarios
+  // call the first listed tool (graph_me, scope graph.read), and a 403 step-up is no answer there.
+  const token = mintToken(baseUrl, offered.join(' '))
   proxy.on('request', (req, res) => {
     const headers = { ...req.headers, authorization: `Bearer ${token}` }
     const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, upstreamRes => {
@@ -111,10 +115,13 @@ export interface ConformanceReport extends SuiteResult {
   output: string
 }
 
-/** Runs one suite's CLI (Node 22) against `url` and judges the result. */
-export async function runSuite (name: SuiteName, url: string): Promise<ConformanceReport> {
+/**
+ * Runs one suite's CLI (Node 22) against `url` and judges the result. The CLI's output folders
+ * (checks.json per scenario) are removed afterwards unless `keep` names a folder to leave them in.
+ */
+export async function runSuite (name: SuiteName, url: string, keep?: string): Promise<ConformanceReport> {
   const suite = SUITES[name]
-  const outDir = mkdtempSync(join(tmpdir(), 'mcp-conformance-'))
+  const outDir = keep ?? mkdtempSync(join(tmpdir(), 'mcp-conformance-'))
   try {
     const args = [suite.cli, 'server', '--url', url, ...suite.args, '--expected-failures', suite.expectedFailures, '-o', outDir]
     const child = spawn(NODE, args, { cwd: TOOLS, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -129,7 +136,7 @@ export async function runSuite (name: SuiteName, url: string): Promise<Conforman
     const problems = judge(scenarios, excuses, exitCode, suite.required, `expected-failures-${name}.yml`)
     return { label: suite.label, exitCode, output, scenarios, excuses, problems }
   } finally {
-    rmSync(outDir, { recursive: true, force: true })
+    if (keep === undefined) rmSync(outDir, { recursive: true, force: true })
   }
 }
 
@@ -139,10 +146,13 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   try {
     await ensureNode22Tools(line => process.stdout.write(`${line}\n`))
     const { url } = await startTarget({ teardown: fn => teardowns.push(fn) })
-    const names = process.argv.slice(2).filter((a): a is SuiteName => a in SUITES)
+    const args = process.argv.slice(2)
+    const names = args.filter((a): a is SuiteName => a in SUITES)
+    const keep = args.includes('--keep') ? mkdtempSync(join(tmpdir(), 'mcp-conformance-kept-')) : undefined
+    if (keep !== undefined) process.stdout.write(`checks.json files kept in ${keep}\n`)
     code = 0
     for (const name of names.length > 0 ? names : Object.keys(SUITES) as SuiteName[]) {
-      const report = await runSuite(name, url)
+      const report = await runSuite(name, url, keep === undefined ? undefined : join(keep, name))
       process.stdout.write(`${summary(report)}\n`)
       if (report.problems.length > 0) {
         process.stdout.write(`\n${report.output}\n`)
