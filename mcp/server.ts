@@ -5,6 +5,8 @@ import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/t
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { isToolResult, type AnyTool, type ToolRegistry } from './registry.ts'
 import { LocalTransport, type HttpAnswer } from './local-transport.ts'
+import type { Catalog, CatalogRequest } from './catalog.ts'
+import { registerCatalog } from './catalog-server.ts'
 
 /** Key under `_meta` of each listed tool: the scopes the tool requires. */
 export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
@@ -12,12 +14,16 @@ export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
 /** Runs one tool for the HTTP request a pooled server is currently serving. */
 export interface RequestScope {
   callTool: (tool: AnyTool, args: unknown, signal: AbortSignal) => Promise<CallToolResult>
+  /** The caller, for resources and prompts (mcp/catalog.ts). */
+  caller?: CatalogRequest
 }
 
 export interface ServerInfo {
   name: string
   version: string
   instructions?: string
+  /** Resources and prompts served beside the tools. */
+  catalog?: Catalog
 }
 
 /** Turns what a handler returned into the `CallToolResult` the SDK sends. */
@@ -69,6 +75,7 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       return await scope.callTool(tool, args, extra.signal)
     }) as never)
   }
+  if (info.catalog !== undefined) registerCatalog(server, info.catalog, { current: () => slot.scope?.caller, v2Options: false })
   return slot
 }
 

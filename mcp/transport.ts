@@ -8,8 +8,9 @@ import { createOriginCheck } from './origin.ts'
 import { refuseScopes, scopeShortfall } from './scopes.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
 import { createToolRunner, type RunTool } from './tool-runner.ts'
+import { buildCatalog, type Catalog, type CatalogOptions } from './catalog.ts'
 
-export interface McpPluginOptions {
+export interface McpPluginOptions extends CatalogOptions {
   /** Tools to serve instead of the files in mcp/tools (tests). */
   tools?: AnyTool[]
   /** Tools served in addition to the files in mcp/tools (tests, embedding). */
@@ -60,10 +61,12 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const { config } = fastify
   const toolTimeoutMs = opts.toolTimeoutMs ?? TOOL_TIMEOUT_MS
   const registry = await toolRegistry(fastify, opts)
+  const catalog = await buildCatalog(fastify, () => registry.list(), opts)
   const pool = new ServerPool(registry, {
     name: 'entra-mcp-gateway',
     version: config.version,
-    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool lists the OAuth scopes it needs in _meta.'
+    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
+    catalog
   })
   fastify.decorate('mcpTools', { list: () => registry.list(), get: (name: string) => registry.get(name) })
 
@@ -92,7 +95,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
       bodyLimit: config.bodyLimit,
       config: { rateLimitFamily: 'mcp' },
       onRequest: [checkOrigin, authenticate],
-      handler: mcpPost(fastify, registry, pool, runTool, toolTimeoutMs + ANSWER_MARGIN_MS)
+      handler: mcpPost(fastify, registry, catalog, pool, runTool, toolTimeoutMs + ANSWER_MARGIN_MS)
     })
 
     // Stateless: no server-to-client stream (GET) and no session to end (DELETE).
@@ -111,7 +114,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
 }, { name: 'mcp', dependencies: ['config', 'audit-log', 'rate-limit', 'jwt-verify', 'oauth-proxy'] })
 
 /** The POST /mcp handler: shape and scope checks, then the SDK answers (its tools run through `runTool`). */
-function mcpPost (fastify: FastifyInstance, registry: ToolRegistry, pool: ServerPool, runTool: RunTool, deadlineMs: number) {
+function mcpPost (fastify: FastifyInstance, registry: ToolRegistry, catalog: Catalog, pool: ServerPool, runTool: RunTool, deadlineMs: number) {
   return async function mcpPost (request: FastifyRequest, reply: FastifyReply) {
     const identity = request.identity
     if (identity === undefined) throw new Error('authenticate left no identity')
@@ -119,12 +122,12 @@ function mcpPost (fastify: FastifyInstance, registry: ToolRegistry, pool: Server
     const invalid = checkJsonRpcBody(body)
     if (invalid !== undefined) return await reply.code(invalid.status).send(invalid.body)
 
-    const shortfall = scopeShortfall(identity, body, name => registry.get(name))
+    const shortfall = scopeShortfall(identity, body, name => registry.get(name), catalog)
     if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
 
     let answer
     try {
-      const scope: RequestScope = { callTool: async (tool, args, signal) => await runTool(request, identity, tool, args, signal) }
+      const scope: RequestScope = { callTool: async (tool, args, signal) => await runTool(request, identity, tool, args, signal), caller: { identity, log: request.log } }
       answer = await serveMcpRequest(pool, scope, request.headers, body, { deadlineMs })
     } catch (err) {
       request.log.error({ err }, 'mcp transport failed')
