@@ -98,19 +98,31 @@ function resourceNotFound (uri: string): Error {
 type RawHandler = (request: { params?: { uri?: unknown } }, extra: unknown) => Promise<unknown>
 
 /**
- * Until mcp/server.ts moves to `@modelcontextprotocol/server` (whose McpServer answers an unknown
- * URI with -32602 and `data.uri` itself): the v1 McpServer answers without `data`, so its
- * `resources/read` handler is wrapped to answer unknown URIs first.
+ * Until mcp/server.ts moves to `@modelcontextprotocol/server`, whose McpServer does both itself:
+ * the v1 McpServer answers an unknown URI without `data.uri` and lists prompts without their
+ * `_meta`, so those two handlers are wrapped.
  */
-function answerUnknownUris (server: CatalogHost, catalog: Catalog): void {
+function patchV1Server (server: CatalogHost, catalog: Catalog): void {
   const handlers = (server.server as unknown as { _requestHandlers?: Map<string, RawHandler> })._requestHandlers
-  const read = handlers?.get('resources/read')
-  if (handlers === undefined || read === undefined) throw new Error('cannot find the SDK\'s resources/read handler')
-  handlers.set('resources/read', async (request, extra) => {
-    const uri = request.params?.uri
-    if (typeof uri === 'string' && catalog.resource(uri) === undefined) throw resourceNotFound(uri)
-    return await read(request, extra)
-  })
+  const wrap = (method: string, wrapper: (inner: RawHandler) => RawHandler) => {
+    const inner = handlers?.get(method)
+    if (handlers === undefined || inner === undefined) throw new Error(`cannot find the SDK's ${method} handler`)
+    handlers.set(method, wrapper(inner))
+  }
+  if (catalog.resources().length > 0) {
+    wrap('resources/read', read => async (request, extra) => {
+      const uri = request.params?.uri
+      if (typeof uri === 'string' && catalog.resource(uri) === undefined) throw resourceNotFound(uri)
+      return await read(request, extra)
+    })
+  }
+  if (catalog.prompts().length > 0) {
+    wrap('prompts/list', list => async (request, extra) => {
+      const result = await list(request, extra) as { prompts: Array<{ name: string, _meta?: unknown }> }
+      const meta = (name: string) => { const def = catalog.prompt(name); return def !== undefined ? { _meta: { [SCOPES_META_KEY]: def.scopes } } : {} }
+      return { ...result, prompts: result.prompts.map(p => ({ ...p, ...meta(p.name) })) }
+    })
+  }
 }
 
 /**
@@ -122,8 +134,8 @@ export function registerCatalog (server: CatalogHost, catalog: Catalog, opts: Re
   const resources = catalog.resources()
   const prompts = catalog.prompts()
   for (const def of resources) registerResource(server, catalog, def, opts)
-  if (resources.length > 0 && !opts.v2Options) answerUnknownUris(server, catalog)
   for (const def of prompts) registerPrompt(server, catalog, def, opts)
+  if (!opts.v2Options) patchV1Server(server, catalog)
   server.server.registerCapabilities({
     ...(resources.length > 0 ? { resources: { listChanged: false } } : {}),
     ...(prompts.length > 0 ? { prompts: { listChanged: false } } : {})

@@ -42,7 +42,7 @@ t.test('reading me gives the caller\'s own identity and granted scopes, and noth
 
 t.test('a claim the token lacks is left out, not sent as null', async t => {
   const client = await connectClient(t, baseUrl, mintToken(baseUrl, 'tools.read', { name: undefined, preferred_username: undefined }))
-  const body = JSON.parse((await client.readResource({ uri: ME })).contents[0].text as string)
+  const body = JSON.parse(((await client.readResource({ uri: ME })).contents[0] as { text: string }).text)
   t.notOk('name' in body)
   t.notOk('upn' in body)
   t.equal(body.oid, 'aaaaaaaa-0000-0000-0000-000000000001')
