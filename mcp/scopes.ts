@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { missingScopes, stepUpScopes } from '../plugins/jwt-verify/rules.ts'
+import type { ScopeChallenge } from '@modelcontextprotocol/server'
 import type { AnyTool } from './registry.ts'
 import type { Catalog } from './catalog.ts'
 import { jsonRpcError, SERVER_ERROR, type JsonRpcId } from './jsonrpc.ts'
@@ -77,6 +78,16 @@ function subject (targets: Guarded[]): string {
     return names.length > 0 ? [`${plural(kind, names.length)} ${names.join(', ')}`] : []
   })
   return `The ${kinds.join(' and the ')} ${targets.length > 1 ? 'need' : 'needs'}`
+}
+
+/**
+ * The SDK handler's scope challenge for one tool, resource or prompt (2026-07-28 requests): granted
+ * plus needed, as on the legacy leg; undefined when the caller holds every scope it needs.
+ */
+export function scopeChallenge (identity: Identity, target: { scopes: readonly string[] }): ScopeChallenge | undefined {
+  if (missingScopes(identity, target.scopes).length === 0) return undefined
+  const scopes = stepUpScopes(identity, target.scopes)
+  return scopes.length > 0 ? { scopes: scopes as [string, ...string[]] } : undefined
 }
 
 /**

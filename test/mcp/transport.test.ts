@@ -137,7 +137,7 @@ t.test('JSON-RPC junk gets the right JSON-RPC error and the process stays health
 
   const unknownTool = await post(baseUrl, callTool(6, 'no_such_tool'), auth)
   t.equal(unknownTool.status, 200)
-  t.match(unknownTool.json, { id: 6, result: { isError: true, content: [{ text: /Tool no_such_tool not found/ }] } })
+  t.match(unknownTool.json, { id: 6, error: { code: -32602, message: /Tool no_such_tool not found/ } }, 'SDK v2: an unknown tool is a JSON-RPC error, not an isError result')
 
   const hugeParams = await post(baseUrl, callTool(8, 'whoami', { blob: 'x'.repeat(2 * 1024 * 1024) }), auth)
   t.equal(hugeParams.status, 413)
