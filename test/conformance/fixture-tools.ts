@@ -6,7 +6,7 @@ import * as z from 'zod'
 import { defineTool, toolResult, ToolError, type AnyTool } from '../../mcp/registry.ts'
 
 // 1x1 red PNG and a tiny WAV header, base64.
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='
+export const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=='
 const WAV = 'UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQAAAAA='
 
 const base = { inputSchema: z.object({}), scopes: ['tools.read'] }

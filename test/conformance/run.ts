@@ -7,8 +7,8 @@
 // The suite needs Node >= 22 and has no option to send a header, so:
 // - Node 22 and both suite versions are installed into .tools/conformance (git-ignored) on first
 //   use, by test/support/node22-tools.ts (with the MCP Inspector: one install, under a lock);
-// - the service listens on a loopback port with the suite's reference tools added
-//   (fixture-tools.ts), behind a loopback proxy that adds `Authorization: Bearer <valid token>`;
+// - the service listens on a loopback port with the suite's reference tools, resource and prompts
+//   added (fixture-tools.ts, fixture-catalog.ts), behind a loopback proxy that adds `Authorization: Bearer <valid token>`;
 // - each suite's CLI runs with its own expected-failures file (a reason on every line);
 // - then each scenario's checks.json is read (judge.ts): every check not excused must be SUCCESS,
 //   tool calls must have reached a real tool (not "Tool ... not found"), and an entry that
@@ -24,6 +24,7 @@ import { buildListening } from '../helper.ts'
 import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, pinnedVersion, toolPath } from '../support/node22-tools.ts'
 import { SIGNING_KEY_PEM, mintToken } from '../support/mcp.ts'
 import { fixtureTools } from './fixture-tools.ts'
+import { fixturePrompts, fixtureResources } from './fixture-catalog.ts'
 import { judge, readExpectedFailures, summary, type Check, type Excuse, type SuiteResult } from './judge.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -80,7 +81,7 @@ export async function startTarget (t: Teardown): Promise<{ url: string }> {
     TOKEN_SIGNING_KEY: SIGNING_KEY_PEM,
     // Browsers would reach it through the proxy's origin (dns-rebinding-protection's valid case).
     MCP_ALLOWED_ORIGINS: `http://127.0.0.1:${proxyPort} http://localhost:${proxyPort}`
-  }, { app: { mcp: { extraTools: fixtureTools } }, setup: async instance => { offered = instance.config.scopes } })
+  }, { app: { mcp: { extraTools: fixtureTools, extraResources: fixtureResources, extraPrompts: fixturePrompts } }, setup: async instance => { offered = instance.config.scopes } })
   // Every scope the service offers, as a user who consented to all of them: the header scenarios
   // call the first listed tool (graph_me, scope graph.read), and a 403 step-up is no answer there.
   const token = mintToken(baseUrl, offered.join(' '))
@@ -155,7 +156,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
       const report = await runSuite(name, url, keep === undefined ? undefined : join(keep, name))
       process.stdout.write(`${summary(report)}\n`)
       if (report.problems.length > 0) {
-        process.stdout.write(`\n${report.output}\n`)
+        process.stdout.write(`\n${report.output.split('\n').filter(line => !line.startsWith('Results saved to ')).join('\n')}\n`)
         code = 1
       }
     }
