@@ -37,8 +37,28 @@ t.test('a per-check entry excuses that check only, and goes stale when the check
   t.match(judge({ 'server-stateless': [ok('discover'), ok('list-changed')] }, [excuse], 0, []), [/server-stateless:list-changed: passes now/])
   t.match(judge({ 'server-stateless': [ok('discover')] }, [excuse], 0, []), [/server-stateless:list-changed: listed in .* but did not run/])
   const text = summary({ label: 'x', scenarios: { 'server-stateless': stateless }, excuses: [excuse], problems: [] })
-  t.match(text, /pass {2}server-stateless \(1 SUCCESS, 2 SKIPPED; 2 excused\)/)
-  t.match(text, /^conformance suite x: 1 of 1 applicable scenarios passed \(2 checks excused\), 0 failed, 0 not applicable, 0 problems$/m)
+  t.match(text, /pass {4}server-stateless \(1 SUCCESS, 2 SKIPPED; 2 excused\)/)
+  t.match(text, /^conformance suite x: 1 of 1 applicable scenarios passed \(2 checks excused\), 0 pending, 0 failed, 0 not applicable, 0 problems$/m)
+})
+
+t.test('the summary counts PENDING entries as applicable scenarios not passed yet, apart from the ones that do not apply', async t => {
+  const scenarios: Record<string, Check[]> = {
+    ping: [ok('ping')],
+    'completion-complete': [{ id: 'completion-complete', status: 'FAILURE' }],
+    'input-required-result-basic-elicitation': [{ id: 'mrtr', status: 'FAILURE' }],
+    'server-stateless': [ok('discover'), { id: 'missing-capability', status: 'FAILURE' }]
+  }
+  const excuses = [
+    { scenario: 'completion-complete', reason: 'no completions' },
+    { scenario: 'input-required-result-basic-elicitation', reason: 'PENDING: tools cannot return input-required results yet' },
+    { scenario: 'server-stateless', checkId: 'missing-capability', reason: 'PENDING: as above' }
+  ]
+  t.same(judge(scenarios, excuses, 0, []), [], 'pending entries excuse like any other')
+  const text = summary({ label: 'x', scenarios, excuses, problems: [] })
+  t.match(text, /pending input-required-result-basic-elicitation/)
+  t.match(text, /pending server-stateless \(1 SUCCESS, 1 FAILURE; 1 excused\)/)
+  t.match(text, /n\/a {5}completion-complete/)
+  t.match(text, /^conformance suite x: 1 of 3 applicable scenarios passed \(1 checks excused\), 2 pending, 0 failed, 1 not applicable, 0 problems$/m)
 })
 
 t.test('an expected-failures file is read with the reason of every entry', async t => {

@@ -8,9 +8,13 @@ export interface Check { id: string, status: string, errorMessage?: string, deta
 /**
  * One line of an expected-failures file: `- <scenario>  # reason` excuses a whole scenario,
  * `- <scenario>:<check-id>  # reason` every check with that id in that scenario (the 0.2 CLI
- * reads the same syntax; 0.1.16 knows only whole scenarios).
+ * reads the same syntax; 0.1.16 knows only whole scenarios). A reason starting with `PENDING`
+ * marks a scenario that applies to this server but is not built yet: the summary counts it as
+ * pending, not as not applicable.
  */
 export interface Excuse { scenario: string, checkId?: string, reason: string }
+
+export const isPending = (e: Excuse): boolean => /^PENDING\b/.test(e.reason)
 
 /** Reads the `server:` list of an expected-failures file, with the comment after each entry as its reason. */
 export function readExpectedFailures (file: string): Excuse[] {
@@ -76,23 +80,34 @@ function countStatuses (checks: Check[]): string {
   return [...counts].map(([status, n]) => `${n} ${status}`).join(', ')
 }
 
+type Verdict = 'pass' | 'FAIL' | 'n/a' | 'pending' | 'STALE'
+
+/** How one scenario counts in the summary. */
+function verdict (name: string, checks: Check[], excuses: Excuse[]): { verdict: Verdict, excused: number } {
+  const mine = excuses.filter(e => e.scenario === name)
+  const whole = mine.find(e => e.checkId === undefined)
+  if (whole !== undefined) return { verdict: passed(checks) ? 'STALE' : isPending(whole) ? 'pending' : 'n/a', excused: 0 }
+  const ids = new Set(mine.map(e => e.checkId as string))
+  const excusedChecks = checks.filter(c => c.status !== 'SUCCESS' && ids.has(c.id))
+  if (checks.length === 0 || unexcused(checks, ids).length > 0) return { verdict: 'FAIL', excused: excusedChecks.length }
+  const pendingIds = new Set(mine.filter(isPending).map(e => e.checkId))
+  return { verdict: excusedChecks.some(c => pendingIds.has(c.id)) ? 'pending' : 'pass', excused: excusedChecks.length }
+}
+
 /** One line per scenario, then the suite's summary line, then its problems. */
 export function summary (r: SuiteResult): string {
-  const whole = new Set(r.excuses.filter(e => e.checkId === undefined).map(e => e.scenario))
   const names = Object.keys(r.scenarios).sort()
-  const tally = { pass: 0, excusedChecks: 0, fail: 0 }
+  const tally: Record<Verdict, number> = { pass: 0, FAIL: 0, 'n/a': 0, pending: 0, STALE: 0 }
+  let excusedChecks = 0
   const lines = names.map(name => {
     const checks = r.scenarios[name]
-    if (whole.has(name)) return `  ${passed(checks) ? 'STALE' : 'n/a  '} ${name} (${countStatuses(checks)})`
-    const ids = new Set(r.excuses.filter(e => e.scenario === name).map(e => e.checkId as string))
-    const excused = checks.filter(c => c.status !== 'SUCCESS' && ids.has(c.id)).length
-    const ok = checks.length > 0 && unexcused(checks, ids).length === 0
-    if (ok) tally.pass++
-    else tally.fail++
-    tally.excusedChecks += excused
-    return `  ${ok ? 'pass ' : 'FAIL '} ${name} (${countStatuses(checks)}${excused > 0 ? `; ${excused} excused` : ''})`
+    const v = verdict(name, checks, r.excuses)
+    tally[v.verdict]++
+    excusedChecks += v.excused
+    return `  ${v.verdict.padEnd(7)} ${name} (${countStatuses(checks)}${v.excused > 0 ? `; ${v.excused} excused` : ''})`
   })
-  const line = `conformance suite ${r.label}: ${tally.pass} of ${names.length - whole.size} applicable scenarios passed` +
-    ` (${tally.excusedChecks} checks excused), ${tally.fail} failed, ${whole.size} not applicable, ${r.problems.length} problems`
+  const applicable = names.length - tally['n/a'] - tally.STALE
+  const line = `conformance suite ${r.label}: ${tally.pass} of ${applicable} applicable scenarios passed (${excusedChecks} checks excused),` +
+    ` ${tally.pending} pending, ${tally.FAIL} failed, ${tally['n/a']} not applicable, ${r.problems.length} problems`
   return [...lines, line, ...r.problems.map(p => `  problem: ${p}`)].join('\n')
 }
