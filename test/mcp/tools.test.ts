@@ -1,5 +1,5 @@
 import t from 'tap'
-import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { InsufficientScopeError } from '@modelcontextprotocol/client'
 import * as z from 'zod'
 import { buildListening, freePort } from '../helper.ts'
 import { startFakeGraph } from '../support/fake-graph.ts'
@@ -132,8 +132,8 @@ t.test('graph_me fetches /me from Graph with the grant\'s upstream token', async
 t.test('step-up: graph_me is refused with 403 without graph.read, then works with a token that has it', async t => {
   const before = await connectClient(t, baseUrl, mintToken(baseUrl, 'tools.read', { sid: 'grant-ada' }))
   const err = await before.callTool({ name: 'graph_me', arguments: {} }).then(() => undefined, (e: unknown) => e)
-  t.ok(err instanceof StreamableHTTPError)
-  t.equal((err as StreamableHTTPError).code, 403)
+  t.ok(err instanceof InsufficientScopeError)
+  t.equal((err as InsufficientScopeError).requiredScope, 'tools.read graph.read')
   const after = await connectClient(t, baseUrl, mintToken(baseUrl, 'tools.read graph.read', { sid: 'grant-ada' }))
   const result = await after.callTool({ name: 'graph_me', arguments: {} })
   t.notOk(result.isError)
