@@ -2,12 +2,12 @@ import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { jsonRpcAnswer } from '../plugins/errors/answers.ts'
 import { loadTools, ToolRegistry, type AnyTool } from './registry.ts'
-import { classifyInboundRequest } from '@modelcontextprotocol/server'
 import { ServerPool, serveMcpRequest, type RequestScope } from './server.ts'
 import { checkJsonRpcBody, jsonRpcError, idOf, INTERNAL_ERROR, SERVER_ERROR } from './jsonrpc.ts'
 import { createOriginCheck } from './origin.ts'
 import { refuseScopes, scopeChallenge, scopeShortfall } from './scopes.ts'
 import { createModernLeg } from './modern.ts'
+import { eraOf } from './era.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
 import { createToolRunner, type RunTool } from './tool-runner.ts'
 import { buildCatalog, type Catalog, type CatalogOptions } from './catalog.ts'
@@ -136,7 +136,8 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
 }
 
 /**
- * The POST /mcp handler. The SDK's classifier sorts the body by era: a 2026-07-28 request goes to
+ * The POST /mcp handler. The body is sorted by era (mcp/era.ts, the SDK's classifier where it is
+ * not obvious): a 2026-07-28 request goes to
  * the SDK's handler (mcp/modern.ts), a 2025-era one (initialize, no `_meta` claim, batches) to the
  * pooled servers over the in-process transport; a body neither era accepts is refused with the
  * classifier's code, the request id echoed. Scopes are checked before any tool runs on both legs.
@@ -150,13 +151,7 @@ function mcpPost (ctx: PostContext) {
     const invalid = checkJsonRpcBody(body)
     if (invalid !== undefined) return await reply.code(invalid.status).send(invalid.body)
 
-    const route = classifyInboundRequest({
-      httpMethod: 'POST',
-      body,
-      protocolVersionHeader: header(request, 'mcp-protocol-version'),
-      mcpMethodHeader: header(request, 'mcp-method'),
-      mcpNameHeader: header(request, 'mcp-name')
-    })
+    const route = eraOf(body, { protocolVersion: header(request, 'mcp-protocol-version'), method: header(request, 'mcp-method'), name: header(request, 'mcp-name') })
     if (route.kind === 'reject') {
       return await reply.code(route.httpStatus).send(jsonRpcError(route.code, route.message, idOf(body), route.data))
     }

@@ -207,3 +207,22 @@ t.test('tool output and input schemas use no type arrays (optional fields instea
     for (const tool of tools) t.same([...typeArrays(tool.inputSchema), ...typeArrays(tool.outputSchema)], [], tool.name)
   }
 })
+
+t.test('subscriptions/listen is the SDK\'s stream: acknowledged first, and its server goes back to the pool', async t => {
+  const aborted = new AbortController()
+  const res = await fetch(`${baseUrl}/mcp`, {
+    method: 'POST',
+    signal: aborted.signal,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...auth, 'mcp-protocol-version': MODERN, 'mcp-method': 'subscriptions/listen' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'l', method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true }, _meta: envelope() } })
+  })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^text\/event-stream/)
+  const reader = res.body!.getReader()
+  const first = new TextDecoder().decode((await reader.read()).value)
+  t.match(first, /notifications\/subscriptions\/acknowledged/)
+  aborted.abort()
+  await reader.cancel().catch(() => {})
+  const after = await modern(30, 'tools/list')
+  t.equal(after.status, 200, 'the service answers on after the stream is dropped')
+})
