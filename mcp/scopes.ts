@@ -7,7 +7,7 @@ import { missingScopes, stepUpScopes } from '../plugins/jwt-verify/rules.ts'
 import type { ScopeChallenge } from '@modelcontextprotocol/server'
 import type { AnyTool } from './registry.ts'
 import type { Catalog } from './catalog.ts'
-import { jsonRpcError, SERVER_ERROR, type JsonRpcId } from './jsonrpc.ts'
+import { idOf, jsonRpcError, SERVER_ERROR, type JsonRpcId } from './jsonrpc.ts'
 
 /** What a request uses that needs scopes: a tool, a resource (named by its URI) or a prompt. */
 export interface Guarded {
@@ -31,8 +31,6 @@ export interface ScopeShortfall {
 }
 
 const union = (lists: ReadonlyArray<readonly string[]>) => [...new Set(lists.flat())]
-
-const isId = (v: unknown): v is string | number => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))
 
 /** What one message of a body already checked by `checkJsonRpcBody` uses, if it needs scopes. */
 function guardedBy (message: Record<string, any>, toolNamed: (name: string) => AnyTool | undefined, catalog: Catalog | undefined): Guarded | undefined {
@@ -64,7 +62,7 @@ export function scopeShortfall (identity: Identity, body: unknown, toolNamed: (n
     if (target === undefined) continue
     needed.push(target.scopes)
     const missing = missingScopes(identity, target.scopes)
-    if (missing.length > 0) denied.push({ target, id: isId(message.id) ? message.id : null, missing })
+    if (missing.length > 0) denied.push({ target, id: idOf(message), missing })
   }
   return denied.length > 0 ? { denied, needed: union(needed) } : undefined
 }

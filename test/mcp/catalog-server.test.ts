@@ -72,6 +72,19 @@ t.test('2026-07-28: resources/read answers with each resource\'s own cache hint'
   t.equal(JSON.parse(config.json.result.contents[0].text).endpoints.mcp, `${baseUrl}/mcp`)
 })
 
+t.test('2026-07-28 and 2025 interleaved: each caller reads its own identity from the pooled servers', async t => {
+  const users = Array.from({ length: 6 }, (_, i) => ({ oid: `bbbbbbbb-0000-0000-0000-00000000000${i}`, sub: `u${i}` }))
+  const body = (id: number) => ({ jsonrpc: '2.0', id, method: 'resources/read', params: { uri: ME, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} } } })
+  const answers = await Promise.all([...users, ...users].map(async (u, i) => {
+    const auth = { authorization: `Bearer ${mintToken(baseUrl, 'tools.read', u)}` }
+    const res = i % 2 === 0
+      ? await post(baseUrl, body(i), { ...auth, 'mcp-protocol-version': MODERN, 'mcp-method': 'resources/read', 'mcp-name': ME })
+      : await post(baseUrl, { jsonrpc: '2.0', id: i, method: 'resources/read', params: { uri: ME } }, auth)
+    return { u, res }
+  }))
+  for (const { u, res } of answers) t.equal(JSON.parse(res.json.result.contents[0].text).oid, u.oid)
+})
+
 t.test('2026-07-28: prompts/get answers the prompt for this caller', async t => {
   const res = await modern('tools.read', 6, 'prompts/get', { name: 'available-tools' })
   t.equal(res.status, 200)

@@ -49,12 +49,12 @@ t.test('one URL serves both eras: the v2 client pinned to 2026-07-28 and a 2025-
   t.match((await legacy.callTool({ name: 'whoami', arguments: {} })).structuredContent, { subject: 'user-1' })
 })
 
-t.test('server/discover names the revision, the real capabilities (tools, listChanged false) and the server', async t => {
+t.test('server/discover names the revision, the real capabilities (tools, resources, prompts; listChanged false) and the server', async t => {
   const res = await modern(1, 'server/discover')
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^application\/json/)
   t.same(res.json.result.supportedVersions, [MODERN])
-  t.same(res.json.result.capabilities, { tools: { listChanged: false } })
+  t.same(res.json.result.capabilities, { tools: { listChanged: false }, resources: { listChanged: false }, prompts: { listChanged: false } })
   t.match(res.json.result._meta['io.modelcontextprotocol/serverInfo'], { name: 'entra-mcp-gateway' })
   t.equal(res.json.id, 1)
 })
@@ -206,4 +206,23 @@ t.test('tool output and input schemas use no type arrays (optional fields instea
     t.ok(tools.length >= 3)
     for (const tool of tools) t.same([...typeArrays(tool.inputSchema), ...typeArrays(tool.outputSchema)], [], tool.name)
   }
+})
+
+t.test('subscriptions/listen is the SDK\'s stream: acknowledged first, and its server goes back to the pool', async t => {
+  const aborted = new AbortController()
+  const res = await fetch(`${baseUrl}/mcp`, {
+    method: 'POST',
+    signal: aborted.signal,
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...auth, 'mcp-protocol-version': MODERN, 'mcp-method': 'subscriptions/listen' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'l', method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true }, _meta: envelope() } })
+  })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^text\/event-stream/)
+  const reader = res.body!.getReader()
+  const first = new TextDecoder().decode((await reader.read()).value)
+  t.match(first, /notifications\/subscriptions\/acknowledged/)
+  aborted.abort()
+  await reader.cancel().catch(() => {})
+  const after = await modern(30, 'tools/list')
+  t.equal(after.status, 200, 'the service answers on after the stream is dropped')
 })

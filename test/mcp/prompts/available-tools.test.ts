@@ -1,6 +1,6 @@
 import t from 'tap'
 import * as z from 'zod'
-import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
+import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client'
 import { buildListening } from '../../helper.ts'
 import { defineTool } from '../../../mcp/registry.ts'
 import { SIGNING_KEY_PEM, auditLines, connectClient, mintToken, post } from '../../support/mcp.ts'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
+import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client'
 import { buildListening } from '../../helper.ts'
 import { SIGNING_KEY_PEM, TENANT, auditLines, connectClient, mintToken, post } from '../../support/mcp.ts'
 
