@@ -29,9 +29,13 @@ import { judge, readExpectedFailures, summary, type Check, type Excuse, type Sui
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 
-/** The tool scenarios of both suites, with the suite's reference tools from fixture-tools.ts. */
-const TOOL_SCENARIOS = ['tools-list', 'tools-call-simple-text', 'tools-call-image', 'tools-call-audio',
-  'tools-call-embedded-resource', 'tools-call-mixed-content', 'tools-call-error', 'dns-rebinding-protection']
+/**
+ * The scenarios of both suites that pass for real: tools with the suite's reference tools
+ * (fixture-tools.ts), resources and prompts with its reference resource and prompts (fixture-catalog.ts).
+ */
+const SHARED_SCENARIOS = ['tools-list', 'tools-call-simple-text', 'tools-call-image', 'tools-call-audio',
+  'tools-call-embedded-resource', 'tools-call-mixed-content', 'tools-call-error', 'dns-rebinding-protection',
+  'resources-list', 'resources-read-text', 'prompts-list', 'prompts-get-simple', 'prompts-get-with-image']
 
 export interface Suite {
   label: string
@@ -50,7 +54,7 @@ export const SUITES: Record<SuiteName, Suite> = {
     cli: toolPath('@modelcontextprotocol/conformance', 'dist', 'index.js'),
     args: [],
     expectedFailures: join(HERE, 'expected-failures-2025.yml'),
-    required: ['server-initialize', 'ping', ...TOOL_SCENARIOS]
+    required: ['server-initialize', 'ping', ...SHARED_SCENARIOS]
   },
   // `--spec-version 2026-07-28` alone runs only the "active" suite: the 20 scenarios older than the
   // revision, at its wire. The revision's own scenarios are "draft" in 0.2.0-alpha.12 and the two
@@ -61,7 +65,7 @@ export const SUITES: Record<SuiteName, Suite> = {
     args: ['--suite', 'all', '--spec-version', '2026-07-28'],
     expectedFailures: join(HERE, 'expected-failures-2026.yml'),
     required: ['server-stateless', 'http-header-validation', 'http-custom-header-server-validation', 'caching',
-      'sep-2164-resource-not-found', ...TOOL_SCENARIOS]
+      'sep-2164-resource-not-found', 'json-schema-2020-12', ...SHARED_SCENARIOS]
   }
 }
 
