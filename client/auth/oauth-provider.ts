@@ -105,7 +105,13 @@ export class CliOAuthProvider implements OAuthClientProvider {
   }
 
   async clientInformation (ctx?: OAuthClientInformationContext): Promise<StoredOAuthClientInformation | undefined> {
-    return (await this.credentialsOf(this.at(ctx)))?.client
+    const client = (await this.credentialsOf(this.at(ctx)))?.client
+    // Outside a sign-in, no registration at an authorization server this CLI never signed in at:
+    // auth() would register before asking for a browser, which a command never opens.
+    if (client === undefined && ctx !== undefined && this.opts.signIn === undefined) {
+      throw new CliError('session_expired', `The sign-in for ${this.server} was made at another authorization server than the one it names now (${ctx.issuer}). Run ${loginCommand(this.program, this.server)} again.`)
+    }
+    return client
   }
 
   async saveClientInformation (client: StoredOAuthClientInformation, ctx?: OAuthClientInformationContext): Promise<void> {
