@@ -102,7 +102,9 @@ test('credentials are kept per authorization server: one issuer never gets anoth
   await signedInAtA.saveTokens(tokens('a', AS_A), { issuer: AS_A })
 
   // The server now sends the CLI to another authorization server (the SDK names it in ctx).
-  const later = new CliOAuthProvider(cache, SERVER, await cache.get(SERVER))
+  const command = new CliOAuthProvider(cache, SERVER, await cache.get(SERVER))
+  await t.rejects(command.clientInformation({ issuer: AS_B }), { kind: 'session_expired', message: /another authorization server/ }, 'a command does not go on to register at B')
+  const later = new CliOAuthProvider(cache, SERVER, await cache.get(SERVER), { signIn: { redirectUri: 'http://127.0.0.1:1/callback', open: () => {} } })
   t.equal(await later.clientInformation({ issuer: AS_B }), undefined, 'no registration for B: A\'s client_id is not shown to B')
   t.equal(await later.tokens({ issuer: AS_B }), undefined, 'no tokens for B: A\'s refresh token is not shown to B')
   t.equal((await later.tokens({ issuer: AS_A }))?.refresh_token, 'rt-a', 'A still gets its own')
