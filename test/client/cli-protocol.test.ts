@@ -1,22 +1,33 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import type { FetchLike } from '@modelcontextprotocol/client'
-import { buildListening } from '../helper.ts'
+import { buildListening, freePort } from '../helper.ts'
+import { parseSigningKeys } from '../../config/keys.ts'
+import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
+import { waitFor } from '../../bench/server-process.ts'
 import { auditEvents, cacheFor, headlessBrowser, runCli, seedCache, tempConfigHome } from '../support/cli.ts'
 
-// The CLI against today's service (2025-era /mcp, development identity provider inside).
+// The CLI against the service (development identity provider inside), and against a server that
+// speaks only the 2025 revisions: the SDK v1's own stateless example (bench/sdk-baseline-server.ts).
 const logs: string[] = []
 const { baseUrl } = await buildListening(t, {}, { logs })
 const server = `${baseUrl}/mcp`
 
-/** A fetch that records every request (URL, JSON-RPC method, body text) the CLI sends. */
+interface Sent { url: string, method?: string, protocolHeader: string | null, body: string, status: number, answer: string }
+
+/** A fetch that records every request the CLI sends (URL, JSON-RPC method, body) and the answer. */
 function recordingFetch () {
-  const sent: Array<{ url: string, method?: string, protocolHeader: string | null, body: string }> = []
+  const sent: Sent[] = []
   const fetchFn: FetchLike = async (url, init) => {
     const body = typeof init?.body === 'string' ? init.body : ''
     let method: string | undefined
     try { method = (JSON.parse(body) as { method?: string }).method } catch {} // a form body, or none
-    sent.push({ url: String(url), method, protocolHeader: new Headers(init?.headers).get('mcp-protocol-version'), body })
-    return fetch(url, init)
+    const response = await fetch(url, init)
+    const answer = response.headers.get('content-type')?.startsWith('application/json') === true ? await response.clone().text() : ''
+    sent.push({ url: String(url), method, protocolHeader: new Headers(init?.headers).get('mcp-protocol-version'), body, status: response.status, answer })
+    return response
   }
   return { sent, fetchFn }
 }
@@ -25,21 +36,73 @@ const xdg = await tempConfigHome(t)
 const env = { XDG_CONFIG_HOME: xdg }
 const browser = headlessBrowser({ user: 'Ada Lovelace' })
 
-t.test('login, then tools with the default (auto): server/discover is tried, the server answers as a 2025 server, the CLI falls back to initialize 2025-11-25', async (t) => {
+/** Starts the SDK v1 stateless example (2025 revisions only, bearer JWT check) with a key of its own. */
+async function start2025OnlyServer (t: { teardown: (fn: () => unknown) => void }) {
+  const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  const [key] = parseSigningKeys(privatePem)
+  const port = await freePort()
+  const issuer = `http://127.0.0.1:${port}`
+  const script = fileURLToPath(new URL('../../bench/sdk-baseline-server.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { PATH: process.env.PATH, BASELINE_PORT: String(port), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: issuer },
+    stdio: 'ignore'
+  })
+  t.teardown(() => { child.kill() })
+  await waitFor(`${issuer}/health`, child)
+  const claims = { sub: 'legacy-user', oid: '00000000-0000-4000-8000-0000000000c1', tid: '00000000-0000-4000-8000-0000000000a1', name: 'Legacy Tester', client_id: 'cli-test', scope: 'tools.read', sid: 'legacy' }
+  const token = createTokenSigner([key], { issuer, audience: `${issuer}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims)
+  return { issuer, server: `${issuer}/mcp`, token }
+}
+
+t.test('auto against a server that speaks only 2025 revisions: server/discover is tried, then initialize 2025-11-25, and the tools work', async (t) => {
+  const legacy = await start2025OnlyServer(t)
+  const home = await tempConfigHome(t)
+  await seedCache(home, legacy.server, {
+    issuer: legacy.issuer,
+    tokens: { access_token: legacy.token.accessToken, token_type: 'Bearer', expires_in: legacy.token.expiresIn, scope: 'tools.read', issuer: legacy.issuer },
+    expiresAt: Date.now() + legacy.token.expiresIn * 1000,
+    scope: 'tools.read'
+  })
+  const { sent, fetchFn } = recordingFetch()
+  const res = await runCli(['tools', '--json', '--server', legacy.server], { env: { XDG_CONFIG_HOME: home }, fetch: fetchFn })
+  t.equal(res.code, 0, res.stderr)
+  const out = JSON.parse(res.stdout)
+  t.equal(out.protocolVersion, '2025-11-25', 'the 2025 revision, after the fallback')
+  t.same(out.tools.map((tool: { name: string }) => tool.name), ['whoami'])
+  const methods = sent.map(r => r.method)
+  t.equal(methods[0], 'server/discover', 'the probe came first')
+  t.ok(methods.indexOf('initialize') > 0, 'then the 2025 handshake')
+  t.equal(sent.find(r => r.method === 'tools/list')?.protocolHeader, '2025-11-25', 'later requests carry the 2025 header')
+
+  const call = await runCli(['call', 'whoami', '--server', legacy.server], { env: { XDG_CONFIG_HOME: home } })
+  t.equal(call.code, 0, call.stderr)
+  t.match(call.stdout, /Legacy Tester/, 'the call ran on the 2025 server')
+
+  const pinned = await runCli(['tools', '--protocol', '2026-07-28', '--server', legacy.server], { env: { XDG_CONFIG_HOME: home } })
+  t.equal(pinned.code, 1, 'pinned to 2026-07-28: no fallback')
+  t.match(pinned.stderr, /did not offer pinned protocol version 2026-07-28/)
+  t.notMatch(pinned.stderr, /\n\s+at /, 'no stack trace')
+})
+
+t.test('auto against the service speaks the newest revision the service offers: 2026-07-28 when it answers server/discover, else 2025-11-25 after initialize', async (t) => {
   const login = await runCli(['login', '--server', server], { env, openUrl: browser.openUrl })
   t.equal(login.code, 0, login.stderr)
   const { sent, fetchFn } = recordingFetch()
   const res = await runCli(['tools', '--json', '--server', server], { env, fetch: fetchFn })
   t.equal(res.code, 0, res.stderr)
   const out = JSON.parse(res.stdout)
-  t.equal(out.protocolVersion, '2025-11-25', 'the revision negotiated with today\'s server')
   t.ok(out.tools.some((tool: { name: string }) => tool.name === 'whoami'))
+  const probe = sent.find(r => r.url === server && r.method === 'server/discover' && r.status !== 401)
+  t.ok(probe, 'the probe came first')
+  const offers2026 = probe?.status === 200 && (JSON.parse(probe.answer) as { result?: { supportedVersions?: string[] } }).result?.supportedVersions?.includes('2026-07-28') === true
   const methods = sent.filter(r => r.url === server).map(r => r.method)
-  t.equal(methods[0], 'server/discover', 'the probe came first')
-  t.ok(methods.indexOf('initialize') > 0, 'then the 2025 handshake')
-  t.ok(methods.includes('tools/list'))
-  const listed = sent.find(r => r.method === 'tools/list')
-  t.equal(listed?.protocolHeader, '2025-11-25', 'requests after the fallback carry the 2025 header')
+  t.equal(out.protocolVersion, offers2026 ? '2026-07-28' : '2025-11-25')
+  t.equal(methods.includes('initialize'), !offers2026, offers2026 ? 'no 2025 handshake' : 'the 2025 handshake after the refused probe')
+  t.equal(sent.find(r => r.method === 'tools/list')?.protocolHeader, out.protocolVersion, 'tools/list carries the negotiated revision')
+
+  const pinned = await runCli(['tools', '--json', '--protocol', '2026-07-28', '--server', server], { env })
+  t.equal(pinned.code, offers2026 ? 0 : 1, pinned.stderr)
+  if (!offers2026) t.match(pinned.stderr, /did not offer pinned protocol version 2026-07-28/)
 })
 
 t.test('--protocol 2025-11-25 skips the probe; call works', async (t) => {
@@ -49,16 +112,7 @@ t.test('--protocol 2025-11-25 skips the probe; call works', async (t) => {
   t.match(JSON.parse(res.stdout).structuredContent, { name: 'Ada Lovelace' })
   t.notOk(sent.some(r => r.method === 'server/discover'), 'no server/discover')
   t.equal(sent.find(r => r.url === server)?.method, 'initialize')
-})
-
-t.test('--protocol 2026-07-28 against a server that does not offer it fails with a clear error, not a fallback', async (t) => {
-  const { sent, fetchFn } = recordingFetch()
-  const res = await runCli(['tools', '--protocol', '2026-07-28', '--server', server], { env, fetch: fetchFn })
-  t.not(res.code, 0)
-  t.match(res.stderr, /did not offer pinned protocol version 2026-07-28/)
-  t.notMatch(res.stderr, /\n\s+at /, 'no stack trace')
-  t.notOk(sent.some(r => r.method === 'initialize'), 'no 2025 handshake when pinned')
-  t.equal(browser.opened.length, 1, 'no browser')
+  t.equal(browser.opened.length, 1, 'no browser after the login')
 })
 
 t.test('--protocol with an unknown revision is a usage error', async (t) => {
