@@ -42,6 +42,8 @@ export class CliOAuthProvider implements OAuthClientProvider {
   private readonly hadTokens: boolean
   /** The issuer the SDK named last: where an invalidation applies. */
   private issuer: string | undefined
+  /** The latest saved sign-in: its access token is the bearer for the MCP server. */
+  private latest: ServerEntry | undefined
 
   constructor (cache: TokenCache, server: string, entry: ServerEntry | undefined, opts: ProviderOptions = {}) {
     this.cache = cache
@@ -50,6 +52,7 @@ export class CliOAuthProvider implements OAuthClientProvider {
     this.opts = opts
     this.hadTokens = entry?.tokens !== undefined
     this.issuer = entry?.issuer
+    this.latest = entry
   }
 
   private get program (): string {
@@ -120,7 +123,9 @@ export class CliOAuthProvider implements OAuthClientProvider {
   }
 
   async tokens (ctx?: OAuthClientInformationContext): Promise<StoredOAuthTokens | undefined> {
+    // Without ctx: the transport's bearer for the MCP server, from the latest sign-in (SDK contract).
     // A sign-in skips the refresh branch with auth()'s `forceReauthorization`, not by hiding tokens.
+    if (ctx === undefined) return this.latest?.tokens
     return (await this.credentialsOf(this.at(ctx)))?.tokens
   }
 
@@ -128,6 +133,7 @@ export class CliOAuthProvider implements OAuthClientProvider {
     const issuer = this.at(ctx) ?? tokens.issuer
     const expiresAt = typeof tokens.expires_in === 'number' ? this.now() + tokens.expires_in * 1000 : undefined
     this.entry = await this.cache.update(this.server, e => ({ ...e, issuer, tokens, expiresAt, scope: tokens.scope ?? e.scope }), { issuer, current: true })
+    this.latest = this.entry
   }
 
   redirectToAuthorization (authorizationUrl: URL): void {
@@ -159,6 +165,7 @@ export class CliOAuthProvider implements OAuthClientProvider {
       // Every authorization server's credentials for this server go.
       await this.cache.delete(this.server)
       this.entry = undefined
+      this.latest = undefined
       return
     }
     const issuer = this.issuer
@@ -167,6 +174,8 @@ export class CliOAuthProvider implements OAuthClientProvider {
       if (scope === 'discovery') return { ...e, discovery: undefined }
       return { ...e, tokens: undefined, expiresAt: undefined, scope: undefined }
     }, { issuer })
+    const sameIssuer = issuer !== undefined && this.latest?.issuer !== undefined && issuerKey(this.latest.issuer) === issuerKey(issuer)
+    if (scope === 'tokens' && sameIssuer) this.latest = this.entry
   }
 
   discoveryState (): OAuthDiscoveryState | undefined {

@@ -116,11 +116,13 @@ test('credentials are kept per authorization server: one issuer never gets anoth
   t.equal((await cache.get(SERVER))?.issuer, AS_B, 'commands now use B')
   t.equal((await cache.get(SERVER, AS_A))?.client?.client_id, 'client-at-a', 'A\'s credentials are kept apart')
   t.equal((await later.clientInformation({ issuer: AS_A }))?.client_id, 'client-at-a')
+  t.equal((await later.tokens())?.access_token, 'at-b', 'the bearer stays the latest sign-in\'s after the SDK looked at A')
 
   // An invalid_grant at B (auth() read B's tokens, B refused the refresh) drops B's tokens only.
   t.equal((await later.tokens({ issuer: AS_B }))?.refresh_token, 'rt-b')
   await later.invalidateCredentials('tokens')
   t.equal(await later.tokens({ issuer: AS_B }), undefined)
+  t.equal(await later.tokens(), undefined, 'no bearer left from B')
   t.equal((await later.tokens({ issuer: AS_A }))?.access_token, 'at-a', 'A\'s tokens survive B\'s invalidation')
 })
 
