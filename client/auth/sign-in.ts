@@ -18,15 +18,14 @@ export function needsRefresh (entry: ServerEntry, now: number): boolean {
 }
 
 /**
- * Registers the CLI (RFC 7591) for every scope the server offers, not only the ones asked for now.
- * The SDK's auth() would register with the scope of the first sign-in, and a server that holds
- * clients to their registered scopes would then refuse every later step-up. A cached registration
- * (of the authorization server discovery names now) that does not cover the scopes wanted is replaced.
+ * Discovers the server's authorization server afresh (a sign-in must go where the server sends it
+ * now, not where a cached discovery says it sent the CLI last time), then registers the CLI
+ * (RFC 7591) there for every scope the server offers, not only the ones asked for now. The SDK's
+ * auth() would register with the scope of the first sign-in, and a server that holds clients to
+ * their registered scopes would then refuse every later step-up. A registration at that
+ * authorization server that does not cover the scopes wanted is replaced.
  */
 async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, scope: string | undefined): Promise<void> {
-  const cachedIssuer = authorizationServer(provider.currentEntry)?.issuer
-  const cachedClient = cachedIssuer !== undefined ? await provider.clientInformation({ issuer: cachedIssuer }) : undefined
-  if (cachedClient !== undefined && covers(cachedClient, scope)) return
   const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
   await provider.saveDiscoveryState({
     authorizationServerUrl: String(info.authorizationServerUrl),

@@ -177,3 +177,24 @@ t.test('logout when the server now names another authorization server: the token
   t.notOk(sent.some(r => r.body.includes(foreignRefresh)), 'the refresh token went nowhere')
   t.equal(await cacheFor(other).get(server), undefined)
 })
+
+t.test('login goes where the server sends it now: a cached discovery naming another authorization server is not followed', async (t) => {
+  const other = await tempConfigHome(t)
+  const foreign = 'https://moved-away-as.example'
+  await seedCache(other, server, {
+    issuer: foreign,
+    client: { client_id: 'c-moved', issuer: foreign, scope: 'tools.read tools.write graph.read' },
+    discovery: {
+      authorizationServerUrl: foreign,
+      authorizationServerMetadata: { issuer: foreign, authorization_endpoint: `${foreign}/authorize`, token_endpoint: `${foreign}/token`, response_types_supported: ['code'] }
+    }
+  })
+  const { sent, fetchFn } = recordingFetch()
+  const signingIn = headlessBrowser({ user: 'Grace Hopper' })
+  const res = await runCli(['login', '--json', '--server', server], { env: { XDG_CONFIG_HOME: other }, fetch: fetchFn, openUrl: signingIn.openUrl })
+  t.equal(res.code, 0, res.stderr)
+  t.equal(signingIn.opened[0].origin, baseUrl, 'the browser went to the service\'s authorization server')
+  t.notOk(sent.some(r => r.url.startsWith(foreign)), 'nothing was sent to the authorization server of the stale discovery')
+  t.not(JSON.parse(res.stdout).clientId, 'c-moved', 'a registration of its own at this authorization server')
+  t.equal((await cacheFor(other).get(server))?.discovery?.authorizationServerMetadata?.issuer, baseUrl, 'the discovery is replaced')
+})
