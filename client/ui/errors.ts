@@ -1,4 +1,4 @@
-import { AuthorizationServerMismatchError, InsufficientScopeError, IssuerMismatchError, OAuthError } from '@modelcontextprotocol/client'
+import { AuthorizationServerMismatchError, InsufficientScopeError, IssuerMismatchError, OAuthError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client'
 
 /** Exit codes of the CLI (documented in docs/client.md). */
 export const EXIT = {
@@ -105,7 +105,8 @@ export function toCliError (err: unknown, server: string): CliError {
   }
   const name = (err as { name?: string })?.name
   const message = err instanceof Error ? err.message : String(err)
-  if (name === 'UnauthorizedError') {
+  // A 401 again after the SDK refreshed (or could not): the sign-in is of no use any more.
+  if (name === 'UnauthorizedError' || (err instanceof SdkHttpError && err.code === SdkErrorCode.ClientHttpAuthentication)) {
     return new CliError('session_expired', `The server refused the sign-in for ${server}; run \`login\` again.`, { cause: err })
   }
   // OAuth errors from the SDK carry an RFC 6749 code (`code` in SDK v2, `errorCode` before).

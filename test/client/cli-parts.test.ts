@@ -4,6 +4,7 @@ import { browserCommand } from '../../client/auth/browser.ts'
 import { requiredScopes, mayCall } from '../../client/auth/tool-scopes.ts'
 import { argumentsFromPairs, checkArgumentNames, parseJsonArguments } from '../../client/commands/tools.ts'
 import { rewriteJsonArguments } from '../../client/run.ts'
+import { SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client'
 import { toCliError, networkErrorCode, CliError } from '../../client/ui/errors.ts'
 import { parseArguments, resultText } from '../../client/agents/loop.ts'
 import { cacheFor, runCli, seedCache, tempConfigHome } from '../support/cli.ts'
@@ -113,6 +114,8 @@ test('errors name the cause: unreachable, refused scope, expired sign-in', async
   const invalidScope = Object.assign(new Error('unknown scope'), { errorCode: 'invalid_scope' })
   t.equal(toCliError(invalidScope, 's').kind, 'scope_refused')
   t.equal(toCliError(Object.assign(new Error('used'), { errorCode: 'invalid_grant' }), 's').kind, 'session_expired')
+  const refusedAgain = new SdkHttpError(SdkErrorCode.ClientHttpAuthentication, 'Server returned 401 after re-authentication', { status: 401, statusText: 'Unauthorized' })
+  t.match(toCliError(refusedAgain, 'http://x/mcp'), { kind: 'session_expired', exitCode: 3, message: /refused the sign-in for http:\/\/x\/mcp; run `login` again/ }, 'a 401 after the refresh: sign in again')
   const kept = new CliError('usage', 'x')
   t.equal(toCliError(kept, 's'), kept)
   t.equal(toCliError(new Error('line one\n    at stack'), 's').message, 'line one')
