@@ -198,3 +198,24 @@ t.test('login goes where the server sends it now: a cached discovery naming anot
   t.not(JSON.parse(res.stdout).clientId, 'c-moved', 'a registration of its own at this authorization server')
   t.equal((await cacheFor(other).get(server))?.discovery?.authorizationServerMetadata?.issuer, baseUrl, 'the discovery is replaced')
 })
+
+t.test('step-up on the revision auto negotiates: the 403 insufficient_scope is answered with a sign-in for the missing scope, then the call runs', async (t) => {
+  const home = await tempConfigHome(t)
+  const stepping = headlessBrowser({ user: 'Ada Lovelace' })
+  const deps = { env: { XDG_CONFIG_HOME: home }, openUrl: stepping.openUrl }
+  const login = await runCli(['login', '--scope', 'tools.read', '--server', server], deps)
+  t.equal(login.code, 0, login.stderr)
+  const negotiated = JSON.parse((await runCli(['tools', '--json', '--server', server], deps)).stdout).protocolVersion
+  const { sent, fetchFn } = recordingFetch()
+  const res = await runCli(['call', 'graph_me', '--json', '--server', server], { ...deps, fetch: fetchFn })
+  t.match(res.stderr, /needs more permissions \(graph\.read\)/)
+  const refused = sent.find(r => r.method === 'tools/call' && r.status === 403)
+  t.ok(refused, 'the first call was refused with 403')
+  t.equal(refused?.protocolHeader, negotiated, `refused on the negotiated revision (${String(negotiated)})`)
+  t.equal(stepping.opened.length, 2, 'one step-up sign-in')
+  t.same((stepping.opened[1].searchParams.get('scope') ?? '').split(' ').sort(), ['graph.read', 'tools.read'])
+  const retried = sent.filter(r => r.method === 'tools/call' && r.status === 200)
+  t.equal(retried.length, 1, 'the call ran once, after the step-up')
+  t.equal(retried[0]?.protocolHeader, negotiated)
+  t.ok(Array.isArray(JSON.parse(res.stdout).content), 'a tool result')
+})
