@@ -1,12 +1,12 @@
 import { basename, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { FetchLike } from '@modelcontextprotocol/client'
 import { CliError, DEFAULT_PROGRAM, toCliError } from './ui/errors.ts'
 import { Output, type Writer } from './ui/output.ts'
 import { TokenCache, configDir } from './auth/token-cache.ts'
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from './auth/loopback.ts'
 import { systemBrowser, type OpenUrl } from './auth/browser.ts'
-import { CLIENT_VERSION, type Context } from './auth/session.ts'
+import { CLIENT_VERSION, PROTOCOLS, type Context, type ProtocolChoice } from './auth/session.ts'
 import { login, logout, status } from './commands/auth.ts'
 import { callTool, tools, whoami } from './commands/tools.ts'
 import { agent, DEFAULT_MAX_ROUNDS, PROVIDERS, type AgentArgs, type Provider } from './commands/agent.ts'
@@ -41,6 +41,8 @@ Commands:
 
 Options:
   --server URL        MCP endpoint (default ${DEFAULT_SERVER}, or $ENTRA_MCP_SERVER)
+  --protocol VERSION  MCP revision: auto (default: 2026-07-28 when the server offers it,
+                      else 2025-11-25), 2025-11-25, or 2026-07-28 (no fallback)
   --json              machine-readable output (one JSON document on stdout)
   --scope "a b"       login: the scopes to ask for (default: all the server offers)
   --model NAME        agent: the model (default $OPENAI_MODEL / $ANTHROPIC_MODEL or a current one)
@@ -90,6 +92,7 @@ function parse (argv: string[]) {
     strict: true,
     options: {
       server: { type: 'string' },
+      protocol: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
@@ -139,9 +142,16 @@ function checkOptions (command: string, values: Values): void {
   }
 }
 
-function contextFor (server: string, env: Record<string, string | undefined>, deps: RunDeps, out: Output): Context {
+function protocolOf (value: string | undefined): ProtocolChoice {
+  if (value === undefined) return 'auto'
+  if (!(PROTOCOLS as readonly string[]).includes(value)) throw new CliError('usage', `--protocol must be one of ${PROTOCOLS.join(', ')}, got "${value}".`)
+  return value as ProtocolChoice
+}
+
+function contextFor (server: string, protocol: ProtocolChoice, env: Record<string, string | undefined>, deps: RunDeps, out: Output): Context {
   return {
     server,
+    protocol,
     cache: new TokenCache(configDir(env)),
     openUrl: deps.openUrl ?? systemBrowser(env),
     now: deps.now ?? Date.now,
@@ -218,7 +228,8 @@ export async function run (argv: string[], deps: RunDeps = {}): Promise<number> 
     }
     checkOptions(command, values)
     server = normaliseServer(values.server ?? (env.ENTRA_MCP_SERVER !== undefined && env.ENTRA_MCP_SERVER !== '' ? env.ENTRA_MCP_SERVER : DEFAULT_SERVER))
-    return await dispatch(command, rest, values, contextFor(server, env, deps, out), out, env)
+    const protocol = protocolOf(values.protocol)
+    return await dispatch(command, rest, values, contextFor(server, protocol, env, deps, out), out, env)
   } catch (err) {
     const error = toCliError(err, server)
     out.error(error.kind, error.message)

@@ -1,6 +1,9 @@
 import { CliError, toCliError } from '../ui/errors.ts'
 import type { Output } from '../ui/output.ts'
-import { revokeToken, signIn, splitScopes, withSession, type Context } from '../auth/session.ts'
+import { withSession, type Context } from '../auth/session.ts'
+import { signIn } from '../auth/sign-in.ts'
+import { revokeToken } from '../auth/revoke.ts'
+import { splitScopes } from '../auth/scopes.ts'
 
 /** What the gateway's whoami tool returns (the fields this command prints). */
 interface Identity { name?: string | null, username?: string | null, email?: string | null, oid?: string | null, subject?: string }
