@@ -7,6 +7,9 @@ import { createTokenCipher } from '../../../../plugins/oauth-proxy/grants/token-
 import { createGrantStore } from '../../../../plugins/oauth-proxy/grants/model.ts'
 import { DEVICE_CODE_TTL, DEVICE_POLL_INTERVAL } from '../../../../plugins/oauth-proxy/grants/records.ts'
 
+/** An OAuth error with this code (and a description matching `message`). */
+const oauth = (code: string, message = /./) => ({ oauthError: code, message })
+
 const SIGNED_IN = { user: { sub: 'sub', oid: 'victim-oid', tid: 'tid' }, tokens: { access_token: 'entra-at', expires_in: 3600, refresh_token: 'entra-rt', id_token: 'x' } }
 
 function setup (t: Test) {
@@ -45,15 +48,15 @@ t.test('polling: pending, then slow_down when faster than the interval, and the 
   const { start, poll, advance } = setup(t)
   const { deviceCode, interval } = await start()
   t.equal(interval, DEVICE_POLL_INTERVAL)
-  await t.rejects(poll(deviceCode), { oauthError: 'authorization_pending' }, 'first poll')
+  await t.rejects(poll(deviceCode), oauth('authorization_pending'), 'first poll')
   advance(interval)
-  await t.rejects(poll(deviceCode), { oauthError: 'authorization_pending' }, 'a poll after the interval')
+  await t.rejects(poll(deviceCode), oauth('authorization_pending'), 'a poll after the interval')
   advance(1)
-  await t.rejects(poll(deviceCode), { oauthError: 'slow_down', message: /wait at least 10 seconds/ }, 'too soon: 5 s more')
+  await t.rejects(poll(deviceCode), oauth('slow_down', /wait at least 10 seconds/), 'too soon: 5 s more')
   advance(9)
-  await t.rejects(poll(deviceCode), { oauthError: 'slow_down', message: /wait at least 15 seconds/ }, 'the old interval is not enough any more')
+  await t.rejects(poll(deviceCode), oauth('slow_down', /wait at least 15 seconds/), 'the old interval is not enough any more')
   advance(15)
-  await t.rejects(poll(deviceCode), { oauthError: 'authorization_pending' }, 'keeping the new interval is fine')
+  await t.rejects(poll(deviceCode), oauth('authorization_pending'), 'keeping the new interval is fine')
 })
 
 t.test('a user code typed any way finds its authorization; approval makes a grant that one poll gets, once', async t => {
@@ -68,8 +71,8 @@ t.test('a user code typed any way finds its authorization; approval makes a gran
   const won = results.filter(r => r.status === 'fulfilled')
   t.equal(won.length, 1, 'two (three) pollers racing: tokens once')
   t.match((won[0] as PromiseFulfilledResult<any>).value, { grant: { sid: approved?.grant.sid }, scopes: ['tools.read'] })
-  for (const r of results.filter(r => r.status === 'rejected')) t.match((r as PromiseRejectedResult).reason, { oauthError: 'invalid_grant' })
-  await t.rejects(poll(deviceCode), { oauthError: 'invalid_grant' }, 'and never again')
+  for (const r of results.filter(r => r.status === 'rejected')) t.match((r as PromiseRejectedResult).reason, oauth('invalid_grant'))
+  await t.rejects(poll(deviceCode), oauth('invalid_grant'), 'and never again')
   t.equal(await grants.devices.findByUserCode(userCode), null, 'the user code is used up')
   t.notOk(audits.some(a => a.event === 'device.expired'))
 })
@@ -79,7 +82,7 @@ t.test('a device code polled by another client is refused and does not spend it'
   const { deviceCode, userCode } = await start('cli')
   const found = await grants.devices.findByUserCode(userCode)
   await grants.devices.approve(found!.id, SIGNED_IN)
-  await t.rejects(poll(deviceCode, 'attacker-client'), { oauthError: 'invalid_grant', message: /another client/ })
+  await t.rejects(poll(deviceCode, 'attacker-client'), oauth('invalid_grant', /another client/))
   const own = await poll(deviceCode, 'cli')
   t.ok(own.grant.sid, 'its own client still redeems it')
 })
@@ -91,7 +94,7 @@ t.test('only the first answer counts: after a denial, an approval makes no grant
   t.ok(await grants.devices.deny(found!.id))
   t.equal(await grants.devices.approve(found!.id, SIGNED_IN), null)
   t.equal(await grants.devices.deny(found!.id), null)
-  await t.rejects(poll(deviceCode), { oauthError: 'access_denied' })
+  await t.rejects(poll(deviceCode), oauth('access_denied'))
   t.equal(await grants.devices.findByUserCode(userCode), null)
 })
 
@@ -111,7 +114,7 @@ t.test('expiry: the user code stops working, the client hears expired_token (aud
   advance(expiresIn)
   t.equal(await grants.devices.findByUserCode(userCode), null)
   t.equal(await grants.devices.approve(found!.id, SIGNED_IN), null)
-  await t.rejects(poll(deviceCode), { oauthError: 'expired_token' })
+  await t.rejects(poll(deviceCode), oauth('expired_token'))
   t.match(audits.find(a => a.event === 'device.expired'), { fields: { client_id: 'cli' } })
-  await t.rejects(poll('Z'.repeat(43)), { oauthError: 'invalid_grant' }, 'an unknown device code')
+  await t.rejects(poll('Z'.repeat(43)), oauth('invalid_grant'), 'an unknown device code')
 })
