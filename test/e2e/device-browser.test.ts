@@ -7,6 +7,7 @@ import { chromium, type Browser } from 'playwright-core'
 import { buildListening } from '../helper.ts'
 import { claimsOf, tokenRequest } from '../support/oauth-flow.ts'
 import { DEVICE_GRANT, registerDeviceClient, requestDeviceCode } from '../support/device-flow.ts'
+import { cacheFor, inCheckout, tempConfigHome } from '../support/cli.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -98,4 +99,37 @@ t.test('a stranger who entered the code cannot have the sign-in finished in the 
   await Promise.all([owner.page.waitForSelector('#device-done'), owner.page.click('#deny')])
   t.equal(await owner.page.textContent('#device-done'), 'Sign-in denied')
   await t.resolveMatch(poll(), { status: 400, body: { error: 'access_denied' } })
+})
+
+t.test('`npm run client -- login --device` on one side, Chromium on the other: the printed code signs the CLI in', async t => {
+  const { baseUrl, newPage } = await start(t)
+  const server = `${baseUrl}/mcp`
+  const xdg = await tempConfigHome(t)
+  const cli = inCheckout(`npm run -s client -- login --device --server ${server}`, xdg)
+  t.teardown(cli.stop)
+  let printed = ''
+  const shown = new Promise<RegExpExecArray>((resolve, reject) => {
+    cli.child.stderr?.on('data', d => {
+      printed += String(d)
+      const found = /\n\s+(http\S+\/device)\s*\n[\s\S]*?enter the code:\s+([A-Z]{4}-[A-Z]{4})/.exec(printed)
+      if (found !== null) resolve(found)
+    })
+    cli.child.on('close', () => reject(new Error(`the CLI ended before printing a code: ${printed}`)))
+  })
+  const [, address, userCode] = await shown
+  t.equal(address, `${baseUrl}/device`)
+  t.match(printed, new RegExp(`or open ${baseUrl}/device\\?user_code=${userCode}`))
+
+  const { page } = await newPage()
+  await page.goto(address)
+  await page.fill('#user-code', userCode)
+  await Promise.all([page.waitForURL(u => u.pathname === '/device'), page.click('#continue')])
+  t.match(await page.textContent('#client-name'), 'Entra MCP Gateway CLI')
+  await Promise.all([page.waitForURL(u => u.href.includes('/dev-idp/')), page.click('#approve')])
+  await Promise.all([page.waitForSelector('#device-done'), page.click('button[name="user"] >> nth=0')])
+
+  const result = await cli.done
+  t.equal(result.code, 0, result.stderr)
+  t.match(result.stdout, /Signed in to .* as Ada Lovelace/)
+  t.ok((await cacheFor(xdg).get(server))?.tokens?.refresh_token, 'the tokens are cached')
 })

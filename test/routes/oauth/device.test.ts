@@ -92,6 +92,8 @@ t.test('the whole flow: metadata, pending, approval, the code flow\'s tokens (re
   t.match(auditsOf(logs, 'device.requested'), [{ client_id: client.client_id, scopes: ['tools.read'] }])
   t.match(auditsOf(logs, 'device.approved'), [{ client_id: client.client_id, oid: /\w/ }])
   t.match(auditsOf(logs, 'token.issued'), [{ grant_type: 'device_code', client_id: client.client_id }])
+  t.ok(logs.some(l => l.includes('/device?user_code=[Redacted]')), 'the verification_uri_complete request was logged, redacted')
+  t.notOk(logs.some(l => l.includes(device.body.device_code) || l.includes(device.body.user_code)), 'neither code is in any log line')
 })
 
 t.test('a device code polled by another client is refused, and the owner still gets its tokens', async t => {
