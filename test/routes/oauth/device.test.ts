@@ -55,6 +55,17 @@ t.test('a stranger\'s browser entering someone else\'s code sees the warning; it
   t.equal(claimsOf(tokens.body.access_token).oid, GRACE_OID, 'the grant is the stranger\'s own sign-in, not the device owner\'s')
 })
 
+t.test('a device transaction posted to the code flow\'s consent form is refused there (it is answered at /device/consent only)', async t => {
+  const { baseUrl, device, poll } = await start(t)
+  const browser = new Browserless()
+  const consent = await enterUserCode(browser, baseUrl, device.body.user_code)
+  const elsewhere = await browser.submit({ ...consent, body: consent.body.replace('action="/device/consent"', 'action="/authorize/consent"') }, { name: 'decision', value: 'deny' })
+  t.equal(elsewhere.status, 400)
+  await t.resolveMatch(poll(), { status: 400, body: { error: 'authorization_pending' } }, 'neither denied nor approved')
+  const own = await browser.submit(consent, { name: 'decision', value: 'deny' })
+  t.match(own.body, /Sign-in denied/, 'the transaction is still there for its own form')
+})
+
 t.test('the whole flow: metadata, pending, approval, the code flow\'s tokens (refresh included), single use, audited', async t => {
   const { baseUrl, logs, client, device, poll } = await start(t)
   const meta = await (await fetch(`${baseUrl}/.well-known/oauth-authorization-server`)).json() as Record<string, any>
