@@ -6,16 +6,10 @@ import { DEVICE_CODE_GRANT } from '../../plugins/oauth-proxy/clients/metadata.ts
 import { defaultScopes } from '../../plugins/oauth-proxy/authorize/request.ts'
 import { requestedScopes } from '../../plugins/oauth-proxy/authorize/requested-scopes.ts'
 import { checkResource } from './token/grant-handler.ts'
+import { TokenBody } from './token/body.ts'
 
-const Param = (maxLength: number) => Type.Optional(Type.String({ maxLength }))
-const Body = Type.Object({
-  scope: Param(1000),
-  resource: Param(2000),
-  client_id: Param(2000),
-  client_secret: Param(500),
-  client_assertion: Param(8192),
-  client_assertion_type: Param(200)
-})
+/** RFC 8628 §3.1: scope, resource and the client authentication of /token. */
+const Body = Type.Pick(TokenBody, ['scope', 'resource', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type'])
 const Answer = Type.Object({
   device_code: Type.String(),
   user_code: Type.String(),

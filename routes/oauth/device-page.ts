@@ -1,6 +1,5 @@
-import { describeScope } from '../../plugins/oauth-proxy/consent/consent-session.ts'
 import { escapeHtml } from '../../plugins/shared/html.ts'
-import { layout } from './consent-page.ts'
+import { decisionForm, layout, scopeItems } from './consent-page.ts'
 
 // The pages of the device grant's browser side (RFC 8628 §3.3): enter the code, the consent page
 // with where the request came from, and the end. The consent page's look, CSP and headers
@@ -53,7 +52,7 @@ function ago (seconds: number): string {
 export function renderDeviceConsentPage (input: DeviceConsentInput, nowSeconds: number): string {
   const name = input.clientName !== undefined && input.clientName !== '' ? input.clientName : input.clientId
   const when = new Date(input.requestedAt * 1000).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC')
-  const scopes = input.scopes.map(s => `<li><strong>${escapeHtml(describeScope(s))}</strong> <span class="muted">(<code>${escapeHtml(s)}</code>)</span></li>`).join('')
+  const scopes = scopeItems(input.scopes)
   const body = `
 <h1>Sign in <span id="client-name">${escapeHtml(name)}</span> on another device?</h1>
 <p class="warn" id="device-warning"><strong>Continue only if you started this sign-in yourself</strong>, just now, on a device or terminal in front of you. If someone sent you this code or asked you to enter it, choose Deny: they would get access to ${escapeHtml(input.serviceName)} with your account.</p>
@@ -66,14 +65,7 @@ export function renderDeviceConsentPage (input: DeviceConsentInput, nowSeconds: 
 <p>The application asks for:</p>
 <ul id="scopes">${scopes}</ul>
 <p class="muted">After you approve, you sign in with your organisation account (Microsoft Entra ID), and the application on the other device is signed in as you.</p>
-<form method="post" action="${escapeHtml(input.action)}">
-<input type="hidden" name="transaction" value="${escapeHtml(input.transactionId)}">
-<input type="hidden" name="csrf_token" value="${escapeHtml(input.csrfToken)}">
-<div class="buttons">
-<button type="submit" name="decision" value="approve" class="primary" id="approve">Approve</button>
-<button type="submit" name="decision" value="deny" id="deny">Deny</button>
-</div>
-</form>`
+${decisionForm(input)}`
   return layout(`Sign in ${name}?`, body)
 }
 
