@@ -4,6 +4,8 @@
 import t from 'tap'
 import { buildListening } from '../helper.ts'
 import { run } from '../../client/run.ts'
+import { deviceSignIn } from '../../client/auth/device.ts'
+import type { Context } from '../../client/auth/session.ts'
 import { Browserless, signInChoice } from '../support/browserless.ts'
 import { auditEvents, cacheFor, tempConfigHome } from '../support/cli.ts'
 import { enterUserCode } from '../support/device-flow.ts'
@@ -65,4 +67,33 @@ t.test('login --device ends with exit code 3 and nothing saved when the person d
   t.equal(res.code, 3)
   t.match(res.stderr, /denied in the browser/)
   t.equal((await cacheFor(xdg).get(server))?.tokens, undefined)
+})
+
+t.test('the CLI keeps the interval and adds 5 s after each slow_down (RFC 8628 §3.5)', async t => {
+  const xdg = await tempConfigHome(t)
+  const lines: string[] = []
+  const ctx: Context = {
+    server,
+    cache: cacheFor(xdg),
+    openUrl: async () => false,
+    now: Date.now,
+    signInTimeoutMs: 60_000,
+    fetch: async (url, init) => await fetch(url, init),
+    notify: line => { lines.push(line) },
+    program: 'entra-mcp-client'
+  }
+  const waits: number[] = []
+  // The waits return at once, so the polls come faster than the server allows: it answers
+  // slow_down, and the CLI must wait longer each time. Before the third poll, the person approves.
+  const sleep = async (ms: number) => {
+    waits.push(ms)
+    if (waits.length === 3) {
+      const userCode = /enter the code:\s+([A-Z]{4}-[A-Z]{4})/.exec(lines.join('\n'))?.[1] as string
+      const browser = new Browserless()
+      await browser.submit(await browser.submit(await enterUserCode(browser, baseUrl, userCode), { name: 'decision', value: 'approve' }), signInChoice('Ada Lovelace'))
+    }
+  }
+  const entry = await deviceSignIn(ctx, { sleep })
+  t.same(waits, [5000, 5000, 10000], 'the interval, the interval again (too soon for the server), then 5 s more')
+  t.ok(entry.tokens?.access_token)
 })
