@@ -31,6 +31,7 @@ export const USAGE = `Usage: entra-mcp-client <command> [options]
 
 Commands:
   login                      sign in (browser) and cache the tokens
+  login --device             sign in from a machine without a browser: enter a code on any device
   tools                      list the server's tools and the scopes each needs
   call <tool> [key=value …]  call a tool (or: call <tool> --json '{"key": "value"}')
   whoami                     who the server thinks you are
@@ -45,6 +46,7 @@ Options:
                       else 2025-11-25), 2025-11-25, or 2026-07-28 (no fallback)
   --json              machine-readable output (one JSON document on stdout)
   --scope "a b"       login: the scopes to ask for (default: all the server offers)
+  --device            login: print an address and a code to sign in on another device (RFC 8628)
   --model NAME        agent: the model (default $OPENAI_MODEL / $ANTHROPIC_MODEL or a current one)
   --max-rounds N      agent: most tool rounds (default ${DEFAULT_MAX_ROUNDS})
   -h, --help          this text
@@ -55,7 +57,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in / sign-in failed / scope ref
 `
 
 const COMMAND_OPTIONS: Record<string, string[]> = {
-  login: ['scope'],
+  login: ['scope', 'device'],
   tools: [],
   call: ['args'],
   whoami: [],
@@ -97,6 +99,7 @@ function parse (argv: string[]) {
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
       scope: { type: 'string' },
+      device: { type: 'boolean' },
       args: { type: 'string' },
       provider: { type: 'string' },
       model: { type: 'string' },
@@ -135,7 +138,7 @@ type Values = ReturnType<typeof parse>['values']
 function checkOptions (command: string, values: Values): void {
   const allowed = COMMAND_OPTIONS[command]
   if (allowed === undefined) throw new CliError('usage', `Unknown command "${command}". Run with --help for usage.`)
-  for (const key of ['scope', 'args', 'provider', 'model', 'max-rounds'] as const) {
+  for (const key of ['scope', 'device', 'args', 'provider', 'model', 'max-rounds'] as const) {
     if (values[key] !== undefined && !allowed.includes(key)) {
       throw new CliError('usage', `--${key === 'args' ? 'json {…}' : key} does not apply to "${command}".`)
     }
@@ -180,7 +183,7 @@ async function dispatch (command: string, rest: string[], values: Values, ctx: C
   switch (command) {
     case 'login':
       if (rest.length > 0) throw new CliError('usage', 'login takes no arguments (did you mean --scope "…"?).')
-      return await login(ctx, out, { scope: values.scope })
+      return await login(ctx, out, { scope: values.scope, device: values.device === true })
     case 'logout':
       return await logout(ctx, out)
     case 'status':

@@ -91,7 +91,8 @@ t.test('the catalogue names are stable', async t => {
     'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
     'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
     'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error', 'store.reset',
-    'upstream.claims_challenge'
+    'upstream.claims_challenge',
+    'device.requested', 'device.approved', 'device.denied', 'device.expired'
   ])
 })
 

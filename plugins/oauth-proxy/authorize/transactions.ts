@@ -16,6 +16,11 @@ export interface AuthorizeTransaction extends AuthorizeParams {
   /** Epoch seconds. */
   createdAt: number
   /**
+   * A device grant's sign-in (RFC 8628): the device authorization it answers. Its redirect URI is
+   * the service's /device page and it has no code challenge: the answer goes to the device record.
+   */
+  device?: { id: string }
+  /**
    * Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only);
    * `challenged` when this leg carries a Conditional Access claims challenge (routes/oauth/callback.ts).
    */
