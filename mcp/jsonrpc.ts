@@ -65,13 +65,3 @@ function messageProblem (message: unknown): string | undefined {
   if (!('result' in m) && !('error' in m)) return 'a response needs a result or an error'
   return undefined
 }
-
-/** The `tools/call` requests in a body already checked by `checkJsonRpcBody`. */
-export function toolCalls (body: unknown): Array<{ id: JsonRpcId, name: string }> {
-  const messages = Array.isArray(body) ? body : [body]
-  const calls: Array<{ id: JsonRpcId, name: string }> = []
-  for (const m of messages as Array<Record<string, any>>) {
-    if (m.method === 'tools/call' && typeof m.params?.name === 'string') calls.push({ id: idOf(m), name: m.params.name })
-  }
-  return calls
-}

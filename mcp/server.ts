@@ -3,6 +3,8 @@ import { McpServer, type CacheHint, type CallToolResult, type ScopeChallenge, ty
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import { isToolResult, type AnyTool, type ToolRegistry } from './registry.ts'
 import { LocalTransport, type HttpAnswer } from './local-transport.ts'
+import type { Catalog, CatalogRequest } from './catalog.ts'
+import { registerCatalog } from './catalog-server.ts'
 
 /** Key under `_meta` of each listed tool: the scopes the tool requires. */
 export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
@@ -10,11 +12,14 @@ export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
 /** Runs one tool for the HTTP request a pooled server is currently serving. */
 export interface RequestScope {
   callTool: (tool: AnyTool, args: unknown, signal: AbortSignal) => Promise<CallToolResult>
+  /** The caller, for resources and prompts (mcp/catalog.ts). */
+  caller?: CatalogRequest
   /**
-   * Asked by the SDK's handler (2026-07-28 requests only) before a `tools/call` runs: the
-   * step-up challenge when the caller lacks one of the tool's scopes, else undefined.
+   * Asked by the SDK's handler (2026-07-28 requests only) before a `tools/call`, `resources/read`
+   * or `prompts/get` runs: the step-up challenge when the caller lacks one of the scopes its
+   * target needs, else undefined.
    */
-  scopeChallenge?: (tool: AnyTool) => ScopeChallenge | undefined
+  scopeChallenge?: (target: { scopes: readonly string[] }) => ScopeChallenge | undefined
 }
 
 /**
@@ -35,6 +40,8 @@ export interface ServerInfo {
   name: string
   version: string
   instructions?: string
+  /** Resources and prompts served beside the tools. */
+  catalog?: Catalog
 }
 
 /** Turns what a handler returned into the `CallToolResult` the SDK sends. */
@@ -93,6 +100,7 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       return await scope.callTool(tool, args, ctx.mcpReq.signal)
     }) as never)
   }
+  if (info.catalog !== undefined) registerCatalog(server, info.catalog, { current: () => slot.scope?.caller, scopeChallenge: def => () => slot.scope?.scopeChallenge?.(def) })
   return slot
 }
 

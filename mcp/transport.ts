@@ -11,8 +11,9 @@ import { eraOf } from './era.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
 import { createToolRunner, type RunTool } from './tool-runner.ts'
+import { buildCatalog, type Catalog, type CatalogOptions } from './catalog.ts'
 
-export interface McpPluginOptions {
+export interface McpPluginOptions extends CatalogOptions {
   /** Tools to serve instead of the files in mcp/tools (tests). */
   tools?: AnyTool[]
   /** Tools served in addition to the files in mcp/tools (tests, embedding). */
@@ -63,10 +64,12 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const { config } = fastify
   const toolTimeoutMs = opts.toolTimeoutMs ?? TOOL_TIMEOUT_MS
   const registry = await toolRegistry(fastify, opts)
+  const catalog = await buildCatalog(fastify, () => registry.list(), opts)
   const info = {
     name: 'entra-mcp-gateway',
     version: config.version,
-    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool lists the OAuth scopes it needs in _meta.'
+    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
+    catalog
   }
   const pool = new ServerPool(registry, info)
   const modern = createModernLeg(registry, info, err => fastify.log.debug({ err }, 'mcp request refused'))
@@ -97,7 +100,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
       bodyLimit: config.bodyLimit,
       config: { rateLimitFamily: 'mcp' },
       onRequest: [checkOrigin, authenticate],
-      handler: mcpPost({ fastify, registry, pool, modern, runTool, deadlineMs: toolTimeoutMs + ANSWER_MARGIN_MS })
+      handler: mcpPost({ fastify, registry, catalog, pool, modern, runTool, deadlineMs: toolTimeoutMs + ANSWER_MARGIN_MS })
     })
 
     // Stateless: no server-to-client stream (GET) and no session to end (DELETE).
@@ -121,6 +124,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
 interface PostContext {
   fastify: FastifyInstance
   registry: ToolRegistry
+  catalog: Catalog
   pool: ServerPool
   modern: ReturnType<typeof createModernLeg>
   runTool: RunTool
@@ -140,7 +144,7 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
  * are checked before any tool runs on both legs, and once more when a tool is about to run.
  */
 function mcpPost (ctx: PostContext) {
-  const { fastify, registry } = ctx
+  const { fastify, registry, catalog } = ctx
   return async function mcpPost (request: FastifyRequest, reply: FastifyReply) {
     const identity = request.identity
     if (identity === undefined) throw new Error('authenticate left no identity')
@@ -158,11 +162,12 @@ function mcpPost (ctx: PostContext) {
         if (scopeChallenge(identity, tool) !== undefined) throw new Error(`scope check bypassed for ${tool.name}`)
         return await ctx.runTool(request, identity, tool, args, signal)
       },
-      scopeChallenge: tool => scopeChallenge(identity, tool)
+      scopeChallenge: target => scopeChallenge(identity, target),
+      caller: { identity, log: request.log }
     }
     if (route.kind === 'modern') return await serveModern(ctx, request, reply, identity, scope)
 
-    const shortfall = scopeShortfall(identity, body, name => registry.get(name))
+    const shortfall = scopeShortfall(identity, body, name => registry.get(name), catalog)
     if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
     return await serveLegacy(ctx, request, reply, scope)
   }
@@ -186,7 +191,7 @@ async function serveLegacy ({ pool, deadlineMs }: PostContext, request: FastifyR
  * scope of the tool) and is replaced by the same answer the legacy leg gives: JSON-RPC error with
  * the id, the step-up challenge, the `scope.denied` audit.
  */
-async function serveModern ({ fastify, registry, modern }: PostContext, request: FastifyRequest, reply: FastifyReply, identity: Identity, scope: RequestScope) {
+async function serveModern ({ fastify, registry, catalog, modern }: PostContext, request: FastifyRequest, reply: FastifyReply, identity: Identity, scope: RequestScope) {
   let answer
   try {
     answer = await modern.serve(request, request.body, scope, { token: '', clientId: identity.clientId ?? '', scopes: identity.scopes })
@@ -195,7 +200,7 @@ async function serveModern ({ fastify, registry, modern }: PostContext, request:
     return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error', idOf(request.body)))
   }
   if (answer.status === 403) {
-    const shortfall = scopeShortfall(identity, request.body, name => registry.get(name))
+    const shortfall = scopeShortfall(identity, request.body, name => registry.get(name), catalog)
     if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
   }
   reply.code(answer.status).headers(answer.headers)

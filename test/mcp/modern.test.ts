@@ -49,12 +49,12 @@ t.test('one URL serves both eras: the v2 client pinned to 2026-07-28 and a 2025-
   t.match((await legacy.callTool({ name: 'whoami', arguments: {} })).structuredContent, { subject: 'user-1' })
 })
 
-t.test('server/discover names the revision, the real capabilities (tools, listChanged false) and the server', async t => {
+t.test('server/discover names the revision, the real capabilities (tools, resources, prompts; listChanged false) and the server', async t => {
   const res = await modern(1, 'server/discover')
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type'), /^application\/json/)
   t.same(res.json.result.supportedVersions, [MODERN])
-  t.same(res.json.result.capabilities, { tools: { listChanged: false } })
+  t.same(res.json.result.capabilities, { tools: { listChanged: false }, resources: { listChanged: false }, prompts: { listChanged: false } })
   t.match(res.json.result._meta['io.modelcontextprotocol/serverInfo'], { name: 'entra-mcp-gateway' })
   t.equal(res.json.id, 1)
 })
