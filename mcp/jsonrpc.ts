@@ -43,7 +43,8 @@ export function checkJsonRpcBody (body: unknown): Invalid | undefined {
   return undefined
 }
 
-function idOf (message: unknown): JsonRpcId {
+/** The id of a lone message, when it has a usable one (a batch or a message without: null). */
+export function idOf (message: unknown): JsonRpcId {
   if (typeof message !== 'object' || message === null) return null
   const id = (message as { id?: unknown }).id
   return isId(id) ? id : null

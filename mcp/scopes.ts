@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { missingScopes, stepUpScopes } from '../plugins/jwt-verify/rules.ts'
+import type { ScopeChallenge } from '@modelcontextprotocol/server'
 import type { AnyTool } from './registry.ts'
 import { jsonRpcError, toolCalls, SERVER_ERROR, type JsonRpcId } from './jsonrpc.ts'
 
@@ -37,6 +38,16 @@ export function scopeShortfall (identity: Identity, body: unknown, toolNamed: (n
     if (missing.length > 0) denied.push({ tool, id: call.id, missing })
   }
   return denied.length > 0 ? { denied, needed: union(needed) } : undefined
+}
+
+/**
+ * The SDK handler's scope challenge for one tool (2026-07-28 requests): granted plus needed, as on
+ * the legacy leg; undefined when the caller holds every scope the tool needs.
+ */
+export function scopeChallenge (identity: Identity, tool: AnyTool): ScopeChallenge | undefined {
+  if (missingScopes(identity, tool.scopes).length === 0) return undefined
+  const scopes = stepUpScopes(identity, tool.scopes)
+  return scopes.length > 0 ? { scopes: scopes as [string, ...string[]] } : undefined
 }
 
 /**

@@ -38,3 +38,6 @@ export const revokedGrantKey = (sid: string) => `revoked:grant:${sid}`
 
 /** The prefix of rate-limit counters: `rl:{family}:{key}`. */
 export const RATE_LIMIT_PREFIX = 'rl:'
+
+/** A Conditional Access claims challenge waiting for the next sign-in of a user with a client. */
+export const claimsChallengeKey = (clientId: string, tid: string, oid: string) => `claims-challenge:${clientId}:${tid}:${oid}`

@@ -44,6 +44,13 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
       return back({ error, error_description: description })
     }
     const { user, tokens } = signedIn
+    // Conditional Access ended this user's last grant with this client and Entra said what it wants:
+    // a second leg in the same browser and transaction asks Entra for it (the user gets the MFA prompt).
+    const challenge = tx.upstream.challenged === true ? null : await fastify.claimsChallenges.take(tx.clientId, user)
+    if (challenge !== null) {
+      fastify.audit('upstream.claims_challenge', { operation: 'sign_in', client_id: tx.clientId, oid: user.oid, tid: user.tid, passed_to_entra: true }, request)
+      return reply.redirect(await fastify.upstreamSignIn(tx, { challenge, loginHint: user.preferred_username }), 302)
+    }
     const { grant, code: proxyCode } = await fastify.grants.createGrant({ tx, user, tokens })
     fastify.audit('login.succeeded', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: grant.scopes }, request)
     return back({ code: proxyCode })

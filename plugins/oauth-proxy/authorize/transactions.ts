@@ -15,8 +15,11 @@ export interface AuthorizeTransaction extends AuthorizeParams {
   browser: string
   /** Epoch seconds. */
   createdAt: number
-  /** Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only). */
-  upstream?: { verifier: string, nonce: string }
+  /**
+   * Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only);
+   * `challenged` when this leg carries a Conditional Access claims challenge (routes/oauth/callback.ts).
+   */
+  upstream?: { verifier: string, nonce: string, challenged?: true }
 }
 
 export const TRANSACTION_TTL = 600
