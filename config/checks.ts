@@ -8,7 +8,8 @@ import { DEV_TENANT_ID } from './dev-identity.ts'
 import { privateUseSchemeProblem } from '../plugins/shared/redirect-uris.ts'
 import { GUID, SCOPE_TOKEN } from '../plugins/shared/syntax.ts'
 import { checkTls } from './tls.ts'
-import type { ClientCertificate, Config, RateRule } from './index.ts'
+import { checkAuditStore, checkRedisAuth } from './redis.ts'
+import type { ClientCertificate, Config, RateRule, RedisEntraAuth } from './index.ts'
 
 // One check per area of the environment. Each returns the problems it found and the values it
 // read, so that every problem is reported at once and nothing is parsed twice. checkEnv runs them
@@ -40,6 +41,7 @@ export interface CheckedEnv {
   redirects: { allowedRedirectUris: string[], redirectSchemes: string[] }
   allowedOrigins: string[]
   trustProxy: boolean | string[]
+  redisEntraAuth?: RedisEntraAuth
 }
 
 // Values never echoed in an error message.
@@ -265,12 +267,6 @@ export function checkRateLimits (r: Reading): string[] {
     .map(name => `${name} must have a window of at least 1 second (max/windowSeconds, got "${r.env[name]}")`)
 }
 
-/** The audit stream lives in the store's Redis. */
-export function checkAuditStore (r: Reading): string[] {
-  if (r.raw.AUDIT_REDIS_STREAM === undefined || r.raw.REDIS_URL !== undefined) return []
-  return ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis']
-}
-
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 const isAddress = (value: string) => ipaddr.IPv4.isValidFourPartDecimal(value) || (value.includes(':') && ipaddr.IPv6.isValid(value))
 const isCidr = (value: string) => /^[^/]+\/\d{1,3}$/.test(value) && isAddress(value.split('/')[0]) && ipaddr.isValidCIDR(value)
@@ -311,10 +307,11 @@ export function checkEnv (source: Record<string, string | undefined>): Checked<C
   const rateLimits = checkRateLimits(r)
   const auditStore = checkAuditStore(r)
   const trustProxy = checkTrustProxy(r)
+  const redisAuth = checkRedisAuth(r)
   const problems = [
     ...read.problems, ...identity.problems, ...certificate.problems, ...tenants.problems, ...scopes.problems,
     ...base.problems, ...keys.problems, ...tls.problems, ...httpLimits, ...redirects.problems, ...origins.problems,
-    ...rateLimits, ...auditStore, ...trustProxy.problems
+    ...rateLimits, ...auditStore, ...trustProxy.problems, ...redisAuth.problems
   ]
   return {
     problems,
@@ -330,7 +327,8 @@ export function checkEnv (source: Record<string, string | undefined>): Checked<C
       tls: tls.value,
       redirects: redirects.value,
       allowedOrigins: origins.value,
-      trustProxy: trustProxy.value
+      trustProxy: trustProxy.value,
+      redisEntraAuth: redisAuth.value
     }
   }
 }

@@ -41,6 +41,17 @@ export interface EntraConfig {
   graphScopes: string[]
 }
 
+/** How the store gets its Microsoft Entra token for Redis (REDIS_AUTH=entra). */
+export interface RedisEntraAuth {
+  /**
+   * `managed-identity`: ManagedIdentityCredential, user-assigned with `clientId`, else system-assigned (chosen
+   * when the environment holds the gateway's own app credentials, which DefaultAzureCredential would pick up).
+   * `default`: DefaultAzureCredential (a managed identity on Azure, `az login` on a workstation).
+   */
+  credential: 'managed-identity' | 'default'
+  clientId?: string
+}
+
 export interface Config {
   version: string
   baseUrl: string
@@ -69,6 +80,8 @@ export interface Config {
   devIdentityProvider: boolean
   entra: EntraConfig
   redisUrl?: string
+  /** REDIS_AUTH=entra: a Microsoft Entra token instead of the URL's password; undefined: the URL as given. */
+  redisEntraAuth?: RedisEntraAuth
   redisKeyPrefix: string
   memoryStoreMaxEntries: number
   port: number
