@@ -5,7 +5,7 @@ import configPlugin from './config/plugin.ts'
 import { logFormatters } from './logging.ts'
 import errors from './plugins/errors.ts'
 import readiness from './plugins/readiness.ts'
-import store from './plugins/store.ts'
+import store, { type StoreOptions } from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import { createThrottle } from './plugins/shared/throttle.ts'
@@ -27,14 +27,16 @@ export interface AppOptions {
   grantsClock?: () => number
   /** Test seam: tools served instead of / besides the files in mcp/tools. */
   mcp?: McpPluginOptions
+  /** Test seam: the credential and clock of Microsoft Entra authentication to Redis (REDIS_AUTH=entra). */
+  store?: StoreOptions
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
-const SECRET_PARAMS = /([?&](?:code|state|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|token)=)[^&#]*/gi
+const SECRET_PARAMS = /([?&](?:code|state|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|token|user_code|device_code)=)[^&#]*/gi
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 // Secrets redacted wherever they appear at the top of a log object or one level down.
-const SECRET_FIELDS = ['authorization', 'cookie', 'code_verifier', 'refresh_token', 'client_secret', 'client_assertion', 'access_token', 'id_token', 'password']
+const SECRET_FIELDS = ['authorization', 'cookie', 'code_verifier', 'refresh_token', 'client_secret', 'client_assertion', 'access_token', 'id_token', 'password', 'device_code', 'user_code']
 // `code`, `state` and `token` are also ordinary words (err.code, rate rule names): redacted at the top
 // and where requests carry them, not in every nested object.
 const REQUEST_FIELDS = ['code', 'state', 'token']
@@ -108,7 +110,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(configPlugin, { config: opts.config })
   await fastify.register(errors)
   await fastify.register(readiness)
-  await fastify.register(store)
+  await fastify.register(store, opts.store ?? {})
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
   await fastify.register(rateLimit)

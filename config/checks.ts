@@ -7,7 +7,9 @@ import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts
 import { DEV_TENANT_ID } from './dev-identity.ts'
 import { privateUseSchemeProblem } from '../plugins/shared/redirect-uris.ts'
 import { GUID, SCOPE_TOKEN } from '../plugins/shared/syntax.ts'
-import type { ClientCertificate, Config, RateRule } from './index.ts'
+import { checkTls } from './tls.ts'
+import { checkAuditStore, checkRedisAuth } from './redis.ts'
+import type { ClientCertificate, Config, RateRule, RedisEntraAuth } from './index.ts'
 
 // One check per area of the environment. Each returns the problems it found and the values it
 // read, so that every problem is reported at once and nothing is parsed twice. checkEnv runs them
@@ -39,6 +41,7 @@ export interface CheckedEnv {
   redirects: { allowedRedirectUris: string[], redirectSchemes: string[] }
   allowedOrigins: string[]
   trustProxy: boolean | string[]
+  redisEntraAuth?: RedisEntraAuth
 }
 
 // Values never echoed in an error message.
@@ -189,7 +192,7 @@ export function checkScopes (r: Reading): Checked<string[]> {
 export function checkBaseUrl (r: Reading): Checked<{ port: number, baseUrl: string }> {
   const problems: string[] = []
   const port = (r.refused.has('PORT') ? undefined : r.env.PORT) ?? (r.refused.has('WEBSITES_PORT') ? undefined : r.env.WEBSITES_PORT) ?? 8000
-  let baseUrl = (r.env.MCP_BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
+  let baseUrl = (r.env.MCP_BASE_URL ?? `${r.env.DEV_TLS ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '')
   if (!r.refused.has('MCP_BASE_URL')) {
     if (r.raw.MCP_BASE_URL !== undefined && new URL(baseUrl).pathname !== '/') {
       problems.push(`MCP_BASE_URL must be an origin without a path (got "${r.raw.MCP_BASE_URL}")`)
@@ -221,18 +224,6 @@ export function checkTokenKeys (r: Reading, devIdentityProvider: boolean): Check
     }
   }
   return { problems, value: { signingKeys: signing.value, encryptionKey: encryption.value } }
-}
-
-/** TLS_CERT_PATH and TLS_KEY_PATH: both or neither, and readable. */
-export function checkTls (r: Reading): Checked<Config['tls']> {
-  const { TLS_CERT_PATH: cert, TLS_KEY_PATH: key } = r.raw
-  if ((cert === undefined) !== (key === undefined)) return { problems: ['TLS_CERT_PATH and TLS_KEY_PATH go together: set both or neither'], value: undefined }
-  if (cert === undefined || key === undefined) return { problems: [], value: undefined }
-  try {
-    return { problems: [], value: { cert: readFileSync(cert), key: readFileSync(key) } }
-  } catch (err) {
-    return { problems: [`TLS_CERT_PATH/TLS_KEY_PATH cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`], value: undefined }
-  }
 }
 
 /** Slow-client limits that Node would refuse together. */
@@ -276,12 +267,6 @@ export function checkRateLimits (r: Reading): string[] {
     .map(name => `${name} must have a window of at least 1 second (max/windowSeconds, got "${r.env[name]}")`)
 }
 
-/** The audit stream lives in the store's Redis. */
-export function checkAuditStore (r: Reading): string[] {
-  if (r.raw.AUDIT_REDIS_STREAM === undefined || r.raw.REDIS_URL !== undefined) return []
-  return ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis']
-}
-
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 const isAddress = (value: string) => ipaddr.IPv4.isValidFourPartDecimal(value) || (value.includes(':') && ipaddr.IPv6.isValid(value))
 const isCidr = (value: string) => /^[^/]+\/\d{1,3}$/.test(value) && isAddress(value.split('/')[0]) && ipaddr.isValidCIDR(value)
@@ -322,10 +307,11 @@ export function checkEnv (source: Record<string, string | undefined>): Checked<C
   const rateLimits = checkRateLimits(r)
   const auditStore = checkAuditStore(r)
   const trustProxy = checkTrustProxy(r)
+  const redisAuth = checkRedisAuth(r)
   const problems = [
     ...read.problems, ...identity.problems, ...certificate.problems, ...tenants.problems, ...scopes.problems,
     ...base.problems, ...keys.problems, ...tls.problems, ...httpLimits, ...redirects.problems, ...origins.problems,
-    ...rateLimits, ...auditStore, ...trustProxy.problems
+    ...rateLimits, ...auditStore, ...trustProxy.problems, ...redisAuth.problems
   ]
   return {
     problems,
@@ -341,7 +327,8 @@ export function checkEnv (source: Record<string, string | undefined>): Checked<C
       tls: tls.value,
       redirects: redirects.value,
       allowedOrigins: origins.value,
-      trustProxy: trustProxy.value
+      trustProxy: trustProxy.value,
+      redisEntraAuth: redisAuth.value
     }
   }
 }

@@ -41,6 +41,17 @@ export interface EntraConfig {
   graphScopes: string[]
 }
 
+/** How the store gets its Microsoft Entra token for Redis (REDIS_AUTH=entra). */
+export interface RedisEntraAuth {
+  /**
+   * `managed-identity`: ManagedIdentityCredential, user-assigned with `clientId`, else system-assigned (chosen
+   * when the environment holds the gateway's own app credentials, which DefaultAzureCredential would pick up).
+   * `default`: DefaultAzureCredential (a managed identity on Azure, `az login` on a workstation).
+   */
+  credential: 'managed-identity' | 'default'
+  clientId?: string
+}
+
 export interface Config {
   version: string
   baseUrl: string
@@ -69,12 +80,15 @@ export interface Config {
   devIdentityProvider: boolean
   entra: EntraConfig
   redisUrl?: string
+  /** REDIS_AUTH=entra: a Microsoft Entra token instead of the URL's password; undefined: the URL as given. */
+  redisEntraAuth?: RedisEntraAuth
   redisKeyPrefix: string
   memoryStoreMaxEntries: number
   port: number
   host: string
   trustProxy: boolean | string[]
-  tls?: { cert: Buffer, key: Buffer }
+  /** `development`: the self-signed certificate of DEV_TLS (config/tls.ts), which this process itself trusts. */
+  tls?: { cert: Buffer, key: Buffer, development?: boolean }
   bodyLimit: number
   /** Limits on slow or idle clients, in seconds (maxConnections: a count). */
   http: { headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, maxConnections: number }

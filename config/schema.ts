@@ -43,6 +43,9 @@ export const EnvSchema = Type.Object({
 
   // State, network and process
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
+  // Microsoft Entra authentication to Redis: the managed identity's token instead of an access key.
+  REDIS_AUTH: Type.Union([Type.Literal('password'), Type.Literal('entra')], { default: 'password' }),
+  AZURE_REDIS_CLIENT_ID: Type.Optional(Guid),
   REDIS_KEY_PREFIX: Type.String({ default: 'emg:', pattern: '^[\\w:.-]{1,64}$', description: 'letters, digits, and : . - _ (at most 64)' }),
   MEMORY_STORE_MAX_ENTRIES: Type.Integer({ minimum: 100, default: 100000 }),
   PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
@@ -51,6 +54,9 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false' }),
   TLS_CERT_PATH: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  // Development https with a self-signed certificate for localhost (config/tls.ts).
+  DEV_TLS: Flag(false),
+  DEV_TLS_DIR: Type.String({ default: '.dev-tls', minLength: 1 }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1048576 }),
   // Slow clients (see README "Slow clients"): seconds, except the count.
   HTTP_HEADERS_TIMEOUT: Seconds(10),

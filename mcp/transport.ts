@@ -8,6 +8,7 @@ import { createOriginCheck } from './origin.ts'
 import { refuseScopes, scopeChallenge, scopeShortfall } from './scopes.ts'
 import { createModernLeg } from './modern.ts'
 import { eraOf } from './era.ts'
+import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
 import { createToolRunner, type RunTool } from './tool-runner.ts'
 import { buildCatalog, type Catalog, type CatalogOptions } from './catalog.ts'
@@ -137,10 +138,10 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
 
 /**
  * The POST /mcp handler. The body is sorted by era (mcp/era.ts, the SDK's classifier where it is
- * not obvious): a 2026-07-28 request goes to
- * the SDK's handler (mcp/modern.ts), a 2025-era one (initialize, no `_meta` claim, batches) to the
- * pooled servers over the in-process transport; a body neither era accepts is refused with the
- * classifier's code, the request id echoed. Scopes are checked before any tool runs on both legs.
+ * not obvious): a 2026-07-28 request goes to the SDK's handler (mcp/modern.ts), a 2025-era one
+ * (initialize, no `_meta` claim, batches) to the pooled servers over the in-process transport; a
+ * body neither era accepts is refused with the classifier's code, the request id echoed. Scopes
+ * are checked before any tool runs on both legs, and once more when a tool is about to run.
  */
 function mcpPost (ctx: PostContext) {
   const { fastify, registry, catalog } = ctx
@@ -156,11 +157,15 @@ function mcpPost (ctx: PostContext) {
       return await reply.code(route.httpStatus).send(jsonRpcError(route.code, route.message, idOf(body), route.data))
     }
     const scope: RequestScope = {
-      callTool: async (tool, args, signal) => await ctx.runTool(request, identity, tool, args, signal),
+      callTool: async (tool, args, signal) => {
+        // Both legs refused this before; should a path ever reach a tool without, it does not run.
+        if (scopeChallenge(identity, tool) !== undefined) throw new Error(`scope check bypassed for ${tool.name}`)
+        return await ctx.runTool(request, identity, tool, args, signal)
+      },
       scopeChallenge: target => scopeChallenge(identity, target),
       caller: { identity, log: request.log }
     }
-    if (route.kind === 'modern') return await serveModern(ctx, request, reply, scope)
+    if (route.kind === 'modern') return await serveModern(ctx, request, reply, identity, scope)
 
     const shortfall = scopeShortfall(identity, body, name => registry.get(name), catalog)
     if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
@@ -186,8 +191,7 @@ async function serveLegacy ({ pool, deadlineMs }: PostContext, request: FastifyR
  * scope of the tool) and is replaced by the same answer the legacy leg gives: JSON-RPC error with
  * the id, the step-up challenge, the `scope.denied` audit.
  */
-async function serveModern ({ fastify, registry, catalog, modern }: PostContext, request: FastifyRequest, reply: FastifyReply, scope: RequestScope) {
-  const identity = request.identity!
+async function serveModern ({ fastify, registry, catalog, modern }: PostContext, request: FastifyRequest, reply: FastifyReply, identity: Identity, scope: RequestScope) {
   let answer
   try {
     answer = await modern.serve(request, request.body, scope, { token: '', clientId: identity.clientId ?? '', scopes: identity.scopes })

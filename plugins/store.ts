@@ -1,8 +1,11 @@
 import fp from 'fastify-plugin'
 import { setTimeout } from 'node:timers/promises'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
+import type { FastifyInstance } from 'fastify'
+import type { TokenCredential } from '@azure/identity'
 import { MemoryStore } from './store/memory.ts'
 import { RedisStore } from './store/redis.ts'
+import { RedisTokenAuth, entraCredential, type AuthClock } from './store/entra-auth.ts'
 import type { Store } from './store/contract.ts'
 
 declare module 'fastify' {
@@ -24,7 +27,7 @@ declare module 'fastify' {
  */
 const STARTUP_WAIT_MS = 2000
 
-export function createRedisClient (url: string): Redis {
+export function createRedisClient (url: string, extra: RedisOptions = {}): Redis {
   return new Redis(url, {
     connectTimeout: 2000,
     commandTimeout: 1500,
@@ -34,17 +37,43 @@ export function createRedisClient (url: string): Redis {
     lazyConnect: false,
     // Commands issued in the same tick (the rate-limit hits and revocation lookup of concurrent
     // requests) go out in one socket write instead of one write each.
-    enableAutoPipelining: true
+    enableAutoPipelining: true,
+    ...extra
   })
 }
 
-export default fp(async function store (fastify) {
+/** Test seams of Microsoft Entra authentication to Redis (REDIS_AUTH=entra). */
+export interface StoreOptions {
+  /** Instead of the managed identity that config chooses. */
+  redisCredential?: TokenCredential
+  /** The clock of the token refresh. */
+  redisAuthClock?: AuthClock
+}
+
+/**
+ * REDIS_AUTH=entra: the client is made without connecting and connects once a token is there; every
+ * connection is re-authenticated before the token expires; readiness reports a missing token.
+ */
+async function entraAuth (fastify: FastifyInstance, opts: StoreOptions, client: Redis): Promise<RedisTokenAuth | undefined> {
+  const settings = fastify.config.redisEntraAuth
+  if (settings === undefined) return undefined
+  const credential = opts.redisCredential ?? await entraCredential(settings)
+  const auth = new RedisTokenAuth({ credential, log: fastify.log, clock: opts.redisAuthClock })
+  auth.attach(client)
+  auth.start().catch(() => {})
+  fastify.readinessChecks.set('redis_auth', async () => auth.readiness())
+  fastify.addHook('onClose', async () => { auth.stop() })
+  return auth
+}
+
+export default fp<StoreOptions>(async function store (fastify, opts) {
   const { config } = fastify
   if (config.redisUrl === undefined) {
     fastify.decorate('redis', null)
     fastify.decorate('store', new MemoryStore({ maxEntries: config.memoryStoreMaxEntries }))
   } else {
-    const client = createRedisClient(config.redisUrl)
+    const client = createRedisClient(config.redisUrl, config.redisEntraAuth === undefined ? {} : { lazyConnect: true })
+    const auth = await entraAuth(fastify, opts, client)
     let lastWarning = 0
     client.on('error', (err: NodeJS.ErrnoException) => {
       // ioredis repeats the error on every reconnect attempt: say it once every 30 s.
@@ -66,7 +95,8 @@ export default fp(async function store (fastify) {
       setTimeout(STARTUP_WAIT_MS, false, { ref: false })
     ])
     client.off('ready', onReady)
-    if (!connected) fastify.log.warn(`redis not reachable within ${STARTUP_WAIT_MS} ms; starting anyway and retrying in the background`)
+    const missing = auth !== undefined && auth.valid === undefined ? 'no Microsoft Entra token for Redis' : 'redis not reachable'
+    if (!connected) fastify.log.warn(`${missing} within ${STARTUP_WAIT_MS} ms; starting anyway and retrying in the background`)
   }
   // The detail names the kind of store (redis, memory), so whoever reads a 503 knows what is down.
   fastify.readinessChecks.set('store', async () => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { readEnv, checkRateLimits, checkAuditStore, checkScopes } from '../../config/checks.ts'
+import { readEnv, checkRateLimits, checkScopes } from '../../config/checks.ts'
+import { checkAuditStore } from '../../config/redis.ts'
 
 // The checks that loadConfig's tests (config.test.ts) do not reach on their own.
 
