@@ -5,11 +5,13 @@ import type { FastifyRequest } from 'fastify'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { parseAuthorization } from '../plugins/shared/authorization-header.ts'
 import type { UpstreamTokensApi } from '../plugins/oauth-proxy.ts'
-import { ToolError, type GraphResponse } from './registry.ts'
+import { graphClaimsChallenge } from '../plugins/oauth-proxy/upstream-entra/claims.ts'
+import { SignInAgainError, ToolError, type GraphResponse } from './registry.ts'
 
 const GRAPH_TIMEOUT_MS = 10_000
 
-export type UpstreamTokens = Pick<UpstreamTokensApi, 'forGrant' | 'onBehalfOf'>
+/** The upstream token service; `claimsChallenged` may be left out by unit tests that never meet one. */
+export type UpstreamTokens = Pick<UpstreamTokensApi, 'forGrant' | 'onBehalfOf'> & Partial<Pick<UpstreamTokensApi, 'claimsChallenged'>>
 
 /** `ctx.graph` of a tool: calls Microsoft Graph as the caller of `request`. */
 export type GraphCall = (request: FastifyRequest, identity: Identity, path: string, init?: { signal?: AbortSignal }) => Promise<GraphResponse>
@@ -21,6 +23,7 @@ export function createGraphCall (graphBaseUrl: string, upstream: () => UpstreamT
     const signal = init.signal !== undefined ? AbortSignal.any([timeout, init.signal]) : timeout
     let status: number
     let text: string
+    let challenge = ''
     try {
       const res = await fetch(`${graphBaseUrl}${path.startsWith('/') ? path : `/${path}`}`, {
         headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
@@ -28,6 +31,7 @@ export function createGraphCall (graphBaseUrl: string, upstream: () => UpstreamT
       })
       status = res.status
       text = await res.text()
+      challenge = status === 401 ? res.headers.get('www-authenticate') ?? '' : ''
     } catch (err) {
       // The caller cancelled: not Graph's fault, let the cancellation through as it is.
       if (init.signal?.aborted === true && !timeout.aborted) throw err
@@ -36,6 +40,7 @@ export function createGraphCall (graphBaseUrl: string, upstream: () => UpstreamT
       request.log.warn({ reason, err: { name: (err as Error).name, message: (err as Error).message, code: cause?.code, cause: typeof cause?.message === 'string' ? cause.message : undefined } }, 'Microsoft Graph could not be reached')
       throw new ToolError(`Microsoft Graph could not be reached (${reason}); try again later.`)
     }
+    if (/insufficient_claims/i.test(challenge)) await claimsChallenged(request, identity, upstream(), graphClaimsChallenge(challenge))
     let body: unknown = text
     try { body = JSON.parse(text) } catch {}
     return { status, body }
@@ -77,10 +82,27 @@ export function upstreamError (err: unknown): ToolError {
     case 'upstream_unavailable':
       return new ToolError('Microsoft Entra ID could not be reached for a Microsoft Graph token. Retry shortly.')
     case 'claims_challenge':
-      return new ToolError((err as Error).message)
+      return new SignInAgainError((err as Error).message)
     case 'upstream_refused':
       return new ToolError('Microsoft Entra ID refused a Microsoft Graph token for this user. Sign in again; if it persists, check the app registration\'s Graph permissions.')
     default:
       return new ToolError('Could not get a Microsoft Graph token for this user right now. Retry later.')
   }
+}
+
+/**
+ * Graph refused the token with a claims challenge (continuous access evaluation: the user's session
+ * was revoked or a policy changed). The grant ends (the challenge kept for the next sign-in) and the
+ * request is answered 401, so the client signs in again.
+ */
+async function claimsChallenged (request: FastifyRequest, identity: Identity, upstream: UpstreamTokens, challenge: ReturnType<typeof graphClaimsChallenge>): Promise<never> {
+  request.log.info({ claims_challenge: challenge !== undefined }, 'Microsoft Graph answered with a claims challenge')
+  if (identity.grantId !== undefined && upstream.claimsChallenged !== undefined) {
+    try {
+      await upstream.claimsChallenged(identity.grantId, challenge)
+    } catch (err) {
+      throw upstreamError(err)
+    }
+  }
+  throw new SignInAgainError('Your organization\'s sign-in policy (Conditional Access) requires you to sign in again before Microsoft Graph can be used. Sign in again; you will be asked for what the policy requires.')
 }

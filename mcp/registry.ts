@@ -80,6 +80,23 @@ export class ToolError extends createError<[string]>('FST_MCP_TOOL_ERROR', '%s')
   }
 }
 
+/**
+ * The caller's sign-in has ended while a tool ran (Conditional Access asked for more): the MCP
+ * request is answered HTTP 401 `invalid_token`, which clients of either revision act on by signing in again.
+ */
+export class SignInAgainError extends ToolError {
+  // @fastify/error's instanceof matches by code, which a subclass shares: this field tells them apart.
+  readonly signInAgain = true
+  constructor (message: string) {
+    super(message)
+    this.name = 'SignInAgainError'
+  }
+}
+
+export function isSignInAgain (err: unknown): err is SignInAgainError {
+  return (err as { signInAgain?: unknown } | null)?.signInAgain === true
+}
+
 // MCP tool names: 1-64 of letters, digits, `_`, `-`, `.` (SEP-986).
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/
 

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { CallToolResult } from '@modelcontextprotocol/server'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
-import { ToolError, type AnyTool, type ToolContext } from './registry.ts'
+import { isSignInAgain, ToolError, type AnyTool, type ToolContext } from './registry.ts'
 import { toCallToolResult } from './server.ts'
 import type { GraphCall } from './graph.ts'
 
@@ -83,6 +83,7 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
       done(result.isError === true ? 'failure' : 'success')
       return result
     } catch (err) {
+      if (isSignInAgain(err)) signInAgain.set(request, err.message)
       if (!(err instanceof ToolError)) request.log.error({ err, tool: tool.name }, 'tool failed')
       done('failure', { reason: err instanceof ToolError ? 'tool_error' : 'exception' })
       return errorResult(err instanceof ToolError ? err.message : `The tool ${tool.name} failed unexpectedly (request id ${request.id}).`)
@@ -91,4 +92,12 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
       handlerSignal.release()
     }
   }
+}
+
+/** Requests during which a tool found the caller's sign-in ended (SignInAgainError), and why. */
+const signInAgain = new WeakMap<FastifyRequest, string>()
+
+/** Why the caller must sign in again, when a tool of this request found out; the request is then answered 401. */
+export function signInAgainFor (request: FastifyRequest): string | undefined {
+  return signInAgain.get(request)
 }

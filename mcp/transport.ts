@@ -10,7 +10,7 @@ import { createModernLeg } from './modern.ts'
 import { eraOf } from './era.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
-import { createToolRunner, type RunTool } from './tool-runner.ts'
+import { createToolRunner, signInAgainFor, type RunTool } from './tool-runner.ts'
 import { buildCatalog, type Catalog, type CatalogOptions } from './catalog.ts'
 
 export interface McpPluginOptions extends CatalogOptions {
@@ -181,6 +181,7 @@ async function serveLegacy ({ pool, deadlineMs }: PostContext, request: FastifyR
     request.log.error({ err }, 'mcp transport failed')
     return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error', idOf(request.body)))
   }
+  if (signInAgainFor(request) !== undefined) return await answerSignInAgain(request, reply)
   if (answer.body === undefined) return await reply.code(answer.status).send()
   // A Buffer goes out as is: `Content-Type: application/json` exactly, as the SDK transport sent it.
   return await reply.code(answer.status).header('content-type', 'application/json').send(Buffer.from(answer.body))
@@ -203,7 +204,19 @@ async function serveModern ({ fastify, registry, catalog, modern }: PostContext,
     const shortfall = scopeShortfall(identity, request.body, name => registry.get(name), catalog)
     if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
   }
+  if (signInAgainFor(request) !== undefined) return await answerSignInAgain(request, reply)
   reply.code(answer.status).headers(answer.headers)
   if (typeof answer.body === 'string') return await reply.send(Buffer.from(answer.body))
   return await reply.send(answer.body)
+}
+
+/**
+ * A tool found the caller's sign-in ended (Conditional Access: mcp/graph.ts): HTTP 401 `invalid_token`
+ * with the reason, which clients of both revisions answer by signing in again; the JSON-RPC body keeps the id.
+ */
+async function answerSignInAgain (request: FastifyRequest, reply: FastifyReply) {
+  const reason = signInAgainFor(request) ?? 'Sign in again.'
+  return await reply.code(401)
+    .header('www-authenticate', request.server.bearerChallenge({ error: 'invalid_token', description: reason }))
+    .send(jsonRpcError(SERVER_ERROR, reason, idOf(request.body)))
 }

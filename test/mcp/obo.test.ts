@@ -16,6 +16,7 @@ t.test('graph_me with an Entra token for this API uses on-behalf-of with that to
   const assertions: string[] = []
   const upstreamTokens: UpstreamTokensApi = {
     async forGrant () { throw new Error('not for Entra tokens') },
+    async claimsChallenged () { throw new Error('no claims challenge in this test') },
     async onBehalfOf (assertion) {
       assertions.push(assertion)
       return { accessToken: 'obo-graph-token', scopes: ['User.Read'], expiresIn: 3600 }

@@ -21,6 +21,7 @@ t.teardown(() => graph.close())
 // (The real one, through the whole OAuth flow, is exercised in test/e2e/graph-me.test.ts.)
 const upstreamCalls: string[] = []
 const upstreamTokens: UpstreamTokensApi = {
+  async claimsChallenged () { throw new Error('no claims challenge in this test') },
   async forGrant (sid) {
     upstreamCalls.push(`grant:${sid}`)
     if (sid === 'grant-ada') return { accessToken: GRAPH_TOKEN, scopes: ['User.Read'] }

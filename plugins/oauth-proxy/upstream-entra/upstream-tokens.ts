@@ -14,6 +14,11 @@ export interface UpstreamTokensApi {
   forGrant (sid: string): Promise<{ accessToken: string, scopes: string[] }>
   /** On-behalf-of exchange of an Entra-issued access token for this API. */
   onBehalfOf (entraAccessToken: string, scopes?: readonly string[]): Promise<{ accessToken: string, scopes: string[], expiresIn: number }>
+  /**
+   * Microsoft Graph answered a grant's token with a claims challenge (CAE): the grant ends and the
+   * challenge waits for the user's next sign-in with that client. Always throws (`claims_challenge`).
+   */
+  claimsChallenged (sid: string, challenge: ClaimsRequest | undefined): Promise<never>
 }
 
 /** Renew Entra's access token when less than this is left (seconds). */
@@ -63,16 +68,26 @@ export function createUpstreamRenewal (entra: EntraClient, grants: GrantAccess, 
   }
 }
 
-/** `fastify.upstreamTokens`: Entra tokens for other resources (Microsoft Graph), for the MCP tools. */
-export function createUpstreamTokens (entra: EntraClient, grants: GrantAccess, challenges: Pick<ClaimsChallenges, 'remember'>, graphScopes: readonly string[]): UpstreamTokensApi {
-  /** The grant ends; the challenge (if Entra or Graph sent one) waits for the next sign-in. */
-  async function endForClaims (grant: Grant, challenge: ClaimsRequest | undefined, code: string | undefined): Promise<never> {
+/** The grant ends; the challenge (if Entra or Graph sent one) waits for the next sign-in. Throws `claims_challenge`. */
+function endGrantForClaims (grants: GrantAccess, challenges: Pick<ClaimsChallenges, 'remember'>) {
+  return async function endForClaims (grant: Grant, challenge: ClaimsRequest | undefined, code: string | undefined): Promise<never> {
     if (challenge !== undefined) await challenges.remember(grant, challenge)
     await grants.revoke(grant.sid, 'upstream_ended')
     throw new UpstreamTokenError('claims_challenge', policyEndedSignIn(code))
   }
+}
+
+/** `fastify.upstreamTokens`: Entra tokens for other resources (Microsoft Graph), for the MCP tools. */
+export function createUpstreamTokens (entra: EntraClient, grants: GrantAccess, challenges: Pick<ClaimsChallenges, 'remember'>, graphScopes: readonly string[]): UpstreamTokensApi {
+  const endForClaims = endGrantForClaims(grants, challenges)
 
   return {
+    async claimsChallenged (sid, challenge) {
+      const grant = await grants.readGrant(sid)
+      if (grant === null) throw new UpstreamTokenError('claims_challenge', policyEndedSignIn(undefined))
+      return await endForClaims(grant, challenge, undefined)
+    },
+
     async forGrant (sid) {
       const grant = await grants.readGrant(sid)
       if (grant === null) throw new UpstreamTokenError('grant_not_found', 'The sign-in behind this token no longer exists (revoked or expired)')
