@@ -94,6 +94,7 @@ export function buildConfig (checked: CheckedEnv): Config {
     devIdentityProvider,
     entra: buildEntra(checked),
     redisUrl: env.REDIS_URL,
+    redisCluster: env.REDIS_CLUSTER,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     memoryStoreMaxEntries: env.MEMORY_STORE_MAX_ENTRIES,
     port: checked.port,

@@ -276,10 +276,13 @@ export function checkRateLimits (r: Reading): string[] {
     .map(name => `${name} must have a window of at least 1 second (max/windowSeconds, got "${r.env[name]}")`)
 }
 
-/** The audit stream lives in the store's Redis. */
+/** Settings that need REDIS_URL: the audit stream lives in the store's Redis; REDIS_CLUSTER says how to reach it. */
 export function checkAuditStore (r: Reading): string[] {
-  if (r.raw.AUDIT_REDIS_STREAM === undefined || r.raw.REDIS_URL !== undefined) return []
-  return ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis']
+  if (r.raw.REDIS_URL !== undefined) return []
+  return [
+    ...(r.raw.AUDIT_REDIS_STREAM === undefined ? [] : ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis']),
+    ...(r.env.REDIS_CLUSTER !== true ? [] : ['REDIS_CLUSTER=true needs REDIS_URL: one node of the cluster (the others are discovered from it)'])
+  ]
 }
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])

@@ -69,6 +69,8 @@ export interface Config {
   devIdentityProvider: boolean
   entra: EntraConfig
   redisUrl?: string
+  /** REDIS_URL is one node of a Redis Cluster (ioredis' Cluster client; keys designed for hash slots). */
+  redisCluster: boolean
   redisKeyPrefix: string
   memoryStoreMaxEntries: number
   port: number

@@ -43,6 +43,8 @@ export const EnvSchema = Type.Object({
 
   // State, network and process
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// or rediss:// URL' })),
+  // Redis Cluster (Azure Managed Redis with the OSS cluster policy): REDIS_URL names one node, the rest are discovered.
+  REDIS_CLUSTER: Flag(false),
   REDIS_KEY_PREFIX: Type.String({ default: 'emg:', pattern: '^[\\w:.-]{1,64}$', description: 'letters, digits, and : . - _ (at most 64)' }),
   MEMORY_STORE_MAX_ENTRIES: Type.Integer({ minimum: 100, default: 100000 }),
   PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),

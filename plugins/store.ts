@@ -1,42 +1,27 @@
 import fp from 'fastify-plugin'
 import { setTimeout } from 'node:timers/promises'
-import { Redis } from 'ioredis'
 import { MemoryStore } from './store/memory.ts'
 import { RedisStore } from './store/redis.ts'
 import type { Store } from './store/contract.ts'
+import { createRedisClient, type RedisClient } from './store/connection.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     store: Store
-    /** The shared ioredis client, or null with the in-memory store. */
-    redis: Redis | null
+    /** The shared ioredis client (one node or a cluster), or null with the in-memory store. */
+    redis: RedisClient | null
   }
 }
 
-/**
- * Connection settings that keep the service answering while Redis is away:
- * bounded connect and command times, no offline queue (a command fails at once
- * instead of waiting), and reconnection forever in the background.
- *
- * The client is built here rather than by @fastify/redis because that plugin
- * holds registration until Redis answers, and the service must start (and
- * report 503 on readiness) with Redis down.
- */
+/** How long a start waits for Redis before going on without it (readiness reports it meanwhile). */
 const STARTUP_WAIT_MS = 2000
 
-export function createRedisClient (url: string): Redis {
-  return new Redis(url, {
-    connectTimeout: 2000,
-    commandTimeout: 1500,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
-    lazyConnect: false,
-    // Commands issued in the same tick (the rate-limit hits and revocation lookup of concurrent
-    // requests) go out in one socket write instead of one write each.
-    enableAutoPipelining: true
-  })
-}
+/**
+ * The client is built here (plugins/store/connection.ts) rather than by @fastify/redis because
+ * that plugin holds registration until Redis answers, and the service must start (and report 503
+ * on readiness) with Redis down.
+ */
+export { createRedisClient }
 
 export default fp(async function store (fastify) {
   const { config } = fastify
@@ -44,7 +29,7 @@ export default fp(async function store (fastify) {
     fastify.decorate('redis', null)
     fastify.decorate('store', new MemoryStore({ maxEntries: config.memoryStoreMaxEntries }))
   } else {
-    const client = createRedisClient(config.redisUrl)
+    const client = createRedisClient({ url: config.redisUrl, cluster: config.redisCluster })
     let lastWarning = 0
     client.on('error', (err: NodeJS.ErrnoException) => {
       // ioredis repeats the error on every reconnect attempt: say it once every 30 s.
@@ -56,7 +41,7 @@ export default fp(async function store (fastify) {
       if (lastWarning !== 0) fastify.log.info('redis connection restored')
       lastWarning = 0
     })
-    fastify.decorate('redis', client)
+    fastify.decorate<RedisClient | null>('redis', client)
     fastify.decorate('store', new RedisStore(client, config.redisKeyPrefix))
     // Give the first connection a bounded moment so a healthy start is ready at once;
     // an unreachable Redis does not stop the start (readiness reports it instead).
