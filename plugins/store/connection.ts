@@ -62,10 +62,13 @@ export function clusterOptions (url: string, connection: ConnectionOptions = {})
     ...(parsed.username !== '' ? { username: decodeURIComponent(parsed.username) } : {}),
     ...(parsed.password !== '' ? { password: decodeURIComponent(parsed.password) } : {})
   }
-  const { enableAutoPipelining, ...perNode } = CONNECTION
+  const { enableAutoPipelining: _onOneNodeOnly, ...perNode } = CONNECTION
   return {
     enableOfflineQueue: false,
-    enableAutoPipelining,
+    // Off: ioredis 6's automatic pipelines per slot lost track of their callbacks when a node
+    // answered a pipeline short (seen here: "results[i] is not iterable", then commands that never
+    // settle). Each command is written on its own; concurrent ones still share the round trip.
+    enableAutoPipelining: false,
     scaleReads: 'master',
     dnsLookup: (address, callback) => { callback(null, address) },
     // After a failover, slots move to the promoted replica: MOVED answers and this refresh find it.

@@ -23,10 +23,12 @@ export interface RedisClusterHandle {
   nodes: ClusterNodeProcess[]
   /** The port of the primary that now serves `key`'s slot. */
   primaryFor: (key: string) => Promise<number>
-  /** Kills one node (SIGKILL, by its pid). */
+  /** Kills one node (SIGKILL, by the pid its shell holds). */
   kill: (port: number) => void
   /** Resolves when every slot is served again (`cluster_state:ok` on every live node), with the time it took. */
   waitForOk: (timeoutMs?: number) => Promise<number>
+  /** Resolves when `key`'s slot is served by another primary than `port` and the cluster is ok, with the time it took. */
+  waitForFailover: (key: string, port: number, timeoutMs?: number) => Promise<number>
   stop: () => Promise<void>
 }
 
@@ -53,17 +55,21 @@ export async function startRedisCluster (opts: { primaries?: number, replicas?: 
   const dir = await mkdtemp(join(tmpdir(), 'emg-redis-cluster-'))
   const nodes: ClusterNodeProcess[] = []
   const alive = new Set<ChildProcess>()
-  const killAll = () => { for (const p of alive) p.kill('SIGKILL') }
+  const killAll = () => { for (const p of alive) p.stdin?.end() }
   process.once('exit', killAll)
   try {
     for (let i = 0; i < primaries * (1 + replicas); i++) {
       const port = await freePort()
       const busPort = await freePort()
-      const child = spawn('redis-server', [
+      // A shell holds each server and SIGKILLs it when its stdin closes: when this process ends,
+      // however it ends (even killed by a test timeout), its servers end too.
+      const child = spawn('sh', ['-c', 'redis-server "$@" & r=$!; read _; kill -9 $r; wait $r', 'sh',
         '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
         '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
-        '--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no', '--dir', dir
-      ], { stdio: 'ignore' })
+        '--cluster-node-timeout', String(nodeTimeoutMs), '--save', '', '--appendonly', 'no', '--dir', dir,
+        // Replicas sync at once (Redis waits 5 s by default): a replica that never synced cannot take over.
+        '--repl-diskless-sync-delay', '0'
+      ], { stdio: ['pipe', 'ignore', 'ignore'] })
       alive.add(child)
       child.once('exit', () => alive.delete(child))
       nodes.push({ port, process: child })
@@ -92,26 +98,51 @@ export async function startRedisCluster (opts: { primaries?: number, replicas?: 
     return /cluster_slots_ok:16384/.test(info)
   }
 
+  /** Every replica has synced with its primary (INFO replication: master_link_status:up). */
+  async function waitForReplicas (timeoutMs = 30000): Promise<void> {
+    const started = Date.now()
+    for (const { port } of nodes) {
+      for (;;) {
+        const info = await cli('-p', String(port), 'info', 'replication')
+        if (/role:master/.test(info) || /master_link_status:up/.test(info)) break
+        if (Date.now() - started > timeoutMs) throw new Error(`replica ${port} not in sync after ${timeoutMs} ms`)
+        await sleep(100)
+      }
+    }
+  }
+
+  async function primaryFor (key: string): Promise<number> {
+    const live = nodes.find(n => alive.has(n.process)) as ClusterNodeProcess
+    const slot = Number((await cli('-p', String(live.port), 'cluster', 'keyslot', key)).trim())
+    const client = new Redis(live.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
+    try {
+      await client.connect()
+      const ranges = await client.call('cluster', 'slots') as Array<[number, number, [string, number]]>
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+      if (range === undefined) throw new Error(`no node serves slot ${slot}`)
+      return Number(range[2][1])
+    } finally {
+      client.disconnect()
+    }
+  }
+
   await waitForOk()
+  await waitForReplicas()
   return {
     url: `redis://127.0.0.1:${nodes[0].port}`,
     nodes,
-    async primaryFor (key) {
-      const slot = Number((await cli('-p', String(nodes.find(n => alive.has(n.process))?.port), 'cluster', 'keyslot', key)).trim())
-      const live = nodes.find(n => alive.has(n.process)) as ClusterNodeProcess
-      const client = new Redis(live.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
-      try {
-        await client.connect()
-        const ranges = await client.call('cluster', 'slots') as Array<[number, number, [string, number]]>
-        const range = ranges.find(([from, to]) => slot >= from && slot <= to)
-        if (range === undefined) throw new Error(`no node serves slot ${slot}`)
-        return Number(range[2][1])
-      } finally {
-        client.disconnect()
+    primaryFor,
+    async waitForFailover (key, port, timeoutMs = 30000) {
+      const started = Date.now()
+      while (await primaryFor(key).catch(() => port) === port) {
+        if (Date.now() - started > timeoutMs) throw new Error(`no failover of ${port} within ${timeoutMs} ms`)
+        await sleep(50)
       }
+      await waitForOk(Math.max(1, timeoutMs - (Date.now() - started)))
+      return Date.now() - started
     },
     kill (port) {
-      nodes.find(n => n.port === port)?.process.kill('SIGKILL')
+      nodes.find(n => n.port === port)?.process.stdin?.end()
     },
     waitForOk,
     async stop () {
