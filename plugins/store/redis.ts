@@ -104,16 +104,22 @@ export class RedisStore implements Store {
     return count as number
   }
 
-  /** A cluster answers when every primary does (a failed one holds slots until a replica takes over). */
+  /**
+   * A cluster answers when every primary does (a failed one holds its slots until a replica takes
+   * over). The message counts them, without addresses: readiness is public.
+   */
   async ping () {
     const { client } = this
     if (!isCluster(client)) {
       await this.run(() => client.ping())
       return
     }
+    const unavailable = (message: string) => Object.assign(new StoreUnavailableError(), { message })
+    if (client.status !== 'ready') throw unavailable(`cluster ${client.status}`)
     const primaries = client.nodes('master')
-    if (client.status !== 'ready' || primaries.length === 0) throw new StoreUnavailableError({ cause: new Error(`cluster ${client.status}`) })
-    await this.run(() => Promise.all(primaries.map(async node => await node.ping())))
+    const answers = await Promise.allSettled(primaries.map(async node => await node.ping()))
+    const silent = answers.filter(a => a.status === 'rejected').length
+    if (primaries.length === 0 || silent > 0) throw unavailable(`cluster: ${silent} of ${primaries.length} primaries do not answer`)
   }
 
   async close () {
