@@ -279,10 +279,9 @@ export function checkRateLimits (r: Reading): string[] {
 /** Settings that need REDIS_URL: the audit stream lives in the store's Redis; REDIS_CLUSTER says how to reach it. */
 export function checkAuditStore (r: Reading): string[] {
   if (r.raw.REDIS_URL !== undefined) return []
-  return [
-    ...(r.raw.AUDIT_REDIS_STREAM === undefined ? [] : ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis']),
-    ...(r.env.REDIS_CLUSTER !== true ? [] : ['REDIS_CLUSTER=true needs REDIS_URL: one node of the cluster (the others are discovered from it)'])
-  ]
+  const needs = (name: string, why: string) => `${name} needs REDIS_URL: ${why}`
+  return [...(r.raw.AUDIT_REDIS_STREAM === undefined ? [] : [needs('AUDIT_REDIS_STREAM', 'the audit stream is written to the store\'s Redis')]),
+    ...(r.env.REDIS_CLUSTER !== true ? [] : [needs('REDIS_CLUSTER=true', 'one node of the cluster (the others are discovered from it)')])]
 }
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
