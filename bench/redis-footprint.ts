@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import { buildListening, freePort } from '../test/helper.ts'
 import { startRedisCluster } from '../test/support/redis-cluster.ts'
@@ -15,6 +16,7 @@ import { callTool, post } from '../test/support/mcp.ts'
 const run = promisify(execFile)
 const CALLS = 200
 const REFRESHES = 5
+const CPU_CALLS = 4000
 
 /** Commands executed so far on these servers (sum of INFO commandstats calls), by command. */
 async function commandCounts (ports: number[]): Promise<Map<string, number>> {
@@ -32,6 +34,18 @@ function delta (before: Map<string, number>, after: Map<string, number>): Map<st
   return out
 }
 
+/** CPU time (user + system, ms) the redis-server processes listening on `ports` have used (Linux /proc). */
+async function redisCpuMs (ports: number[]): Promise<number> {
+  let ms = 0
+  for (const port of ports) {
+    const { stdout } = await run('redis-cli', ['-p', String(port), 'info', 'server'])
+    const pid = /process_id:(\d+)/.exec(stdout)?.[1]
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    ms += (Number(fields[11]) + Number(fields[12])) * 10
+  }
+  return ms
+}
+
 async function measure (label: string, env: Record<string, string>, ports: number[]) {
   const closers: Array<() => unknown> = []
   const t = { teardown: (fn: () => unknown) => { closers.push(fn) } }
@@ -45,10 +59,18 @@ async function measure (label: string, env: Record<string, string>, ports: numbe
     const before = await commandCounts(ports)
     for (let i = 1; i <= CALLS; i++) await post(baseUrl, callTool(i, 'whoami'), { authorization: `Bearer ${access}` })
     const perCall = delta(before, await commandCounts(ports))
+    // Redis CPU per call, from more calls (10 in flight) than the command count needs: clock ticks are 10 ms.
+    const cpuBefore = await redisCpuMs(ports)
+    let next = 0
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      while (next < CPU_CALLS) await post(baseUrl, callTool(next++, 'whoami'), { authorization: `Bearer ${access}` })
+    }))
+    const cpuUs = (await redisCpuMs(ports) - cpuBefore) * 1000 / CPU_CALLS
     perCall.delete('info') // this measure's own
     const total = [...perCall.values()].reduce((a, b) => a + b, 0)
     // commandstats counts the commands a script runs as well as the script itself (EVALSHA)
     process.stdout.write(`\n${label}: Redis commands per /mcp tool call: ${(total / CALLS).toFixed(2)} executed, scripts' own included (${[...perCall].map(([n, c]) => `${n} ${(c / CALLS).toFixed(2)}`).join(', ')})\n`)
+    process.stdout.write(`  Redis CPU per /mcp call: ${cpuUs.toFixed(1)} µs, all servers together (one core: about ${(1e6 / cpuUs).toFixed(0)} calls/s)\n`)
 
     const footprint = async () => {
       const sizes = new Map<string, { keys: number, bytes: number }>()

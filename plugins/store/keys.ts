@@ -1,5 +1,5 @@
-// Every key shape the service stores, in one place (docs/contracts.md's store table lists the
-// same). The store adds REDIS_KEY_PREFIX; the in-memory store's bounds go by the part before `:`
+// Every key shape the service stores, in one place (docs/architecture.md, "Keys and hash slots",
+// lists the same). The store adds REDIS_KEY_PREFIX; the in-memory store's bounds go by the part before `:`
 // (memory.ts storeKindOf). Secrets in a key are hashed: a store dump never holds a usable code or token.
 // Redis Cluster: keys read or written by one command, script or transaction share a hash tag (the
 // `{…}` part, which alone decides the slot), on one node as on a cluster (docs/architecture.md, "Keys
