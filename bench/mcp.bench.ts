@@ -1,6 +1,7 @@
 // Authenticated MCP tools/call of a trivial tool (whoami), in one run, alternating between
 //  (a) this service (server.ts) with Redis rate limiting on, and
-//  (b) the MCP SDK's own stateless express example with requireBearerAuth (bench/sdk-baseline-server.ts).
+//  (b) the MCP SDK's own stateless express example with requireBearerAuth (bench/sdk-baseline-server.ts),
+//  (c) this service on a Redis Cluster of three primaries started for the bench (REDIS_CLUSTER=true).
 // autocannon, 10 connections; both servers are child processes, so neither shares its event loop
 // with the load generator. Prints req/s, p50/p99 per round and overall, and the ratio a/b.
 // Target (issue 5): ratio >= 4 and p99 of (a) < 10 ms.
@@ -13,6 +14,7 @@ import autocannon from 'autocannon'
 import { freePort, waitFor } from './server-process.ts'
 import { parseSigningKeys } from '../config/keys.ts'
 import { createTokenSigner } from '../plugins/jwt-verify/signing-keys.ts'
+import { startRedisCluster } from '../test/support/redis-cluster.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const REDIS_URL = 'redis://127.0.0.1:6379'
@@ -83,18 +85,19 @@ const median = (values: number[]) => [...values].sort((x, y) => x - y)[Math.floo
 export default async function mcpBench (): Promise<void> {
   const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   const [key] = parseSigningKeys(privatePem)
-  const [portA, portB] = [await freePort(), await freePort()]
+  const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()]
   const baseA = `http://127.0.0.1:${portA}`
   const baseB = `http://127.0.0.1:${portB}`
+  const baseC = `http://127.0.0.1:${portC}`
   const claims = { sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', name: 'Bench', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}` }
   const tokenB = createTokenSigner([key], { issuer: baseB, audience: `${baseB}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
 
-  const service = start('server.ts', {
-    PORT: String(portA),
+  const serviceEnv = (port: number, base: string, redis: Record<string, string>) => ({
+    PORT: String(port),
     HOST: '127.0.0.1',
-    MCP_BASE_URL: baseA,
+    MCP_BASE_URL: base,
     TOKEN_SIGNING_KEY: privatePem,
-    REDIS_URL,
+    ...redis,
     REDIS_KEY_PREFIX: `bench:${randomUUID().slice(0, 8)}:`,
     RATE_LIMIT_ENABLED: 'true',
     // Limits far above what the bench sends, so every request is counted in Redis and none refused.
@@ -104,24 +107,33 @@ export default async function mcpBench (): Promise<void> {
     // BENCH_LOG_LEVEL=info measures the service with its default request logging.
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
+  const cluster = await startRedisCluster({ primaries: 3 })
+  const service = start('server.ts', serviceEnv(portA, baseA, { REDIS_URL }))
+  const onCluster = start('server.ts', serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }))
   const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
   try {
-    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline)])
+    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline), waitFor(`${baseC}/health`, onCluster)])
     // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
     const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service')
     await check(`${baseB}/mcp`, tokenB, '(b) baseline')
+    const tokenC = createTokenSigner([key], { issuer: baseC, audience: `${baseC}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
+    await check(`${baseC}/mcp`, tokenC, '(c) service on a cluster')
 
     process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each), service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? 'warn'}\n`)
     await load(`${baseA}/mcp`, tokenA, 2)
     await load(`${baseB}/mcp`, tokenB, 2)
+    await load(`${baseC}/mcp`, tokenC, 2)
     const a: Round[] = []
     const b: Round[] = []
+    const c: Round[] = []
     for (let i = 0; i < ROUNDS; i++) {
       a.push(await load(`${baseA}/mcp`, tokenA, SECONDS, service.pid))
       process.stdout.write(`  round ${i + 1} (a) service + Redis rate limit: ${fmt(a[i])}\n`)
       b.push(await load(`${baseB}/mcp`, tokenB, SECONDS, baseline.pid))
       process.stdout.write(`  round ${i + 1} (b) SDK express baseline:       ${fmt(b[i])}\n`)
+      c.push(await load(`${baseC}/mcp`, tokenC, SECONDS, onCluster.pid))
+      process.stdout.write(`  round ${i + 1} (c) service + Redis Cluster:    ${fmt(c[i])}\n`)
     }
     const summary = (rounds: Round[]): Round => ({
       rps: rounds.reduce((s, r) => s + r.total, 0) / (rounds.length * SECONDS),
@@ -134,15 +146,20 @@ export default async function mcpBench (): Promise<void> {
     })
     const sa = summary(a)
     const sb = summary(b)
+    const sc = summary(c)
     const ratio = sa.rps / sb.rps
     process.stdout.write(`(a) service + Redis rate limit: ${fmt(sa)}\n`)
     process.stdout.write(`(b) SDK express baseline:       ${fmt(sb)}\n`)
+    process.stdout.write(`(c) service + Redis Cluster:    ${fmt(sc)}\n`)
+    process.stdout.write(`cluster / one node: req/s ${(sc.rps / sa.rps).toFixed(2)}, server CPU per request ${sa.cpuUs > 0 ? (sc.cpuUs / sa.cpuUs).toFixed(2) : '?'}\n`)
     process.stdout.write(`ratio a/b: ${ratio.toFixed(2)}  (target >= 4; p99 (a) target < 10 ms: ${sa.p99 < 10 ? 'met' : 'NOT met'})\n`)
     // Throughput depends on what else the machine runs; CPU per request much less so.
     if (sa.cpuUs > 0) process.stdout.write(`server CPU per request b/a: ${(sb.cpuUs / sa.cpuUs).toFixed(2)}  (throughput one core could reach: a ${(1e6 / sa.cpuUs).toFixed(0)} req/s, b ${(1e6 / sb.cpuUs).toFixed(0)} req/s)\n`)
-    if (sa.non2xx + sa.errors > 0 || sb.non2xx + sb.errors > 0) process.stdout.write('WARNING: some requests failed; the figures are not comparable\n')
+    if (sa.non2xx + sa.errors > 0 || sb.non2xx + sb.errors > 0 || sc.non2xx + sc.errors > 0) process.stdout.write('WARNING: some requests failed; the figures are not comparable\n')
   } finally {
     service.kill('SIGTERM')
     baseline.kill('SIGTERM')
+    onCluster.kill('SIGTERM')
+    await cluster.stop()
   }
 }
