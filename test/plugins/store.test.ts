@@ -218,6 +218,18 @@ t.test('redis store: an unreachable server fails fast with a 503 StoreUnavailabl
   }
 })
 
+t.test('redis cluster store: a cluster that cannot be reached fails fast with a 503 StoreUnavailableError, ping included', async t => {
+  const client = createRedisClient({ url: `redis://127.0.0.1:${await freePort()}`, cluster: true })
+  client.on('error', () => {})
+  const store = new RedisStore(client)
+  t.teardown(() => store.close())
+  for (const op of [() => store.get('k'), () => store.set('k', 'v', 1), () => store.take('k'), () => store.incr('k', 1), () => store.getMany(['a', 'b']), () => store.getManyWithEpoch(['k']), () => store.ping()]) {
+    const started = Date.now()
+    await t.rejects(op() as Promise<unknown>, { code: 'FST_ERR_STORE_UNAVAILABLE', statusCode: 503 })
+    t.ok(Date.now() - started < 500, 'no wait for a connection')
+  }
+})
+
 t.test('memory store: filling the transactions never evicts revocations, clients or grants', async t => {
   const store = new MemoryStore({ maxEntries: 100 })
   t.teardown(() => store.close())
