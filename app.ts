@@ -30,11 +30,11 @@ export interface AppOptions {
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
-const SECRET_PARAMS = /([?&](?:code|state|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|token)=)[^&#]*/gi
+const SECRET_PARAMS = /([?&](?:code|state|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|token|user_code|device_code)=)[^&#]*/gi
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 // Secrets redacted wherever they appear at the top of a log object or one level down.
-const SECRET_FIELDS = ['authorization', 'cookie', 'code_verifier', 'refresh_token', 'client_secret', 'client_assertion', 'access_token', 'id_token', 'password']
+const SECRET_FIELDS = ['authorization', 'cookie', 'code_verifier', 'refresh_token', 'client_secret', 'client_assertion', 'access_token', 'id_token', 'password', 'device_code', 'user_code']
 // `code`, `state` and `token` are also ordinary words (err.code, rate rule names): redacted at the top
 // and where requests carry them, not in every nested object.
 const REQUEST_FIELDS = ['code', 'state', 'token']

@@ -2,18 +2,27 @@ import Fastify from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { loadConfig, ConfigError, type Config } from './config/index.ts'
+import { trustDevCertificate, withDevTls } from './config/tls.ts'
 import { logFormatters, prettyStream } from './logging.ts'
 
 // The only file that listens. App Service sends SIGTERM and waits a few seconds:
 // stop accepting, let in-flight requests finish, close Redis, exit.
 //
-// Flags (package.json's `dev` script uses both): --check-config checks the configuration and exits;
-// --pretty-logs writes readable lines instead of JSON when stdout is a terminal.
+// Flags (package.json's `dev` script uses the first two): --check-config checks the configuration and
+// exits; --pretty-logs writes readable lines instead of JSON when stdout is a terminal; --tls serves
+// https with a self-signed development certificate (as DEV_TLS=true does, config/tls.ts).
 const flags = new Set(process.argv.slice(2))
 
+let source: Record<string, string | undefined>
+try {
+  source = await withDevTls(flags.has('--tls'))
+} catch (err) {
+  process.stderr.write(`could not make the development TLS certificate: ${(err as Error).message}\n`)
+  process.exit(1)
+}
 let config: Config
 try {
-  config = loadConfig()
+  config = loadConfig(source)
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err
   // A person reads the list; a log collector gets one JSON line.
@@ -22,6 +31,7 @@ try {
   process.exit(1)
 }
 if (flags.has('--check-config')) process.exit(0)
+if (config.tls?.development === true) trustDevCertificate(config.tls.cert)
 
 // Loaded once the configuration is known to be good, so a bad one fails fast.
 const { default: app, serverOptions } = await import('./app.ts')

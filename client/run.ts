@@ -1,12 +1,12 @@
 import { basename, relative } from 'node:path'
 import { parseArgs } from 'node:util'
-import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { FetchLike } from '@modelcontextprotocol/client'
 import { CliError, DEFAULT_PROGRAM, toCliError } from './ui/errors.ts'
 import { Output, type Writer } from './ui/output.ts'
 import { TokenCache, configDir } from './auth/token-cache.ts'
 import { DEFAULT_SIGNIN_TIMEOUT_MS } from './auth/loopback.ts'
 import { systemBrowser, type OpenUrl } from './auth/browser.ts'
-import { CLIENT_VERSION, type Context } from './auth/session.ts'
+import { CLIENT_VERSION, PROTOCOLS, type Context, type ProtocolChoice } from './auth/session.ts'
 import { login, logout, status } from './commands/auth.ts'
 import { callTool, tools, whoami } from './commands/tools.ts'
 import { agent, DEFAULT_MAX_ROUNDS, PROVIDERS, type AgentArgs, type Provider } from './commands/agent.ts'
@@ -31,6 +31,7 @@ export const USAGE = `Usage: entra-mcp-client <command> [options]
 
 Commands:
   login                      sign in (browser) and cache the tokens
+  login --device             sign in from a machine without a browser: enter a code on any device
   tools                      list the server's tools and the scopes each needs
   call <tool> [key=value …]  call a tool (or: call <tool> --json '{"key": "value"}')
   whoami                     who the server thinks you are
@@ -41,8 +42,11 @@ Commands:
 
 Options:
   --server URL        MCP endpoint (default ${DEFAULT_SERVER}, or $ENTRA_MCP_SERVER)
+  --protocol VERSION  MCP revision: auto (default: 2026-07-28 when the server offers it,
+                      else 2025-11-25), 2025-11-25, or 2026-07-28 (no fallback)
   --json              machine-readable output (one JSON document on stdout)
   --scope "a b"       login: the scopes to ask for (default: all the server offers)
+  --device            login: print an address and a code to sign in on another device (RFC 8628)
   --model NAME        agent: the model (default $OPENAI_MODEL / $ANTHROPIC_MODEL or a current one)
   --max-rounds N      agent: most tool rounds (default ${DEFAULT_MAX_ROUNDS})
   -h, --help          this text
@@ -53,7 +57,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 not signed in / sign-in failed / scope ref
 `
 
 const COMMAND_OPTIONS: Record<string, string[]> = {
-  login: ['scope'],
+  login: ['scope', 'device'],
   tools: [],
   call: ['args'],
   whoami: [],
@@ -90,10 +94,12 @@ function parse (argv: string[]) {
     strict: true,
     options: {
       server: { type: 'string' },
+      protocol: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean' },
       scope: { type: 'string' },
+      device: { type: 'boolean' },
       args: { type: 'string' },
       provider: { type: 'string' },
       model: { type: 'string' },
@@ -132,16 +138,23 @@ type Values = ReturnType<typeof parse>['values']
 function checkOptions (command: string, values: Values): void {
   const allowed = COMMAND_OPTIONS[command]
   if (allowed === undefined) throw new CliError('usage', `Unknown command "${command}". Run with --help for usage.`)
-  for (const key of ['scope', 'args', 'provider', 'model', 'max-rounds'] as const) {
+  for (const key of ['scope', 'device', 'args', 'provider', 'model', 'max-rounds'] as const) {
     if (values[key] !== undefined && !allowed.includes(key)) {
       throw new CliError('usage', `--${key === 'args' ? 'json {…}' : key} does not apply to "${command}".`)
     }
   }
 }
 
-function contextFor (server: string, env: Record<string, string | undefined>, deps: RunDeps, out: Output): Context {
+function protocolOf (value: string | undefined): ProtocolChoice {
+  if (value === undefined) return 'auto'
+  if (!(PROTOCOLS as readonly string[]).includes(value)) throw new CliError('usage', `--protocol must be one of ${PROTOCOLS.join(', ')}, got "${value}".`)
+  return value as ProtocolChoice
+}
+
+function contextFor (server: string, protocol: ProtocolChoice, env: Record<string, string | undefined>, deps: RunDeps, out: Output): Context {
   return {
     server,
+    protocol,
     cache: new TokenCache(configDir(env)),
     openUrl: deps.openUrl ?? systemBrowser(env),
     now: deps.now ?? Date.now,
@@ -170,7 +183,7 @@ async function dispatch (command: string, rest: string[], values: Values, ctx: C
   switch (command) {
     case 'login':
       if (rest.length > 0) throw new CliError('usage', 'login takes no arguments (did you mean --scope "…"?).')
-      return await login(ctx, out, { scope: values.scope })
+      return await login(ctx, out, { scope: values.scope, device: values.device === true })
     case 'logout':
       return await logout(ctx, out)
     case 'status':
@@ -218,7 +231,8 @@ export async function run (argv: string[], deps: RunDeps = {}): Promise<number> 
     }
     checkOptions(command, values)
     server = normaliseServer(values.server ?? (env.ENTRA_MCP_SERVER !== undefined && env.ENTRA_MCP_SERVER !== '' ? env.ENTRA_MCP_SERVER : DEFAULT_SERVER))
-    return await dispatch(command, rest, values, contextFor(server, env, deps, out), out, env)
+    const protocol = protocolOf(values.protocol)
+    return await dispatch(command, rest, values, contextFor(server, protocol, env, deps, out), out, env)
   } catch (err) {
     const error = toCliError(err, server)
     out.error(error.kind, error.message)

@@ -7,6 +7,7 @@ import { parseSigningKeys, parseEncryptionKey, type SigningKey } from './keys.ts
 import { DEV_TENANT_ID } from './dev-identity.ts'
 import { privateUseSchemeProblem } from '../plugins/shared/redirect-uris.ts'
 import { GUID, SCOPE_TOKEN } from '../plugins/shared/syntax.ts'
+import { checkTls } from './tls.ts'
 import type { ClientCertificate, Config, RateRule } from './index.ts'
 
 // One check per area of the environment. Each returns the problems it found and the values it
@@ -189,7 +190,7 @@ export function checkScopes (r: Reading): Checked<string[]> {
 export function checkBaseUrl (r: Reading): Checked<{ port: number, baseUrl: string }> {
   const problems: string[] = []
   const port = (r.refused.has('PORT') ? undefined : r.env.PORT) ?? (r.refused.has('WEBSITES_PORT') ? undefined : r.env.WEBSITES_PORT) ?? 8000
-  let baseUrl = (r.env.MCP_BASE_URL ?? `http://localhost:${port}`).replace(/\/+$/, '')
+  let baseUrl = (r.env.MCP_BASE_URL ?? `${r.env.DEV_TLS ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '')
   if (!r.refused.has('MCP_BASE_URL')) {
     if (r.raw.MCP_BASE_URL !== undefined && new URL(baseUrl).pathname !== '/') {
       problems.push(`MCP_BASE_URL must be an origin without a path (got "${r.raw.MCP_BASE_URL}")`)
@@ -221,18 +222,6 @@ export function checkTokenKeys (r: Reading, devIdentityProvider: boolean): Check
     }
   }
   return { problems, value: { signingKeys: signing.value, encryptionKey: encryption.value } }
-}
-
-/** TLS_CERT_PATH and TLS_KEY_PATH: both or neither, and readable. */
-export function checkTls (r: Reading): Checked<Config['tls']> {
-  const { TLS_CERT_PATH: cert, TLS_KEY_PATH: key } = r.raw
-  if ((cert === undefined) !== (key === undefined)) return { problems: ['TLS_CERT_PATH and TLS_KEY_PATH go together: set both or neither'], value: undefined }
-  if (cert === undefined || key === undefined) return { problems: [], value: undefined }
-  try {
-    return { problems: [], value: { cert: readFileSync(cert), key: readFileSync(key) } }
-  } catch (err) {
-    return { problems: [`TLS_CERT_PATH/TLS_KEY_PATH cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`], value: undefined }
-  }
 }
 
 /** Slow-client limits that Node would refuse together. */

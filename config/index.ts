@@ -76,7 +76,8 @@ export interface Config {
   port: number
   host: string
   trustProxy: boolean | string[]
-  tls?: { cert: Buffer, key: Buffer }
+  /** `development`: the self-signed certificate of DEV_TLS (config/tls.ts), which this process itself trusts. */
+  tls?: { cert: Buffer, key: Buffer, development?: boolean }
   bodyLimit: number
   /** Limits on slow or idle clients, in seconds (maxConnections: a count). */
   http: { headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, maxConnections: number }

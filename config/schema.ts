@@ -53,6 +53,9 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false' }),
   TLS_CERT_PATH: Type.Optional(Type.String({ minLength: 1 })),
   TLS_KEY_PATH: Type.Optional(Type.String({ minLength: 1 })),
+  // Development https with a self-signed certificate for localhost (config/tls.ts).
+  DEV_TLS: Flag(false),
+  DEV_TLS_DIR: Type.String({ default: '.dev-tls', minLength: 1 }),
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1048576 }),
   // Slow clients (see README "Slow clients"): seconds, except the count.
   HTTP_HEADERS_TIMEOUT: Seconds(10),

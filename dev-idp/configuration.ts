@@ -3,6 +3,7 @@ import { errors, type Configuration, type KoaContextWithOIDC, type Account, type
 import type { DevUser } from './users.ts'
 import { memoryAdapter } from './memory-adapter.ts'
 import { errorPage, loggedOutPage, logoutPage } from './views.ts'
+import { CLAIMS_MARKER } from './conditional-access.ts'
 import { GRAPH_RESOURCE, OFFLINE_MARKER, OIDC_SCOPES, addOidcScopes, normalizeScopes, resourceOfScope, shortScopes } from './scopes.ts'
 import type { EntraPaths } from './http.ts'
 
@@ -269,7 +270,7 @@ export function entraLikeConfiguration (input: ConfigurationInput): Configuratio
     responseTypes: ['code'],
     subjectTypes: ['public', 'pairwise'],
     pairwiseIdentifier: (_ctx, accountId, client) => pairwiseSubject(accountId, client.clientId, tenant),
-    extraParams: [OFFLINE_MARKER],
+    extraParams: [OFFLINE_MARKER, CLAIMS_MARKER],
     clockTolerance: 60,
     rotateRefreshToken: true,
     ttl: {

@@ -3,6 +3,7 @@ import { createVerifier } from 'fast-jwt'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { EntraLikeProvider } from './provider.ts'
 import { GRAPH_RESOURCE } from './scopes.ts'
+import { graphClaimsChallenge } from './conditional-access.ts'
 
 /** Where the development stand-in for Microsoft Graph lives, below the provider's mount path. */
 export const DEV_GRAPH_PATH = '/graph/v1.0'
@@ -38,6 +39,12 @@ export function devGraphMe (idp: EntraLikeProvider) {
       claims = await verify(token)
     } catch {
       return graphError(reply, 401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience, issuer, signature or lifetime.')
+    }
+    // Continuous access evaluation: a user who must satisfy a policy first gets Graph's claims challenge.
+    const challenge = idp.demands.pending(claims.oid)
+    if (challenge !== undefined) {
+      reply.header('www-authenticate', graphClaimsChallenge(challenge))
+      return graphError(reply, 401, 'InvalidAuthenticationToken', 'Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenCreatedWithOutdatedPolicies')
     }
     const user = idp.users.find(u => u.oid === claims.oid)
     if (user === undefined) return graphError(reply, 404, 'Request_ResourceNotFound', 'The user does not exist in this directory.')

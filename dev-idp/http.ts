@@ -4,6 +4,7 @@ import { DEV_IDP_CSP, errorPage } from './views.ts'
 import { GRAPH_RESOURCE, OFFLINE_MARKER, normalizeScopes } from './scopes.ts'
 import { readBody, sendHtml, sendJson, withBody } from './node-http.ts'
 import type { InteractionHandler } from './interactions.ts'
+import { CLAIMS_MARKER, asksForClaims, claimsChallengeAnswer, type ClaimsDemands } from './conditional-access.ts'
 
 // The Entra-shaped front of the provider: Entra's v2.0 paths under one tenant, requests rewritten the
 // way Entra reads them (bare Graph scopes, offline_access without prompt=consent), AADSTS answers for
@@ -30,11 +31,12 @@ export interface HandlerSetup {
   mountPath: string
   paths: EntraPaths
   interaction: InteractionHandler
+  demands: ClaimsDemands
 }
 
 /** Node request handler; `req.url` is the full path including the mount path. */
 export function createHandler (setup: HandlerSetup): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { tenant, mountPath, paths, interaction } = setup
+  const { tenant, mountPath, paths, interaction, demands } = setup
   const callback = setup.provider.callback()
   return async function handle (req, res) {
     res.setHeader('content-security-policy', DEV_IDP_CSP)
@@ -60,6 +62,8 @@ export function createHandler (setup: HandlerSetup): (req: IncomingMessage, res:
       } else if (pathname === paths.token && req.method === 'POST' && /^application\/x-www-form-urlencoded/i.test(req.headers['content-type'] ?? '')) {
         const body = await entraTokenBody(req, res)
         if (body === null) return
+        const challenge = demands.pending(await tokenRequestUser(setup.provider, new URLSearchParams(body)))
+        if (challenge !== undefined) return sendJson(res, 400, claimsChallengeAnswer(challenge))
         req = withBody(req, body)
       }
       req.url = url
@@ -90,6 +94,12 @@ function entraAuthorizeQuery (search: string): string {
   if (query.has('scope')) query.set('scope', scopes.join(' '))
   query.delete(OFFLINE_MARKER)
   if (scopes.includes('offline_access')) query.set(OFFLINE_MARKER, '1')
+  // A claims challenge is answered by an interactive sign-in (Entra prompts for MFA), seen by the sign-in page.
+  query.delete(CLAIMS_MARKER)
+  if (asksForClaims(query.get('claims'))) {
+    query.set(CLAIMS_MARKER, query.get('claims') ?? '')
+    query.set('prompt', 'login')
+  }
   return query.toString()
 }
 
@@ -109,4 +119,23 @@ async function entraTokenBody (req: IncomingMessage, res: ServerResponse): Promi
   if (!form.has('scope')) return body
   form.set('scope', normalizeScopes(form.get('scope') ?? undefined).filter(s => s !== 'offline_access').join(' '))
   return form.toString()
+}
+
+/** The user (oid) behind a refresh or on-behalf-of token request, when the token names one. */
+async function tokenRequestUser (provider: Provider, form: URLSearchParams): Promise<string | undefined> {
+  const refreshToken = form.get('refresh_token')
+  if (form.get('grant_type') === 'refresh_token' && refreshToken !== null) {
+    const found = await provider.RefreshToken.find(refreshToken).catch(() => undefined)
+    return found?.accountId
+  }
+  const assertion = form.get('assertion')
+  if (form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:jwt-bearer' && assertion !== null) {
+    try {
+      const payload = JSON.parse(Buffer.from(assertion.split('.')[1] ?? '', 'base64url').toString('utf8')) as { oid?: unknown }
+      return typeof payload.oid === 'string' ? payload.oid : undefined
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
 }

@@ -4,6 +4,7 @@ import { findUser, type DevUser } from './users.ts'
 import { errorPage, signInPage } from './views.ts'
 import { addOidcScopes, normalizeScopes, resourceOfScope } from './scopes.ts'
 import { readBody, sendHtml, sendJson } from './node-http.ts'
+import { CLAIMS_MARKER, type ClaimsDemands } from './conditional-access.ts'
 
 // The sign-in page: GET shows the list of development users (or grants consent at once when only
 // consent is asked); POST signs the chosen user in, or ends the sign-in when it is cancelled.
@@ -12,6 +13,7 @@ export interface InteractionSetup {
   provider: Provider
   tenant: string
   users: readonly DevUser[]
+  demands: ClaimsDemands
   /** Path of the sign-in page, without the interaction uid: `{mountPath}/{tenant}/signin/`. */
   signInPath: string
 }
@@ -72,7 +74,7 @@ async function grantConsent (provider: Provider, req: IncomingMessage, res: Serv
 
 /** The sign-in form: a development user's oid (or name), or cancel. */
 async function submitSignIn (setup: InteractionSetup, req: IncomingMessage, res: ServerResponse, details: Details, uid: string): Promise<void> {
-  const { provider, users } = setup
+  const { provider, users, demands } = setup
   let form: URLSearchParams
   try {
     form = new URLSearchParams((await readBody(req, 8 * 1024)).toString('utf8'))
@@ -87,7 +89,9 @@ async function submitSignIn (setup: InteractionSetup, req: IncomingMessage, res:
   }
   const user = findUser(users, form.get('user') ?? '')
   if (user === undefined) return sendHtml(res, 400, signInPageFor(setup, details, uid, false))
+  // Signing in here stands for doing what the policy asked (MFA) when the request carried its challenge.
+  const met = demands.satisfy(user.oid, (details.params as Record<string, string | undefined>)[CLAIMS_MARKER])
   return provider.interactionFinished(req, res, {
-    login: { accountId: user.oid, amr: ['pwd'], remember: true }
+    login: { accountId: user.oid, amr: met ? ['pwd', 'mfa'] : ['pwd'], remember: true }
   }, { mergeWithLastSubmission: false })
 }

@@ -32,7 +32,8 @@ export async function readBody (req: IncomingMessage, limit = BODY_LIMIT): Promi
 
 /**
  * A view of `req` whose body is `body` (the original stream was read to rewrite it). oidc-provider reads
- * the body with `req.iterator()` while `req.readable` is true; everything else goes to the real request.
+ * the body with `req.iterator()` while `req.readable` is true, readBody with `for await`; everything else
+ * goes to the real request.
  */
 export function withBody (req: IncomingMessage, body: string): IncomingMessage {
   const buffer = Buffer.from(body)
@@ -42,7 +43,7 @@ export function withBody (req: IncomingMessage, body: string): IncomingMessage {
     get (target, prop) {
       if (prop === 'readable') return true
       if (prop === 'readableEncoding') return null
-      if (prop === 'iterator') return () => (async function * () { yield buffer })()
+      if (prop === 'iterator' || prop === Symbol.asyncIterator) return () => (async function * () { yield buffer })()
       const value = Reflect.get(target, prop, target)
       return typeof value === 'function' ? value.bind(target) : value
     }

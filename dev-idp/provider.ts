@@ -2,6 +2,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import Provider, { type JWK } from 'oidc-provider'
 import { DEFAULT_USERS, type DevUser } from './users.ts'
+import { ClaimsDemands } from './conditional-access.ts'
 import { entraLikeConfiguration, registerClients, signingJwks, type EntraLikeClient, type EntraLikeTtl } from './configuration.ts'
 import { createInteractions } from './interactions.ts'
 import { createHandler, entraPaths } from './http.ts'
@@ -44,6 +45,8 @@ export interface EntraLikeProvider {
   users: readonly DevUser[]
   /** Public signing keys, as served at the JWKS endpoint. */
   jwks: { keys: JWK[] }
+  /** Conditional Access stand-in: `demands.demand(oid)` makes a user need MFA (tests). */
+  demands: ClaimsDemands
   /** Node request handler; `req.url` is the full path including the mount path. */
   handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>
 }
@@ -62,7 +65,9 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
   })
   const provider = new Provider(issuer, configuration)
   provider.proxy = options.proxy === true
-  const interaction = createInteractions({ provider, tenant, users, signInPath: `${mountPath}${paths.signIn}` })
+  const demands = new ClaimsDemands()
+  for (const user of users) if (user.needsMfa === true) demands.demand(user.oid)
+  const interaction = createInteractions({ provider, tenant, users, demands, signInPath: `${mountPath}${paths.signIn}` })
 
   return {
     provider,
@@ -79,6 +84,7 @@ export function createEntraLikeProvider (options: EntraLikeOptions): EntraLikePr
     },
     users,
     jwks: { keys: [publicJwk] },
-    handle: createHandler({ provider, tenant, mountPath, paths, interaction })
+    demands,
+    handle: createHandler({ provider, tenant, mountPath, paths, interaction, demands })
   }
 }

@@ -76,6 +76,8 @@ export function upstreamError (err: unknown): ToolError {
       return new ToolError('The sign-in behind this token no longer exists (revoked or expired). Sign in again.')
     case 'upstream_unavailable':
       return new ToolError('Microsoft Entra ID could not be reached for a Microsoft Graph token. Retry shortly.')
+    case 'claims_challenge':
+      return new ToolError((err as Error).message)
     case 'upstream_refused':
       return new ToolError('Microsoft Entra ID refused a Microsoft Graph token for this user. Sign in again; if it persists, check the app registration\'s Graph permissions.')
     default:

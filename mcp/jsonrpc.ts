@@ -43,7 +43,8 @@ export function checkJsonRpcBody (body: unknown): Invalid | undefined {
   return undefined
 }
 
-function idOf (message: unknown): JsonRpcId {
+/** The id of a lone message, when it has a usable one (a batch or a message without: null). */
+export function idOf (message: unknown): JsonRpcId {
   if (typeof message !== 'object' || message === null) return null
   const id = (message as { id?: unknown }).id
   return isId(id) ? id : null
@@ -63,14 +64,4 @@ function messageProblem (message: unknown): string | undefined {
   if (!('id' in m) || !isId(m.id)) return 'a message without a method must be a response with an id'
   if (!('result' in m) && !('error' in m)) return 'a response needs a result or an error'
   return undefined
-}
-
-/** The `tools/call` requests in a body already checked by `checkJsonRpcBody`. */
-export function toolCalls (body: unknown): Array<{ id: JsonRpcId, name: string }> {
-  const messages = Array.isArray(body) ? body : [body]
-  const calls: Array<{ id: JsonRpcId, name: string }> = []
-  for (const m of messages as Array<Record<string, any>>) {
-    if (m.method === 'tools/call' && typeof m.params?.name === 'string') calls.push({ id: idOf(m), name: m.params.name })
-  }
-  return calls
 }

@@ -1,11 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import {
-  JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest,
-  type JSONRPCMessage, type JSONRPCRequest, type RequestId
-} from '@modelcontextprotocol/sdk/types.js'
-import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js'
-import { jsonRpcError, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR } from './jsonrpc.ts'
+  SUPPORTED_PROTOCOL_VERSIONS, isInitializeRequest, isJsonContentType, parseJSONRPCMessage,
+  type JSONRPCMessage, type JSONRPCRequest, type MessageExtraInfo, type RequestId, type Transport
+} from '@modelcontextprotocol/server'
+import { jsonRpcError, INVALID_REQUEST, PARSE_ERROR, SERVER_ERROR, type JsonRpcId } from './jsonrpc.ts'
 
 /** What to write back for one HTTP request: status and, unless 202, a JSON body (already serialized). */
 export interface HttpAnswer {
@@ -15,31 +13,42 @@ export interface HttpAnswer {
 
 type Response = JSONRPCMessage & { id: RequestId }
 
+/** The revisions served by the SDK's handler (mcp/modern.ts), named in a legacy version error too. */
+export const MODERN_VERSIONS = ['2026-07-28']
+
 const isInitialize = (message: JSONRPCMessage): boolean =>
   (message as { method?: unknown }).method === 'initialize' && isInitializeRequest(message)
 
 const isRequest = (message: JSONRPCMessage): message is JSONRPCRequest => 'method' in message && 'id' in message
 
-const answerError = (status: number, code: number, message: string): HttpAnswer =>
-  ({ status, body: JSON.stringify(jsonRpcError(code, message)) })
+const answerError = (status: number, code: number, message: string, id: JsonRpcId = null, data?: unknown): HttpAnswer =>
+  ({ status, body: JSON.stringify(jsonRpcError(code, message, id, data)) })
+
+/** The id of a lone request, echoed in a transport-level error (a batch has no single id: null). */
+function loneId (rawMessage: unknown): JsonRpcId {
+  if (typeof rawMessage !== 'object' || rawMessage === null || Array.isArray(rawMessage)) return null
+  const id = (rawMessage as { id?: unknown }).id
+  return typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)) ? id : null
+}
 
 /**
  * The SDK transport's checks of one POST, in its order (see LocalTransport): the error answer,
  * or the parsed messages.
  */
 export function checkHttpMessages (headers: IncomingHttpHeaders, rawMessage: unknown): HttpAnswer | { messages: JSONRPCMessage[] } {
+  const id = loneId(rawMessage)
   const accept = headers.accept
   if (accept === undefined || !accept.includes('application/json') || !accept.includes('text/event-stream')) {
-    return answerError(406, SERVER_ERROR, 'Not Acceptable: Client must accept both application/json and text/event-stream')
+    return answerError(406, SERVER_ERROR, 'Not Acceptable: Client must accept both application/json and text/event-stream', id)
   }
   if (!isJsonContentType(headers['content-type'] ?? null)) {
-    return answerError(415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json')
+    return answerError(415, SERVER_ERROR, 'Unsupported Media Type: Content-Type must be application/json', id)
   }
   let messages: JSONRPCMessage[]
   try {
-    messages = Array.isArray(rawMessage) ? rawMessage.map(m => JSONRPCMessageSchema.parse(m)) : [JSONRPCMessageSchema.parse(rawMessage)]
+    messages = Array.isArray(rawMessage) ? rawMessage.map(m => parseJSONRPCMessage(m)) : [parseJSONRPCMessage(rawMessage)]
   } catch {
-    return answerError(400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message')
+    return answerError(400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message', id)
   }
   // Equivalent to the SDK's checks on an already parsed message, without a zod pass each:
   // InitializeRequestSchema needs the method `initialize`, and of the (strict) message schemas
@@ -50,7 +59,9 @@ export function checkHttpMessages (headers: IncomingHttpHeaders, rawMessage: unk
   }
   const version = headers['mcp-protocol-version']
   if (!initializing && version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(version as string)) {
-    return answerError(400, SERVER_ERROR, `Bad Request: Unsupported protocol version: ${String(version)} (supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`)
+    const supported = [...SUPPORTED_PROTOCOL_VERSIONS, ...MODERN_VERSIONS]
+    return answerError(400, SERVER_ERROR, `Bad Request: Unsupported protocol version: ${String(version)} (supported versions: ${supported.join(', ')})`,
+      id, { supported, requested: String(version) })
   }
   return { messages }
 }
@@ -107,7 +118,7 @@ export class LocalTransport implements Transport {
     const checked = checkHttpMessages(headers, rawMessage)
     if ('status' in checked) return checked
     const { messages } = checked
-    const extra = { requestInfo: { headers } }
+    const extra: MessageExtraInfo = {}
     const onmessage = this.onmessage
     if (onmessage === undefined) throw new Error('the transport is not connected to a server')
 
@@ -121,7 +132,7 @@ export class LocalTransport implements Transport {
   }
 
   /** Several messages: each request gets an id of ours; the answer is their responses, in order. */
-  async #batch (messages: JSONRPCMessage[], onmessage: NonNullable<Transport['onmessage']>, extra: { requestInfo: { headers: IncomingHttpHeaders } }, deadlineMs: number): Promise<HttpAnswer> {
+  async #batch (messages: JSONRPCMessage[], onmessage: NonNullable<Transport['onmessage']>, extra: MessageExtraInfo, deadlineMs: number): Promise<HttpAnswer> {
     const pending: Array<Promise<Response>> = []
     const internalIds: number[] = []
     const originalIds: RequestId[] = []
@@ -155,7 +166,7 @@ export class LocalTransport implements Transport {
   }
 
   /** The common case, one request alone: one promise and one timer, no batch bookkeeping. */
-  async #single (message: JSONRPCRequest, onmessage: NonNullable<Transport['onmessage']>, extra: { requestInfo: { headers: IncomingHttpHeaders } }, deadlineMs: number): Promise<HttpAnswer> {
+  async #single (message: JSONRPCRequest, onmessage: NonNullable<Transport['onmessage']>, extra: MessageExtraInfo, deadlineMs: number): Promise<HttpAnswer> {
     const id = this.#takeId()
     const originalId = message.id
     const answered = new Promise<HttpAnswer>((resolve, reject) => {

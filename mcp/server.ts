@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv'
-import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { McpServer, type CacheHint, type CallToolResult, type ScopeChallenge, type jsonSchemaValidator } from '@modelcontextprotocol/server'
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import { isToolResult, type AnyTool, type ToolRegistry } from './registry.ts'
 import { LocalTransport, type HttpAnswer } from './local-transport.ts'
+import type { Catalog, CatalogRequest } from './catalog.ts'
+import { registerCatalog } from './catalog-server.ts'
 
 /** Key under `_meta` of each listed tool: the scopes the tool requires. */
 export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
@@ -12,12 +12,36 @@ export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
 /** Runs one tool for the HTTP request a pooled server is currently serving. */
 export interface RequestScope {
   callTool: (tool: AnyTool, args: unknown, signal: AbortSignal) => Promise<CallToolResult>
+  /** The caller, for resources and prompts (mcp/catalog.ts). */
+  caller?: CatalogRequest
+  /**
+   * Asked by the SDK's handler (2026-07-28 requests only) before a `tools/call`, `resources/read`
+   * or `prompts/get` runs: the step-up challenge when the caller lacks one of the scopes its
+   * target needs, else undefined.
+   */
+  scopeChallenge?: (target: { scopes: readonly string[] }) => ScopeChallenge | undefined
+}
+
+/**
+ * Cache hints of the 2026-07-28 cacheable results (`ttlMs`, `cacheScope`). The lists are the same
+ * for every caller (the scopes a tool needs are in its `_meta`, not filtered by caller) and fixed
+ * while the process runs, but `private` keeps shared caches out of it until a review says
+ * otherwise. New list methods (`resources/list`, `prompts/list`, …) get their line here.
+ */
+export const CACHE_HINTS: Partial<Record<'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list' | 'server/discover', CacheHint>> = {
+  'server/discover': { ttlMs: 60_000, cacheScope: 'public' },
+  'tools/list': { ttlMs: 60_000, cacheScope: 'private' },
+  'prompts/list': { ttlMs: 60_000, cacheScope: 'private' },
+  'resources/list': { ttlMs: 60_000, cacheScope: 'private' },
+  'resources/templates/list': { ttlMs: 60_000, cacheScope: 'private' }
 }
 
 export interface ServerInfo {
   name: string
   version: string
   instructions?: string
+  /** Resources and prompts served beside the tools. */
+  catalog?: Catalog
 }
 
 /** Turns what a handler returned into the `CallToolResult` the SDK sends. */
@@ -41,6 +65,8 @@ export interface ServerSlot {
   transport: LocalTransport | undefined
   scope: RequestScope | undefined
   version: number
+  /** Called when the server's transport closes (the modern leg takes its server back then). */
+  onclose?: () => void
 }
 
 export function createMcpServer (registry: ToolRegistry, info: ServerInfo, validator: jsonSchemaValidator): ServerSlot {
@@ -50,11 +76,15 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       capabilities: { tools: { listChanged: false } },
       instructions: info.instructions,
       jsonSchemaValidator: validator,
+      cacheHints: CACHE_HINTS,
+      // A stateless JSON answer has no stream for the SDK's server-to-client requests.
+      inputRequired: { legacyShim: false },
       // Bounds the work of validating arguments (the body limit bounds their size).
       maxToolInputElements: 10_000
     }
   )
   const slot: ServerSlot = { server, transport: undefined, scope: undefined, version: registry.version }
+  server.server.onclose = () => slot.onclose?.()
   for (const tool of registry.list()) {
     server.registerTool(tool.name, {
       title: tool.title,
@@ -62,13 +92,15 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       inputSchema: tool.inputSchema,
       outputSchema: tool.outputSchema,
       annotations: tool.annotations,
-      _meta: { [SCOPES_META_KEY]: tool.scopes }
-    }, (async (args: unknown, extra: { signal: AbortSignal }) => {
+      _meta: { [SCOPES_META_KEY]: tool.scopes },
+      scopeChallenge: () => slot.scope?.scopeChallenge?.(tool)
+    }, (async (args: unknown, ctx: { mcpReq: { signal: AbortSignal } }) => {
       const scope = slot.scope
       if (scope === undefined) throw new Error('tool called outside a request')
-      return await scope.callTool(tool, args, extra.signal)
+      return await scope.callTool(tool, args, ctx.mcpReq.signal)
     }) as never)
   }
+  if (info.catalog !== undefined) registerCatalog(server, info.catalog, { current: () => slot.scope?.caller, scopeChallenge: def => () => slot.scope?.scopeChallenge?.(def) })
   return slot
 }
 

@@ -1,7 +1,7 @@
 // Running one tool for the caller of a request: its per-tool rate limit, the handler with its
 // context and timeout, the `tool.called` audit line.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import type { CallToolResult } from '@modelcontextprotocol/server'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { ToolError, type AnyTool, type ToolContext } from './registry.ts'
 import { toCallToolResult } from './server.ts'

@@ -3,13 +3,17 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { jsonRpcAnswer } from '../plugins/errors/answers.ts'
 import { loadTools, ToolRegistry, type AnyTool } from './registry.ts'
 import { ServerPool, serveMcpRequest, type RequestScope } from './server.ts'
-import { checkJsonRpcBody, jsonRpcError, INTERNAL_ERROR, SERVER_ERROR } from './jsonrpc.ts'
+import { checkJsonRpcBody, jsonRpcError, idOf, INTERNAL_ERROR, SERVER_ERROR } from './jsonrpc.ts'
 import { createOriginCheck } from './origin.ts'
-import { refuseScopes, scopeShortfall } from './scopes.ts'
+import { refuseScopes, scopeChallenge, scopeShortfall } from './scopes.ts'
+import { createModernLeg } from './modern.ts'
+import { eraOf } from './era.ts'
+import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
 import { createToolRunner, type RunTool } from './tool-runner.ts'
+import { buildCatalog, type Catalog, type CatalogOptions } from './catalog.ts'
 
-export interface McpPluginOptions {
+export interface McpPluginOptions extends CatalogOptions {
   /** Tools to serve instead of the files in mcp/tools (tests). */
   tools?: AnyTool[]
   /** Tools served in addition to the files in mcp/tools (tests, embedding). */
@@ -60,11 +64,15 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const { config } = fastify
   const toolTimeoutMs = opts.toolTimeoutMs ?? TOOL_TIMEOUT_MS
   const registry = await toolRegistry(fastify, opts)
-  const pool = new ServerPool(registry, {
+  const catalog = await buildCatalog(fastify, () => registry.list(), opts)
+  const info = {
     name: 'entra-mcp-gateway',
     version: config.version,
-    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool lists the OAuth scopes it needs in _meta.'
-  })
+    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
+    catalog
+  }
+  const pool = new ServerPool(registry, info)
+  const modern = createModernLeg(registry, info, err => fastify.log.debug({ err }, 'mcp request refused'))
   fastify.decorate('mcpTools', { list: () => registry.list(), get: (name: string) => registry.get(name) })
 
   const callGraph = createGraphCall(config.graphBaseUrl, () => opts.upstreamTokens ?? fastify.upstreamTokens)
@@ -92,7 +100,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
       bodyLimit: config.bodyLimit,
       config: { rateLimitFamily: 'mcp' },
       onRequest: [checkOrigin, authenticate],
-      handler: mcpPost(fastify, registry, pool, runTool, toolTimeoutMs + ANSWER_MARGIN_MS)
+      handler: mcpPost({ fastify, registry, catalog, pool, modern, runTool, deadlineMs: toolTimeoutMs + ANSWER_MARGIN_MS })
     })
 
     // Stateless: no server-to-client stream (GET) and no session to end (DELETE).
@@ -107,11 +115,36 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
     })
   })
 
-  fastify.addHook('onClose', async () => pool.clear())
+  fastify.addHook('onClose', async () => {
+    pool.clear()
+    await modern.close()
+  })
 }, { name: 'mcp', dependencies: ['config', 'audit-log', 'rate-limit', 'jwt-verify', 'oauth-proxy'] })
 
-/** The POST /mcp handler: shape and scope checks, then the SDK answers (its tools run through `runTool`). */
-function mcpPost (fastify: FastifyInstance, registry: ToolRegistry, pool: ServerPool, runTool: RunTool, deadlineMs: number) {
+interface PostContext {
+  fastify: FastifyInstance
+  registry: ToolRegistry
+  catalog: Catalog
+  pool: ServerPool
+  modern: ReturnType<typeof createModernLeg>
+  runTool: RunTool
+  deadlineMs: number
+}
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}
+
+/**
+ * The POST /mcp handler. The body is sorted by era (mcp/era.ts, the SDK's classifier where it is
+ * not obvious): a 2026-07-28 request goes to the SDK's handler (mcp/modern.ts), a 2025-era one
+ * (initialize, no `_meta` claim, batches) to the pooled servers over the in-process transport; a
+ * body neither era accepts is refused with the classifier's code, the request id echoed. Scopes
+ * are checked before any tool runs on both legs, and once more when a tool is about to run.
+ */
+function mcpPost (ctx: PostContext) {
+  const { fastify, registry, catalog } = ctx
   return async function mcpPost (request: FastifyRequest, reply: FastifyReply) {
     const identity = request.identity
     if (identity === undefined) throw new Error('authenticate left no identity')
@@ -119,19 +152,58 @@ function mcpPost (fastify: FastifyInstance, registry: ToolRegistry, pool: Server
     const invalid = checkJsonRpcBody(body)
     if (invalid !== undefined) return await reply.code(invalid.status).send(invalid.body)
 
-    const shortfall = scopeShortfall(identity, body, name => registry.get(name))
-    if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
-
-    let answer
-    try {
-      const scope: RequestScope = { callTool: async (tool, args, signal) => await runTool(request, identity, tool, args, signal) }
-      answer = await serveMcpRequest(pool, scope, request.headers, body, { deadlineMs })
-    } catch (err) {
-      request.log.error({ err }, 'mcp transport failed')
-      return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error'))
+    const route = eraOf(body, { protocolVersion: header(request, 'mcp-protocol-version'), method: header(request, 'mcp-method'), name: header(request, 'mcp-name') })
+    if (route.kind === 'reject') {
+      return await reply.code(route.httpStatus).send(jsonRpcError(route.code, route.message, idOf(body), route.data))
     }
-    if (answer.body === undefined) return await reply.code(answer.status).send()
-    // A Buffer goes out as is: `Content-Type: application/json` exactly, as the SDK transport sent it.
-    return await reply.code(answer.status).header('content-type', 'application/json').send(Buffer.from(answer.body))
+    const scope: RequestScope = {
+      callTool: async (tool, args, signal) => {
+        // Both legs refused this before; should a path ever reach a tool without, it does not run.
+        if (scopeChallenge(identity, tool) !== undefined) throw new Error(`scope check bypassed for ${tool.name}`)
+        return await ctx.runTool(request, identity, tool, args, signal)
+      },
+      scopeChallenge: target => scopeChallenge(identity, target),
+      caller: { identity, log: request.log }
+    }
+    if (route.kind === 'modern') return await serveModern(ctx, request, reply, identity, scope)
+
+    const shortfall = scopeShortfall(identity, body, name => registry.get(name), catalog)
+    if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
+    return await serveLegacy(ctx, request, reply, scope)
   }
+}
+
+async function serveLegacy ({ pool, deadlineMs }: PostContext, request: FastifyRequest, reply: FastifyReply, scope: RequestScope) {
+  let answer
+  try {
+    answer = await serveMcpRequest(pool, scope, request.headers, request.body, { deadlineMs })
+  } catch (err) {
+    request.log.error({ err }, 'mcp transport failed')
+    return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error', idOf(request.body)))
+  }
+  if (answer.body === undefined) return await reply.code(answer.status).send()
+  // A Buffer goes out as is: `Content-Type: application/json` exactly, as the SDK transport sent it.
+  return await reply.code(answer.status).header('content-type', 'application/json').send(Buffer.from(answer.body))
+}
+
+/**
+ * The SDK's handler answers; a 403 it gives comes from our `scopeChallenge` (the caller lacks a
+ * scope of the tool) and is replaced by the same answer the legacy leg gives: JSON-RPC error with
+ * the id, the step-up challenge, the `scope.denied` audit.
+ */
+async function serveModern ({ fastify, registry, catalog, modern }: PostContext, request: FastifyRequest, reply: FastifyReply, identity: Identity, scope: RequestScope) {
+  let answer
+  try {
+    answer = await modern.serve(request, request.body, scope, { token: '', clientId: identity.clientId ?? '', scopes: identity.scopes })
+  } catch (err) {
+    request.log.error({ err }, 'mcp handler failed')
+    return await reply.code(500).send(jsonRpcError(INTERNAL_ERROR, 'Internal error', idOf(request.body)))
+  }
+  if (answer.status === 403) {
+    const shortfall = scopeShortfall(identity, request.body, name => registry.get(name), catalog)
+    if (shortfall !== undefined) return await refuseScopes(fastify, request, reply, identity, shortfall)
+  }
+  reply.code(answer.status).headers(answer.headers)
+  if (typeof answer.body === 'string') return await reply.send(Buffer.from(answer.body))
+  return await reply.send(answer.body)
 }

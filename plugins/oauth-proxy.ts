@@ -3,6 +3,7 @@ import cookie from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
 import { createTokenCipher, ephemeralKey } from './oauth-proxy/grants/token-crypto.ts'
 import { createGrantStore, type GrantStore } from './oauth-proxy/grants/model.ts'
+import { ClaimsChallenges } from './oauth-proxy/grants/claims-challenges.ts'
 import { createCodeVerifier, s256Challenge } from './oauth-proxy/authorize/pkce.ts'
 import type { AuthorizeTransaction } from './oauth-proxy/authorize/transactions.ts'
 import { randomToken, type Grant } from './oauth-proxy/grants/records.ts'
@@ -13,6 +14,7 @@ import upstreamMetadata from './oauth-proxy/upstream-entra/metadata.ts'
 import clientRegistry, { type ClientRegistryOptions } from './oauth-proxy/clients/registry.ts'
 import clientAuth from './oauth-proxy/client-auth.ts'
 import { configuredGraphScopes } from './oauth-proxy/upstream-entra/graph.ts'
+import type { ClaimsRequest } from './oauth-proxy/upstream-entra/claims.ts'
 import { createUpstreamRenewal, createUpstreamTokens, type UpstreamTokensApi } from './oauth-proxy/upstream-entra/upstream-tokens.ts'
 
 // What the MCP side (mcp/transport.ts) and its tests import from the oauth proxy.
@@ -25,8 +27,13 @@ declare module 'fastify' {
     grants: GrantStore
     /** Approvals remembered per browser (plugins/oauth-proxy/consent/consents.ts). */
     consents: Consents
-    /** Stores the upstream PKCE verifier and nonce in the transaction and returns Entra's authorize URL. */
-    upstreamSignIn: (tx: AuthorizeTransaction) => Promise<string>
+    /** Conditional Access challenges waiting for a user's next sign-in with a client. */
+    claimsChallenges: ClaimsChallenges
+    /**
+     * Stores the upstream PKCE verifier and nonce in the transaction and returns Entra's authorize URL;
+     * with `challenge`, a second leg that asks Entra for what a Conditional Access policy requires.
+     */
+    upstreamSignIn: (tx: AuthorizeTransaction, again?: { challenge: ClaimsRequest, loginHint?: string }) => Promise<string>
     /** Entra tokens for Microsoft Graph and on-behalf-of, for the MCP tools. */
     upstreamTokens: UpstreamTokensApi
   }
@@ -76,14 +83,16 @@ export default fp<OAuthProxyOptions>(async function oauthProxy (fastify, opts) {
     renewUpstream: async (grant: Grant, request?: FastifyRequest) => await renewUpstream(grant, request),
     nowMs: opts.grantsClock
   })
-  const renewUpstream = createUpstreamRenewal(fastify.entra, grants)
+  const claimsChallenges = new ClaimsChallenges(fastify.store)
+  const renewUpstream = createUpstreamRenewal(fastify.entra, grants, claimsChallenges)
   fastify.decorate('grants', grants)
   fastify.decorate('consents', createConsents({ grants, baseUrl: config.baseUrl, consentTtl: config.consentTtl }))
-  fastify.decorate('upstreamSignIn', async function upstreamSignIn (tx: AuthorizeTransaction) {
+  fastify.decorate('upstreamSignIn', async function upstreamSignIn (tx: AuthorizeTransaction, again?: { challenge: ClaimsRequest, loginHint?: string }) {
     const verifier = createCodeVerifier()
     const nonce = randomToken(16)
-    await grants.saveTransaction({ ...tx, upstream: { verifier, nonce } })
-    return fastify.entra.authorizationUrl({ state: tx.id, codeChallenge: s256Challenge(verifier), nonce })
+    await grants.saveTransaction({ ...tx, upstream: { verifier, nonce, ...(again !== undefined ? { challenged: true } : {}) } })
+    return fastify.entra.authorizationUrl({ state: tx.id, codeChallenge: s256Challenge(verifier), nonce, challenge: again?.challenge, loginHint: again?.loginHint })
   })
-  fastify.decorate('upstreamTokens', createUpstreamTokens(fastify.entra, grants, configuredGraphScopes(config.entra.graphScopes, config.devIdentityProvider)))
+  fastify.decorate('claimsChallenges', claimsChallenges)
+  fastify.decorate('upstreamTokens', createUpstreamTokens(fastify.entra, grants, claimsChallenges, configuredGraphScopes(config.entra.graphScopes, config.devIdentityProvider)))
 }, { name: 'oauth-proxy', dependencies: ['config', 'readiness', 'store', 'audit-log', 'signing-keys', 'jwt-verify'] })

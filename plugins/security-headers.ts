@@ -32,7 +32,7 @@ export function helmetHeaders (options: object = HELMET_OPTIONS): Array<[string,
 }
 
 // Routes that browser-based MCP clients call with fetch (discovery, registration, tokens, MCP itself).
-const CORS_PATHS = [/^\/\.well-known\//, /^\/register$/, /^\/token$/, /^\/revoke$/, /^\/mcp$/]
+const CORS_PATHS = [/^\/\.well-known\//, /^\/register$/, /^\/token$/, /^\/device_authorization$/, /^\/revoke$/, /^\/mcp$/]
 const corsPath = (path: string) => CORS_PATHS.some(p => p.test(path))
 
 // What those paths allow: any origin (reflected; tokens, not cookies, carry the authority), these

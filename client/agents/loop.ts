@@ -1,4 +1,4 @@
-import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js'
+import type { CallToolResult, Tool } from '@modelcontextprotocol/client'
 import { CliError } from '../ui/errors.ts'
 
 /** A tool as handed to a model: its MCP name, description and JSON Schema input. */

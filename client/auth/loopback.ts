@@ -15,11 +15,17 @@ export interface CallbackExpectation {
   issRequired?: boolean
 }
 
+/** The authorization response: the code, and the `iss` it came with (RFC 9207), for auth() to check again. */
+export interface Callback {
+  code: string
+  iss?: string
+}
+
 export interface LoopbackListener {
   /** `http://127.0.0.1:{port}/callback` */
   redirectUri: string
-  /** Resolves with the authorization code, or rejects (cancelled, error from the server, timeout). */
-  waitForCode: (expect: CallbackExpectation) => Promise<string>
+  /** Resolves with the authorization code and `iss`, or rejects (cancelled, error from the server, timeout). */
+  waitForCode: (expect: CallbackExpectation) => Promise<Callback>
   close: () => Promise<void>
 }
 
@@ -37,7 +43,7 @@ function page (res: ServerResponse, status: number, title: string, body: string)
     `<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(body)}</p></body></html>`)
 }
 
-type Outcome = { code: string } | { error: CliError }
+type Outcome = { callback: Callback } | { error: CliError }
 
 /** What a callback means for the sign-in waiting on `expect`: the page to show, and the outcome (none: keep waiting). */
 export function readCallback (params: URLSearchParams, expect: CallbackExpectation): { page: [number, string, string], outcome?: Outcome } {
@@ -49,7 +55,8 @@ export function readCallback (params: URLSearchParams, expect: CallbackExpectati
   if (expect.issuer !== undefined && ((iss !== null && iss !== expect.issuer) || (iss === null && expect.issRequired === true))) {
     return {
       page: [400, 'Sign-in refused', 'The response came from an unexpected authorization server.'],
-      outcome: { error: new CliError('signin_failed', `The sign-in response came from an unexpected authorization server (iss ${iss ?? 'missing'}, expected ${expect.issuer}).`) }
+      // The `iss` received may be an attacker's (a mix-up): it is never echoed to the terminal.
+      outcome: { error: new CliError('signin_failed', `The sign-in response came from an unexpected authorization server (${iss === null ? 'no iss' : 'another iss'}, expected ${expect.issuer}).`) }
     }
   }
   const error = params.get('error')
@@ -70,7 +77,7 @@ export function readCallback (params: URLSearchParams, expect: CallbackExpectati
       outcome: { error: new CliError('signin_failed', 'The sign-in response carried no authorization code.') }
     }
   }
-  return { page: [200, 'Signed in', 'You are signed in. You can close this window and return to the terminal.'], outcome: { code } }
+  return { page: [200, 'Signed in', 'You are signed in. You can close this window and return to the terminal.'], outcome: { callback: iss !== null ? { code, iss } : { code } } }
 }
 
 /** HTTP on 127.0.0.1, port chosen by the system: GET of the callback path goes to `onCallback`, anything else is a 404. */
@@ -98,7 +105,7 @@ async function listenOnLoopback (onCallback: (params: URLSearchParams, res: Serv
  */
 export async function startLoopbackListener ({ timeoutMs = DEFAULT_SIGNIN_TIMEOUT_MS } = {}): Promise<LoopbackListener> {
   let expectation: CallbackExpectation | undefined
-  let settle: { resolve: (code: string) => void, reject: (err: Error) => void } | undefined
+  let settle: { resolve: (callback: Callback) => void, reject: (err: Error) => void } | undefined
   // A callback that arrives before waitForCode() is called (a fast browser) is kept here.
   let early: URLSearchParams | undefined
 
@@ -111,7 +118,7 @@ export async function startLoopbackListener ({ timeoutMs = DEFAULT_SIGNIN_TIMEOU
     const { page: shown, outcome } = readCallback(params, expectation)
     if (res !== undefined) page(res, ...shown)
     if (outcome === undefined) return
-    if ('code' in outcome) settle.resolve(outcome.code)
+    if ('callback' in outcome) settle.resolve(outcome.callback)
     else settle.reject(outcome.error)
   }
 
@@ -122,9 +129,9 @@ export async function startLoopbackListener ({ timeoutMs = DEFAULT_SIGNIN_TIMEOU
     redirectUri: `http://127.0.0.1:${port}${CALLBACK_PATH}`,
     waitForCode (expect) {
       expectation = expect
-      return new Promise<string>((resolve, reject) => {
+      return new Promise<Callback>((resolve, reject) => {
         const done = (fn: () => void) => { clearTimeout(timer); settle = undefined; fn() }
-        settle = { resolve: code => done(() => resolve(code)), reject: err => done(() => reject(err)) }
+        settle = { resolve: callback => done(() => resolve(callback)), reject: err => done(() => reject(err)) }
         timer = setTimeout(() => {
           settle?.reject(new CliError('signin_timeout', `Sign-in timed out: no answer from the browser within ${Math.round(timeoutMs / 1000)} seconds. Run the command again.`))
         }, timeoutMs)

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
-import { CliError, StepUpRequired, DEFAULT_PROGRAM, loginCommand } from '../ui/errors.ts'
-import type { ServerEntry, TokenCache } from './token-cache.ts'
+import type {
+  OAuthClientInformationContext, OAuthClientMetadata, OAuthClientProvider, OAuthDiscoveryState, StoredOAuthClientInformation, StoredOAuthTokens
+} from '@modelcontextprotocol/client'
+import { CliError, DEFAULT_PROGRAM, loginCommand } from '../ui/errors.ts'
+import { issuerKey, type ServerEntry, type TokenCache } from './token-cache.ts'
 
 export const CLIENT_NAME = 'Entra MCP Gateway CLI'
 /** Redirect URI used when no listener runs (only for registration checks; such a flow is never started). */
@@ -20,13 +21,16 @@ export interface ProviderOptions {
 }
 
 /**
- * The SDK's OAuthClientProvider for a command-line program: registration, tokens and discovery
+ * The SDK's OAuthClientProvider (v2) for a command-line program: registration, tokens and discovery
  * live in the credentials file (TokenCache); the PKCE verifier and state only in memory, for the
  * one sign-in this process runs.
  *
+ * Credentials are kept per authorization server (SEP-2352): the SDK names the issuer it talks to
+ * (`ctx.issuer`), and only that issuer's registration and tokens are handed back. Without a
+ * `ctx` (the transport's bearer read for the MCP server) it is the latest sign-in's tokens.
+ *
  * Outside a sign-in the provider never starts a browser flow: when the SDK wants one, it throws
- * (StepUpRequired when the server asked for more scopes, otherwise "not logged in / expired"),
- * and the command decides what to do.
+ * ("not logged in / expired"), and the command decides what to do.
  */
 export class CliOAuthProvider implements OAuthClientProvider {
   readonly cache: TokenCache
@@ -36,8 +40,10 @@ export class CliOAuthProvider implements OAuthClientProvider {
   private lastState: string | undefined
   private entry: ServerEntry | undefined
   private readonly hadTokens: boolean
-  /** Set by the transport's fetch wrapper when /mcp answered 403 insufficient_scope. */
-  stepUpScope: string | undefined
+  /** The issuer the SDK named last: where an invalidation applies. */
+  private issuer: string | undefined
+  /** The latest saved sign-in: its access token is the bearer for the MCP server. */
+  private latest: ServerEntry | undefined
 
   constructor (cache: TokenCache, server: string, entry: ServerEntry | undefined, opts: ProviderOptions = {}) {
     this.cache = cache
@@ -45,6 +51,8 @@ export class CliOAuthProvider implements OAuthClientProvider {
     this.entry = entry
     this.opts = opts
     this.hadTokens = entry?.tokens !== undefined
+    this.issuer = entry?.issuer
+    this.latest = entry
   }
 
   private get program (): string {
@@ -85,29 +93,47 @@ export class CliOAuthProvider implements OAuthClientProvider {
     return this.lastState
   }
 
-  clientInformation (): OAuthClientInformationMixed | undefined {
-    return this.entry?.client
-  }
-
-  async saveClientInformation (client: OAuthClientInformationMixed): Promise<void> {
-    this.entry = await this.cache.update(this.server, e => ({ ...e, client }))
-  }
-
-  tokens (): OAuthTokens | undefined {
-    const tokens = this.entry?.tokens
-    if (tokens === undefined) return undefined
-    // A sign-in must reach the authorization endpoint, and so must a step-up: a refresh would only
-    // return the scopes already granted. Hiding the refresh token makes auth() start a new authorization.
-    if (this.opts.signIn !== undefined || this.stepUpScope !== undefined) {
-      const { refresh_token: _unused, ...rest } = tokens
-      return rest
+  /** The cached credentials of `issuer` (the current entry when it is that issuer's). */
+  private async credentialsOf (issuer: string | undefined): Promise<ServerEntry | undefined> {
+    if (issuer === undefined || this.entry?.issuer === undefined || issuerKey(this.entry.issuer) === issuerKey(issuer)) {
+      return this.entry
     }
-    return tokens
+    return this.cache.get(this.server, issuer)
   }
 
-  async saveTokens (tokens: OAuthTokens): Promise<void> {
+  /** Notes the issuer the SDK works with now (where saves and invalidations go). */
+  private at (ctx: OAuthClientInformationContext | undefined): string | undefined {
+    if (ctx?.issuer !== undefined) this.issuer = ctx.issuer
+    return ctx?.issuer ?? this.issuer
+  }
+
+  async clientInformation (ctx?: OAuthClientInformationContext): Promise<StoredOAuthClientInformation | undefined> {
+    const client = (await this.credentialsOf(this.at(ctx)))?.client
+    // Outside a sign-in, no registration at an authorization server this CLI never signed in at:
+    // auth() would register before asking for a browser, which a command never opens.
+    if (client === undefined && ctx !== undefined && this.opts.signIn === undefined) {
+      throw new CliError('session_expired', `The sign-in for ${this.server} was made at another authorization server than the one it names now (${ctx.issuer}). Run ${loginCommand(this.program, this.server)} again.`)
+    }
+    return client
+  }
+
+  async saveClientInformation (client: StoredOAuthClientInformation, ctx?: OAuthClientInformationContext): Promise<void> {
+    const issuer = this.at(ctx) ?? client.issuer
+    this.entry = await this.cache.update(this.server, e => ({ ...e, issuer, client }), { issuer })
+  }
+
+  async tokens (ctx?: OAuthClientInformationContext): Promise<StoredOAuthTokens | undefined> {
+    // Without ctx: the transport's bearer for the MCP server, from the latest sign-in (SDK contract).
+    // A sign-in skips the refresh branch with auth()'s `forceReauthorization`, not by hiding tokens.
+    if (ctx === undefined) return this.latest?.tokens
+    return (await this.credentialsOf(this.at(ctx)))?.tokens
+  }
+
+  async saveTokens (tokens: StoredOAuthTokens, ctx?: OAuthClientInformationContext): Promise<void> {
+    const issuer = this.at(ctx) ?? tokens.issuer
     const expiresAt = typeof tokens.expires_in === 'number' ? this.now() + tokens.expires_in * 1000 : undefined
-    this.entry = await this.cache.update(this.server, e => ({ ...e, tokens, expiresAt, scope: tokens.scope ?? e.scope }))
+    this.entry = await this.cache.update(this.server, e => ({ ...e, issuer, tokens, expiresAt, scope: tokens.scope ?? e.scope }), { issuer, current: true })
+    this.latest = this.entry
   }
 
   redirectToAuthorization (authorizationUrl: URL): void {
@@ -115,7 +141,6 @@ export class CliOAuthProvider implements OAuthClientProvider {
       this.opts.signIn.open(authorizationUrl)
       return
     }
-    if (this.stepUpScope !== undefined) throw new StepUpRequired(this.stepUpScope)
     if (!this.hadTokens) {
       throw new CliError('not_logged_in', `Not logged in to ${this.server}. Run ${loginCommand(this.program, this.server)} first.`)
     }
@@ -136,12 +161,21 @@ export class CliOAuthProvider implements OAuthClientProvider {
       this.verifier = undefined
       return
     }
+    if (scope === 'all') {
+      // Every authorization server's credentials for this server go.
+      await this.cache.delete(this.server)
+      this.entry = undefined
+      this.latest = undefined
+      return
+    }
+    const issuer = this.issuer
     this.entry = await this.cache.update(this.server, e => {
-      if (scope === 'all') return {}
       if (scope === 'client') return { ...e, client: undefined }
       if (scope === 'discovery') return { ...e, discovery: undefined }
       return { ...e, tokens: undefined, expiresAt: undefined, scope: undefined }
-    })
+    }, { issuer })
+    const sameIssuer = issuer !== undefined && this.latest?.issuer !== undefined && issuerKey(this.latest.issuer) === issuerKey(issuer)
+    if (scope === 'tokens' && sameIssuer) this.latest = this.entry
   }
 
   discoveryState (): OAuthDiscoveryState | undefined {
@@ -149,6 +183,6 @@ export class CliOAuthProvider implements OAuthClientProvider {
   }
 
   async saveDiscoveryState (discovery: OAuthDiscoveryState): Promise<void> {
-    this.entry = await this.cache.update(this.server, e => ({ ...e, discovery }))
+    this.entry = await this.cache.update(this.server, e => ({ ...e, discovery }), { issuer: this.entry?.issuer })
   }
 }

@@ -1,5 +1,5 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js'
-import { splitScopes } from './session.ts'
+import type { Tool } from '@modelcontextprotocol/client'
+import { splitScopes } from './scopes.ts'
 
 const asScopes = (value: unknown): string[] | undefined => {
   if (Array.isArray(value) && value.every(v => typeof v === 'string')) return value as string[]

@@ -1,6 +1,7 @@
-import { CliError, StepUpRequired, toCliError } from '../ui/errors.ts'
+import { CliError, toCliError } from '../ui/errors.ts'
 import type { Output } from '../ui/output.ts'
-import { findStepUp, listAllTools, splitScopes, withSession, type Context } from '../auth/session.ts'
+import { findStepUp, listAllTools, withSession, type Context } from '../auth/session.ts'
+import { splitScopes } from '../auth/scopes.ts'
 import { mayCall } from '../auth/tool-scopes.ts'
 import { AgentError, resultText, toAgentTool, type AgentResult, type AgentRun, type ToolOutcome } from '../agents/loop.ts'
 import { OPENAI_DEFAULT_BASE_URL, OPENAI_DEFAULT_MODEL, loadOpenAI, runOpenAIAgent } from '../agents/openai.ts'
@@ -58,8 +59,7 @@ export async function agent (ctx: Context, out: Output, args: AgentArgs): Promis
         // A refused scope mid-run goes back to the model as a tool error; the run goes on.
         const stepUp = findStepUp(err)
         if (stepUp !== undefined) {
-          provider.stepUpScope = undefined
-          return { text: `Permission denied: this tool needs scope ${stepUp.scope}.`, isError: true }
+          return { text: `Permission denied: this tool needs scope ${stepUp.requiredScope ?? '(not named by the server)'}.`, isError: true }
         }
         return { text: `Tool call failed: ${toCliError(err, ctx.server).message}`, isError: true }
       }
@@ -76,7 +76,7 @@ export async function agent (ctx: Context, out: Output, args: AgentArgs): Promis
       const options = { apiKey: settings.apiKey, baseURL: settings.baseURL }
       return args.provider === 'openai' ? await runOpenAIAgent(options, run) : await runAnthropicAgent(options, run)
     } catch (err) {
-      if (err instanceof CliError || err instanceof StepUpRequired) throw err
+      if (err instanceof CliError || findStepUp(err) !== undefined) throw err
       if (err instanceof AgentError) throw new CliError('agent_error', err.message)
       const status = (err as { status?: unknown }).status
       const message = (err as Error).message ?? String(err)

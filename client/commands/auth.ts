@@ -1,6 +1,10 @@
 import { CliError, toCliError } from '../ui/errors.ts'
 import type { Output } from '../ui/output.ts'
-import { revokeToken, signIn, splitScopes, withSession, type Context } from '../auth/session.ts'
+import { withSession, type Context } from '../auth/session.ts'
+import { signIn } from '../auth/sign-in.ts'
+import { revokeToken } from '../auth/revoke.ts'
+import { splitScopes } from '../auth/scopes.ts'
+import { deviceSignIn } from '../auth/device.ts'
 
 /** What the gateway's whoami tool returns (the fields this command prints). */
 interface Identity { name?: string | null, username?: string | null, email?: string | null, oid?: string | null, subject?: string }
@@ -18,8 +22,8 @@ async function whoIs (ctx: Context): Promise<Identity | undefined> {
   }
 }
 
-export async function login (ctx: Context, out: Output, { scope }: { scope?: string }): Promise<number> {
-  const entry = await signIn(ctx, { scope })
+export async function login (ctx: Context, out: Output, { scope, device = false }: { scope?: string, device?: boolean }): Promise<number> {
+  const entry = device ? await deviceSignIn(ctx, { scope }) : await signIn(ctx, { scope })
   const user = await whoIs(ctx)
   const data = {
     server: ctx.server,

@@ -1,14 +1,16 @@
-import type { Tool } from '@modelcontextprotocol/sdk/types.js'
+import type { Tool } from '@modelcontextprotocol/client'
 import { CliError } from '../ui/errors.ts'
 import type { Output } from '../ui/output.ts'
-import { listAllTools, splitScopes, withSession, type Context } from '../auth/session.ts'
+import { listAllTools, withSession, type Context } from '../auth/session.ts'
+import { splitScopes } from '../auth/scopes.ts'
 import { mayCall, requiredScopes } from '../auth/tool-scopes.ts'
 import { resultText } from '../agents/loop.ts'
 
 export async function tools (ctx: Context, out: Output): Promise<number> {
-  const { list, granted } = await withSession(ctx, async ({ client, provider }) => ({
+  const { list, granted, protocolVersion } = await withSession(ctx, async ({ client, provider }) => ({
     list: await listAllTools(client),
-    granted: provider.currentEntry?.scope
+    granted: provider.currentEntry?.scope,
+    protocolVersion: client.getNegotiatedProtocolVersion() ?? null
   }))
   const rows = list.map(tool => ({
     name: tool.name,
@@ -18,7 +20,7 @@ export async function tools (ctx: Context, out: Output): Promise<number> {
     allowed: mayCall(tool, granted),
     inputSchema: tool.inputSchema
   }))
-  out.result({ server: ctx.server, grantedScopes: splitScopes(granted), tools: rows }, () => {
+  out.result({ server: ctx.server, protocolVersion, grantedScopes: splitScopes(granted), tools: rows }, () => {
     if (rows.length === 0) return 'The server offers no tools.'
     const width = Math.max(...rows.map(r => r.name.length))
     const lines = rows.map(r => {
@@ -29,7 +31,7 @@ export async function tools (ctx: Context, out: Output): Promise<number> {
     })
     const notAllowed = rows.filter(r => !r.allowed).length
     if (notAllowed > 0) lines.push('', '! = needs a scope you have not granted; calling it asks you to sign in again for it.')
-    lines.push('', `Granted scopes: ${splitScopes(granted).join(' ') || '(none reported)'}`)
+    lines.push('', `Granted scopes: ${splitScopes(granted).join(' ') || '(none reported)'}`, `MCP revision: ${protocolVersion ?? 'unknown'}`)
     return lines.join('\n')
   })
   return 0

@@ -1,3 +1,5 @@
+import { AuthorizationServerMismatchError, InsufficientScopeError, IssuerMismatchError, OAuthError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client'
+
 /** Exit codes of the CLI (documented in docs/client.md). */
 export const EXIT = {
   ok: 0,
@@ -54,19 +56,6 @@ export class CliError extends Error {
   }
 }
 
-/**
- * Raised from inside the SDK's auth flow when the server asked for more scopes (HTTP 403
- * insufficient_scope); the command catches it, signs in again for those scopes and retries once.
- */
-export class StepUpRequired extends Error {
-  readonly scope: string
-  constructor (scope: string) {
-    super(`The server asks for more permissions: ${scope}`)
-    this.name = 'StepUpRequired'
-    this.scope = scope
-  }
-}
-
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'])
 
 /** An error and the errors of its `cause` chain, each once. */
@@ -99,8 +88,16 @@ export function networkErrorCode (err: unknown): string | undefined {
 /** Turns any error into a CliError that names its cause in one line. */
 export function toCliError (err: unknown, server: string): CliError {
   if (err instanceof CliError) return err
-  if (err instanceof StepUpRequired) {
-    return new CliError('scope_refused', `The server requires scopes that were not granted: ${err.scope}`)
+  if (err instanceof InsufficientScopeError) {
+    return new CliError('scope_refused', `The server requires scopes that were not granted: ${err.requiredScope ?? '(not named)'}`)
+  }
+  // A mix-up defence tripped (RFC 9207 `iss`, RFC 8414 issuer echo, SEP-2352 binding). The value
+  // received may be an attacker's: name what was expected, never what came back.
+  if (err instanceof IssuerMismatchError) {
+    return new CliError('signin_failed', `The sign-in response did not come from the expected authorization server (${err.expected ?? 'unknown'}); nothing was exchanged.`, { cause: err })
+  }
+  if (err instanceof AuthorizationServerMismatchError) {
+    return new CliError('signin_failed', `The server now names another authorization server than the one this sign-in started with (${err.recordedIssuer}); run \`login\` again.`, { cause: err })
   }
   const net = networkErrorCode(err)
   if (net !== undefined) {
@@ -108,11 +105,12 @@ export function toCliError (err: unknown, server: string): CliError {
   }
   const name = (err as { name?: string })?.name
   const message = err instanceof Error ? err.message : String(err)
-  if (name === 'UnauthorizedError') {
+  // A 401 again after the SDK refreshed (or could not): the sign-in is of no use any more.
+  if (name === 'UnauthorizedError' || (err instanceof SdkHttpError && err.code === SdkErrorCode.ClientHttpAuthentication)) {
     return new CliError('session_expired', `The server refused the sign-in for ${server}; run \`login\` again.`, { cause: err })
   }
-  // OAuth errors from the SDK (InvalidScopeError, AccessDeniedError, …) carry an RFC 6749 code.
-  const errorCode = (err as { errorCode?: unknown })?.errorCode
+  // OAuth errors from the SDK carry an RFC 6749 code (`code` in SDK v2, `errorCode` before).
+  const errorCode = err instanceof OAuthError ? err.code : (err as { errorCode?: unknown })?.errorCode
   if (typeof errorCode === 'string') {
     if (errorCode === 'invalid_scope') return new CliError('scope_refused', `The server refused the requested scopes: ${message}`, { cause: err })
     if (errorCode === 'access_denied') return new CliError('signin_cancelled', `Sign-in was cancelled or denied: ${message}`, { cause: err })

@@ -10,17 +10,17 @@ export default defineTool({
   inputSchema: z.object({}),
   outputSchema: z.object({
     id: z.string(),
-    displayName: z.string().nullable(),
-    givenName: z.string().nullable(),
-    surname: z.string().nullable(),
-    userPrincipalName: z.string().nullable(),
-    mail: z.string().nullable(),
-    jobTitle: z.string().nullable(),
-    department: z.string().nullable(),
-    officeLocation: z.string().nullable(),
-    mobilePhone: z.string().nullable(),
+    displayName: z.string().optional(),
+    givenName: z.string().optional(),
+    surname: z.string().optional(),
+    userPrincipalName: z.string().optional(),
+    mail: z.string().optional(),
+    jobTitle: z.string().optional(),
+    department: z.string().optional(),
+    officeLocation: z.string().optional(),
+    mobilePhone: z.string().optional(),
     businessPhones: z.array(z.string()),
-    preferredLanguage: z.string().nullable()
+    preferredLanguage: z.string().optional()
   }),
   scopes: ['graph.read'],
   annotations: { readOnlyHint: true, openWorldHint: true },
@@ -33,7 +33,7 @@ export default defineTool({
     if (res.status < 200 || res.status >= 300) throw new ToolError(`Microsoft Graph answered HTTP ${res.status}; try again later.`)
     const me = (res.body ?? {}) as Record<string, unknown>
     if (typeof me.id !== 'string') throw new ToolError('Microsoft Graph returned an unexpected answer for /me.')
-    const text = (name: string) => typeof me[name] === 'string' ? me[name] as string : null
+    const text = (name: string) => typeof me[name] === 'string' ? me[name] as string : undefined
     return {
       id: me.id,
       displayName: text('displayName'),

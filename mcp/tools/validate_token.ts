@@ -1,8 +1,8 @@
 import * as z from 'zod'
 import { defineTool, ToolError } from '../registry.ts'
 
-const iso = (seconds: unknown) => typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : null
-const str = (value: unknown) => typeof value === 'string' ? value : null
+const iso = (seconds: unknown) => typeof seconds === 'number' ? new Date(seconds * 1000).toISOString() : undefined
+const str = (value: unknown) => typeof value === 'string' ? value : undefined
 
 /** The checks as a list of names with a verdict, whatever shape the verifier reported them in. */
 function checkList (checks: unknown): Array<{ check: string, passed: boolean }> {
@@ -25,13 +25,13 @@ export default defineTool({
   outputSchema: z.object({
     valid: z.boolean(),
     token_kind: z.enum(['self', 'entra']),
-    issuer: z.string().nullable(),
-    audience: z.union([z.string(), z.array(z.string())]).nullable(),
-    kid: z.string().nullable(),
-    algorithm: z.string().nullable(),
-    issued_at: z.string().nullable(),
-    not_before: z.string().nullable(),
-    expires_at: z.string().nullable(),
+    issuer: z.string().optional(),
+    audience: z.union([z.string(), z.array(z.string())]).optional(),
+    kid: z.string().optional(),
+    algorithm: z.string().optional(),
+    issued_at: z.string().optional(),
+    not_before: z.string().optional(),
+    expires_at: z.string().optional(),
     seconds_left: z.number().int(),
     scopes: z.array(z.string()),
     roles: z.array(z.string()),

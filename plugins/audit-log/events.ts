@@ -4,7 +4,9 @@ export const AUDIT_EVENTS = [
   'consent.refused',
   'login.succeeded', 'login.failed', 'token.issued', 'token.refreshed', 'token.refresh_reused',
   'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
-  'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error', 'store.reset'
+  'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error', 'store.reset',
+  'upstream.claims_challenge',
+  'device.requested', 'device.approved', 'device.denied', 'device.expired'
 ] as const
 export type AuditEvent = typeof AUDIT_EVENTS[number]
 

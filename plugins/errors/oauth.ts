@@ -1,5 +1,5 @@
 // One @fastify/error per OAuth error code the service answers (RFC 6749 §5.2, RFC 7009, RFC 7591
-// §3.2.2, RFC 8707 §2). Throw `new InvalidGrantError('why')`; the error handler (plugins/errors.ts)
+// §3.2.2, RFC 8707 §2, RFC 8628 §3.5). Throw `new InvalidGrantError('why')`; the error handler (plugins/errors.ts)
 // answers `{ error, error_description }` with the class's status and any headers given.
 import createError from '@fastify/error'
 
@@ -14,6 +14,11 @@ const STATUS = {
   invalid_target: 400,
   invalid_redirect_uri: 400,
   invalid_client_metadata: 400,
+  // RFC 8628 §3.5: the device grant's answers while the user has not finished, or when they will not.
+  authorization_pending: 400,
+  slow_down: 400,
+  access_denied: 400,
+  expired_token: 400,
   temporarily_unavailable: 503,
   server_error: 500
 } as const
@@ -56,6 +61,10 @@ export const InvalidScopeError = byCode.invalid_scope
 export const InvalidTargetError = byCode.invalid_target
 export const InvalidRedirectUriError = byCode.invalid_redirect_uri
 export const InvalidClientMetadataError = byCode.invalid_client_metadata
+export const AuthorizationPendingError = byCode.authorization_pending
+export const SlowDownError = byCode.slow_down
+export const AccessDeniedError = byCode.access_denied
+export const ExpiredTokenError = byCode.expired_token
 export const TemporarilyUnavailableError = byCode.temporarily_unavailable
 /** A 500 whose description is meant for the client (an upstream refusal the operator must fix). */
 export const ServerError = byCode.server_error

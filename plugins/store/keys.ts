@@ -40,6 +40,19 @@ export const refreshKey = (token: string) => `rt:${sha256(token, 'base64url')}`
 export const refreshUseKey = (token: string) => `rt-use:${sha256(token, 'base64url')}`
 
 /**
+ * A device authorization (RFC 8628), by the id of its device code (`deviceCodeId`, a hash: the code
+ * itself is never stored); its user code's index to that id; the first answer (approve or deny) of
+ * the user; the single redemption at /token; the client's polling pace. Each is read or written on
+ * its own (no script spans two keys).
+ */
+export const deviceCodeId = (deviceCode: string) => sha256(deviceCode, 'base64url')
+export const deviceKey = (id: string) => `device:${id}`
+export const deviceUserCodeKey = (userCode: string) => `device-user:${sha256(userCode, 'base64url')}`
+export const deviceAnswerKey = (id: string) => `device-answer:${id}`
+export const deviceUseKey = (id: string) => `device-use:${id}`
+export const devicePollKey = (id: string) => `device-poll:${id}`
+
+/**
  * A revoked access token, and a revoked grant (every token of it refused). Read together on every
  * request with a token of ours: both carry the grant's hash tag `{sid}` (one slot, one MGET).
  */
@@ -65,3 +78,6 @@ export function oneSlot (keys: readonly string[]): boolean {
 
 /** The prefix of rate-limit counters: `rl:{family}:{key}`. */
 export const RATE_LIMIT_PREFIX = 'rl:'
+
+/** A Conditional Access claims challenge waiting for the next sign-in of a user with a client. */
+export const claimsChallengeKey = (clientId: string, tid: string, oid: string) => `claims-challenge:${clientId}:${tid}:${oid}`

@@ -7,7 +7,8 @@ import { clientRedirect } from '../../plugins/oauth-proxy/authorize/request.ts'
 import { bindingCookieName, bindingMatches } from '../../plugins/oauth-proxy/authorize/browser-binding.ts'
 import { IdTokenError, UpstreamError } from '../../plugins/oauth-proxy/upstream-entra/errors.ts'
 import { aadstsOf, clientErrorFor, readableDescription } from '../../plugins/oauth-proxy/upstream-entra/aadsts.ts'
-import { sendErrorPage } from './consent-page.ts'
+import { pageHeaders, sendErrorPage } from './consent-page.ts'
+import { renderDeviceDonePage } from './device-page.ts'
 import { BrowserQuery } from './authorize.ts'
 
 /**
@@ -34,6 +35,7 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
     const { tx } = taken
 
     reply.header('cache-control', 'no-store')
+    if (tx.device !== undefined) return await finishDeviceSignIn(fastify, request, reply, { ...tx, device: tx.device }, str)
     const back = (params: Record<string, string | undefined>) =>
       reply.redirect(clientRedirect(tx.redirectUri, { ...params, state: tx.state, iss: config.issuer }), 302)
 
@@ -44,6 +46,13 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
       return back({ error, error_description: description })
     }
     const { user, tokens } = signedIn
+    // Conditional Access ended this user's last grant with this client and Entra said what it wants:
+    // a second leg in the same browser and transaction asks Entra for it (the user gets the MFA prompt).
+    const challenge = tx.upstream.challenged === true ? null : await fastify.claimsChallenges.take(tx.clientId, user)
+    if (challenge !== null) {
+      fastify.audit('upstream.claims_challenge', { operation: 'sign_in', client_id: tx.clientId, oid: user.oid, tid: user.tid, passed_to_entra: true }, request)
+      return reply.redirect(await fastify.upstreamSignIn(tx, { challenge, loginHint: user.preferred_username }), 302)
+    }
     const { grant, code: proxyCode } = await fastify.grants.createGrant({ tx, user, tokens })
     fastify.audit('login.succeeded', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: grant.scopes }, request)
     return back({ code: proxyCode })
@@ -74,6 +83,36 @@ async function takeBoundTransaction (
   const tx = await fastify.grants.takeTransaction(started.id)
   if (tx === null || tx.upstream === undefined) return unknown()
   return { tx: tx as StartedTransaction }
+}
+
+/**
+ * The end of a device grant's browser leg: the device authorization approved for the user who
+ * signed in (in the browser bound to the transaction), or denied when the sign-in failed for good.
+ * A page, never a redirect: the answer goes to the device, which polls /token.
+ */
+async function finishDeviceSignIn (
+  fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, tx: StartedTransaction & { device: { id: string } }, str: (name: string) => string | undefined
+): Promise<FastifyReply> {
+  const name = (await fastify.clients.lookup(tx.clientId)).client?.client_name ?? tx.clientId
+  const signedIn = await signInAtEntra(fastify, request, tx, str)
+  if ('reason' in signedIn) {
+    const { reason, error, description, extra } = signedIn
+    fastify.audit('login.failed', { outcome: 'failure', reason, client_id: tx.clientId, flow: 'device', ...extra }, request)
+    // A passing outage leaves the code for another try; any other failure ends it.
+    if (error !== 'temporarily_unavailable' && await fastify.grants.devices.deny(tx.device.id) !== null) {
+      fastify.audit('device.denied', { outcome: 'failure', reason, client_id: tx.clientId }, request)
+    }
+    return sendErrorPage(reply, error === 'temporarily_unavailable' ? 503 : 400, error, description)
+  }
+  const approved = await fastify.grants.devices.approve(tx.device.id, signedIn)
+  if (approved === null) {
+    fastify.audit('login.failed', { outcome: 'failure', reason: 'device_answered', client_id: tx.clientId, flow: 'device' }, request)
+    return sendErrorPage(reply, 400, 'invalid_request', 'This code has expired or was already answered. Start the sign-in again on your device.')
+  }
+  const { user } = signedIn
+  fastify.audit('login.succeeded', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: approved.grant.scopes, flow: 'device' }, request)
+  fastify.audit('device.approved', { client_id: tx.clientId, oid: user.oid, tid: user.tid, scopes: approved.grant.scopes }, request)
+  return pageHeaders(reply).code(200).send(renderDeviceDonePage(true, name))
 }
 
 /** Why a sign-in failed after its transaction was taken: audited, and sent back to the client as an error. */

@@ -54,7 +54,7 @@ export function renderConsentPage (input: ConsentPageInput): string {
   const appScheme = redirect.protocol !== 'http:' && redirect.protocol !== 'https:'
   const target = appScheme ? `${redirect.protocol}//${redirect.host}` : redirect.host
   const name = input.clientName !== undefined && input.clientName !== '' ? input.clientName : input.clientId
-  const scopes = input.scopes.map(s => `<li><strong>${escapeHtml(describeScope(s))}</strong> <span class="muted">(<code>${escapeHtml(s)}</code>)</span></li>`).join('')
+  const scopes = scopeItems(input.scopes)
   const warning = loopback
     ? `<p class="warn" id="loopback-warning">This application receives the answer on <strong>this computer</strong> (<code>${escapeHtml(redirect.host)}</code>, plain http). Approve only if you started it yourself just now.</p>`
     : appScheme
@@ -70,7 +70,18 @@ ${warning}
 <ul id="scopes">${scopes}</ul>
 <p class="muted">After you approve, you sign in with your organisation account (Microsoft Entra ID). If you did not start this, choose Deny.</p>
 <p class="muted" id="remembered">${escapeHtml(rememberedText(input.rememberedForSeconds))}</p>
-<form method="post" action="${escapeHtml(input.action)}">
+${decisionForm(input)}`
+  return layout(`Allow ${name}?`, body)
+}
+
+/** The requested scopes as list items: what each allows, and its name. */
+export function scopeItems (scopes: readonly string[]): string {
+  return scopes.map(s => `<li><strong>${escapeHtml(describeScope(s))}</strong> <span class="muted">(<code>${escapeHtml(s)}</code>)</span></li>`).join('')
+}
+
+/** The Approve / Deny form of a transaction (posted to `action` with its CSRF token). */
+export function decisionForm (input: { action: string, transactionId: string, csrfToken: string }): string {
+  return `<form method="post" action="${escapeHtml(input.action)}">
 <input type="hidden" name="transaction" value="${escapeHtml(input.transactionId)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(input.csrfToken)}">
 <div class="buttons">
@@ -78,7 +89,6 @@ ${warning}
 <button type="submit" name="decision" value="deny" id="deny">Deny</button>
 </div>
 </form>`
-  return layout(`Allow ${name}?`, body)
 }
 
 function rememberedText (seconds: number): string {

@@ -39,7 +39,8 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
       return sendErrorPage(reply, 403, 'access_denied', 'This consent form was sent from another website, not from this service\'s own page, so nothing was approved. If you did not start a sign-in just now, close this page.')
     }
     const tx = transaction === undefined ? null : await fastify.grants.readTransaction(transaction)
-    if (tx === null) {
+    // A device grant's transaction is answered at /device/consent only (its deny ends the device code).
+    if (tx === null || tx.device !== undefined) {
       return sendErrorPage(reply, 400, 'invalid_request', 'This sign-in request has expired or was already answered.')
     }
     if (!bindingMatches(tx.browser, request.cookies[bindingCookie])) {

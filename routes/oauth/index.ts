@@ -6,10 +6,12 @@ import consent from './consent.ts'
 import callback from './callback.ts'
 import token from './token.ts'
 import revoke from './revoke.ts'
+import deviceAuthorization from './device-authorization.ts'
+import device from './device.ts'
 
 /**
  * The authorization server's endpoints, in the order a sign-in meets them: discovery, /register,
- * /authorize, its consent POST, Entra's return at /auth/callback, /token, /revoke. HTTP mapping
+ * /authorize, its consent POST, Entra's return at /auth/callback, /token, /revoke; then the device grant's /device_authorization and /device pages. HTTP mapping
  * only; the state and the upstream leg are plugins/oauth-proxy.ts's.
  */
 const oauthRoutes: FastifyPluginAsync = async function (fastify) {
@@ -20,6 +22,8 @@ const oauthRoutes: FastifyPluginAsync = async function (fastify) {
   await fastify.register(callback)
   await fastify.register(token)
   await fastify.register(revoke)
+  await fastify.register(deviceAuthorization)
+  await fastify.register(device)
 }
 
 export default oauthRoutes

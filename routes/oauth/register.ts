@@ -12,7 +12,7 @@ const Uri = Type.String({ maxLength: 2000 })
 const RegistrationRequest = Type.Object({
   redirect_uris: Type.Array(Uri, { description: 'https URIs, or http on a loopback host (any port matches later)' }),
   token_endpoint_auth_method: Type.Optional(Type.String({ description: 'none | client_secret_post | client_secret_basic (default)' })),
-  grant_types: Type.Optional(Type.Array(Type.String(), { description: 'authorization_code (required), refresh_token' })),
+  grant_types: Type.Optional(Type.Array(Type.String(), { description: 'authorization_code (required), refresh_token, urn:ietf:params:oauth:grant-type:device_code' })),
   response_types: Type.Optional(Type.Array(Type.String(), { description: 'code' })),
   scope: Type.Optional(Type.String({ description: 'space-separated subset of the offered scopes' })),
   application_type: Type.Optional(Type.String({ description: 'native | web (default, OpenID Connect Registration); does not constrain redirect_uris' })),

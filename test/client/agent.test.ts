@@ -32,6 +32,7 @@ async function signedInService (t: { teardown: (fn: () => unknown) => void }, sc
   const xdg = await tempConfigHome(t)
   const server = `${baseUrl}/mcp`
   await seedCache(xdg, server, {
+    issuer: baseUrl,
     tokens: { access_token: issued.accessToken, token_type: 'Bearer', expires_in: issued.expiresIn, scope },
     expiresAt: Date.now() + issued.expiresIn * 1000,
     scope

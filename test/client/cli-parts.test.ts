@@ -4,6 +4,7 @@ import { browserCommand } from '../../client/auth/browser.ts'
 import { requiredScopes, mayCall } from '../../client/auth/tool-scopes.ts'
 import { argumentsFromPairs, checkArgumentNames, parseJsonArguments } from '../../client/commands/tools.ts'
 import { rewriteJsonArguments } from '../../client/run.ts'
+import { SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client'
 import { toCliError, networkErrorCode, CliError } from '../../client/ui/errors.ts'
 import { parseArguments, resultText } from '../../client/agents/loop.ts'
 import { cacheFor, runCli, seedCache, tempConfigHome } from '../support/cli.ts'
@@ -32,7 +33,7 @@ test('loopback listener: 127.0.0.1, random port, checks state and iss, returns t
   t.equal(ok.headers.get('referrer-policy'), 'no-referrer')
   t.equal(ok.headers.get('cache-control'), 'no-store')
   t.match(await ok.text(), /signed in/i)
-  t.equal(await waiting, 'C1')
+  t.same(await waiting, { code: 'C1', iss: 'http://as.example' }, 'the code, and the iss for auth() to check again (RFC 9207)')
 })
 
 test('loopback listener: a response from another issuer, or without the promised iss, is refused (mix-up)', async (t) => {
@@ -44,6 +45,7 @@ test('loopback listener: a response from another issuer, or without the promised
     const res = await fetch(`${listener.redirectUri}?${query}`)
     t.equal(res.status, 400)
     await t.rejects(waiting, { kind: 'signin_failed', message: /unexpected authorization server/ })
+    await waiting.catch((err: Error) => t.notMatch(err.message, /evil/, 'the received iss is not echoed'))
   }
 })
 
@@ -58,7 +60,7 @@ test('loopback listener: access_denied means cancelled; a code that arrived earl
   const early = await startLoopbackListener({ timeoutMs: 5000 })
   t.teardown(early.close)
   await fetch(`${early.redirectUri}?code=FAST&state=S2`)
-  t.equal(await early.waitForCode({ state: 'S2' }), 'FAST')
+  t.same(await early.waitForCode({ state: 'S2' }), { code: 'FAST' })
 })
 
 test('loopback listener: times out with a clear message', async (t) => {
@@ -112,6 +114,8 @@ test('errors name the cause: unreachable, refused scope, expired sign-in', async
   const invalidScope = Object.assign(new Error('unknown scope'), { errorCode: 'invalid_scope' })
   t.equal(toCliError(invalidScope, 's').kind, 'scope_refused')
   t.equal(toCliError(Object.assign(new Error('used'), { errorCode: 'invalid_grant' }), 's').kind, 'session_expired')
+  const refusedAgain = new SdkHttpError(SdkErrorCode.ClientHttpAuthentication, 'Server returned 401 after re-authentication', { status: 401, statusText: 'Unauthorized' })
+  t.match(toCliError(refusedAgain, 'http://x/mcp'), { kind: 'session_expired', exitCode: 3, message: /refused the sign-in for http:\/\/x\/mcp; run `login` again/ }, 'a 401 after the refresh: sign in again')
   const kept = new CliError('usage', 'x')
   t.equal(toCliError(kept, 's'), kept)
   t.equal(toCliError(new Error('line one\n    at stack'), 's').message, 'line one')
@@ -164,6 +168,7 @@ test('logout with the server down: local credentials deleted anyway, exit 4 says
   const xdg = await tempConfigHome(t)
   const server = `http://127.0.0.1:${await freePort()}/mcp`
   await seedCache(xdg, server, {
+    issuer: server,
     client: { client_id: 'c1' },
     tokens: { access_token: 'a', refresh_token: 'r', token_type: 'Bearer' },
     discovery: { authorizationServerUrl: server, authorizationServerMetadata: { issuer: server, authorization_endpoint: `${server}/a`, token_endpoint: `${server}/t`, response_types_supported: ['code'], revocation_endpoint: `${server.replace('/mcp', '')}/revoke` } }

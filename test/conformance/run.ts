@@ -1,16 +1,18 @@
-// Runs the server scenarios of @modelcontextprotocol/conformance against this service.
+// Runs the server scenarios of @modelcontextprotocol/conformance against this service, in two
+// suites: the 2025 scenarios (conformance 0.1.16) and the 2026-07-28 ones (0.2.0-alpha.12).
 //
-//   npm run test:conformance        (also run by test/conformance/conformance.test.ts)
+//   npm run test:conformance [-- 2025|2026] [--keep]   (both suites by default; --keep leaves the
+//   CLI's checks.json files in a temporary folder; also run by conformance.test.ts)
 //
 // The suite needs Node >= 22 and has no option to send a header, so:
-// - Node 22 and the suite are installed into .tools/conformance (git-ignored) on first use, by
-//   test/support/node22-tools.ts (with the MCP Inspector: one install, under a lock);
-// - the service listens on a loopback port with the suite's reference tools added
-//   (fixture-tools.ts), behind a loopback proxy that adds `Authorization: Bearer <valid token>`;
-// - the CLI runs every active server scenario with expected-failures.yml (one reason per line);
-// - then each scenario's checks.json is read: every scenario not listed must have only SUCCESS
-//   checks, tool calls must have reached a real tool (not "Tool ... not found"), and a listed
-//   scenario that passes is reported as stale.
+// - Node 22 and both suite versions are installed into .tools/conformance (git-ignored) on first
+//   use, by test/support/node22-tools.ts (with the MCP Inspector: one install, under a lock);
+// - the service listens on a loopback port with the suite's reference tools, resource and prompts
+//   added (fixture-tools.ts, fixture-catalog.ts), behind a loopback proxy that adds `Authorization: Bearer <valid token>`;
+// - each suite's CLI runs with its own expected-failures file (a reason on every line);
+// - then each scenario's checks.json is read (judge.ts): every check not excused must be SUCCESS,
+//   tool calls must have reached a real tool (not "Tool ... not found"), and an entry that
+//   excuses nothing any more is reported as stale.
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer, request, type Server } from 'node:http'
@@ -19,22 +21,53 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { buildListening } from '../helper.ts'
-import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, toolPath } from '../support/node22-tools.ts'
+import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, pinnedVersion, toolPath } from '../support/node22-tools.ts'
 import { SIGNING_KEY_PEM, mintToken } from '../support/mcp.ts'
 import { fixtureTools } from './fixture-tools.ts'
+import { fixturePrompts, fixtureResources } from './fixture-catalog.ts'
+import { judge, readExpectedFailures, summary, type Check, type Excuse, type SuiteResult } from './judge.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const CLI = toolPath('@modelcontextprotocol/conformance', 'dist', 'index.js')
-const EXPECTED_FAILURES = join(HERE, 'expected-failures.yml')
-/** Scenarios this server must pass for real (a missing one is a failure too). */
-export const REQUIRED = [
-  'server-initialize', 'ping', 'tools-list', 'tools-call-simple-text', 'tools-call-image', 'tools-call-audio',
-  'tools-call-embedded-resource', 'tools-call-mixed-content', 'tools-call-error', 'dns-rebinding-protection'
-]
+
+/** The tool scenarios of both suites, with the suite's reference tools from fixture-tools.ts. */
+const TOOL_SCENARIOS = ['tools-list', 'tools-call-simple-text', 'tools-call-image', 'tools-call-audio',
+  'tools-call-embedded-resource', 'tools-call-mixed-content', 'tools-call-error', 'dns-rebinding-protection']
+
+export interface Suite {
+  label: string
+  cli: string
+  /** Which scenarios the CLI runs (after `server --url <url>`). */
+  args: string[]
+  expectedFailures: string
+  /** Scenarios this server must pass for real: never excused as a whole, and a missing one is a failure. */
+  required: string[]
+}
+
+export type SuiteName = '2025' | '2026'
+export const SUITES: Record<SuiteName, Suite> = {
+  2025: {
+    label: `2025 (${pinnedVersion('@modelcontextprotocol/conformance')})`,
+    cli: toolPath('@modelcontextprotocol/conformance', 'dist', 'index.js'),
+    args: [],
+    expectedFailures: join(HERE, 'expected-failures-2025.yml'),
+    required: ['server-initialize', 'ping', ...TOOL_SCENARIOS]
+  },
+  // `--spec-version 2026-07-28` alone runs only the "active" suite: the 20 scenarios older than the
+  // revision, at its wire. The revision's own scenarios are "draft" in 0.2.0-alpha.12 and the two
+  // header ones "pending" (never scored unless named); `--suite all` runs them all (40).
+  2026: {
+    label: `2026-07-28 (${pinnedVersion('conformance-2026')})`,
+    cli: toolPath('conformance-2026', 'dist', 'index.js'),
+    args: ['--suite', 'all', '--spec-version', '2026-07-28'],
+    expectedFailures: join(HERE, 'expected-failures-2026.yml'),
+    required: ['server-stateless', 'http-header-validation', 'http-custom-header-server-validation', 'caching',
+      'sep-2164-resource-not-found', ...TOOL_SCENARIOS]
+  }
+}
 
 type Teardown = { teardown: (fn: () => unknown) => void }
 
-/** The service with the fixture tools, behind a loopback proxy that adds a valid bearer token. */
+/** The service with the fixture tools, behind a loopback proxy that adds a valid bearer token (every offered scope). */
 export async function startTarget (t: Teardown): Promise<{ url: string }> {
   const proxy: Server = createServer()
   await new Promise<void>(resolve => proxy.listen(0, '127.0.0.1', resolve))
@@ -43,12 +76,15 @@ export async function startTarget (t: Teardown): Promise<{ url: string }> {
     proxy.close(() => resolve())
   }))
   const proxyPort = (proxy.address() as AddressInfo).port
+  let offered: string[] = []
   const { baseUrl, port } = await buildListening(t, {
     TOKEN_SIGNING_KEY: SIGNING_KEY_PEM,
     // Browsers would reach it through the proxy's origin (dns-rebinding-protection's valid case).
     MCP_ALLOWED_ORIGINS: `http://127.0.0.1:${proxyPort} http://localhost:${proxyPort}`
-  }, { app: { mcp: { extraTools: fixtureTools } } })
-  const token = mintToken(baseUrl, 'tools.read')
+  }, { app: { mcp: { extraTools: fixtureTools, extraResources: fixtureResources, extraPrompts: fixturePrompts } }, setup: async instance => { offered = instance.config.scopes } })
+  // Every scope the service offers, as a user who consented to all of them: the header scenarios
+  // call the first listed tool (graph_me, scope graph.read), and a 403 step-up is no answer there.
+  const token = mintToken(baseUrl, offered.join(' '))
   proxy.on('request', (req, res) => {
     const headers = { ...req.headers, authorization: `Bearer ${token}` }
     const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers }, upstreamRes => {
@@ -64,22 +100,6 @@ export async function startTarget (t: Teardown): Promise<{ url: string }> {
   return { url: `http://127.0.0.1:${proxyPort}/mcp` }
 }
 
-export interface Check { id: string, status: string, errorMessage?: string, details?: unknown }
-export interface ConformanceReport {
-  exitCode: number | null
-  output: string
-  scenarios: Record<string, Check[]>
-  expectedFailures: string[]
-  /** Empty when the run is good. */
-  problems: string[]
-}
-
-export function readExpectedFailures (file = EXPECTED_FAILURES): string[] {
-  return readFileSync(file, 'utf8').split('\n')
-    .map(line => /^\s*-\s*([\w.-]+)/.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined)
-}
-
 /** Reads `<out>/server-<scenario>-<timestamp>/checks.json` for every scenario that ran. */
 function readChecks (outDir: string): Record<string, Check[]> {
   const scenarios: Record<string, Check[]> = {}
@@ -91,55 +111,34 @@ function readChecks (outDir: string): Record<string, Check[]> {
   return scenarios
 }
 
-/** What is wrong with a run, judged from checks.json rather than the exit code alone. */
-export function judge (scenarios: Record<string, Check[]>, expectedFailures: string[], exitCode: number | null): string[] {
-  const problems: string[] = []
-  const expected = new Set(expectedFailures)
-  for (const name of REQUIRED) if (scenarios[name] === undefined) problems.push(`${name}: did not run`)
-  for (const [name, checks] of Object.entries(scenarios)) {
-    const passed = checks.length > 0 && checks.every(c => c.status === 'SUCCESS')
-    if (expected.has(name)) {
-      if (passed) problems.push(`${name}: passes now; remove it from expected-failures.yml`)
-      continue
-    }
-    if (!passed) {
-      const bad = checks.filter(c => c.status !== 'SUCCESS').map(c => `${c.id} ${c.status}${c.errorMessage !== undefined ? ` (${c.errorMessage})` : ''}`)
-      problems.push(`${name}: ${bad.length > 0 ? bad.join('; ') : 'no checks'}`)
-    }
-    // A tool-call scenario can "pass" on an error result; make sure the call reached a tool.
-    if (name.startsWith('tools-call') && /Tool [\w-]+ not found/.test(JSON.stringify(checks))) problems.push(`${name}: the call did not reach a tool ("not found")`)
-  }
-  if (exitCode !== 0) problems.push(`the conformance CLI exited with ${String(exitCode)}`)
-  return problems
+export interface ConformanceReport extends SuiteResult {
+  exitCode: number | null
+  output: string
 }
 
-/** Runs the CLI (Node 22) against `url` and judges the result. */
-export async function runSuite (url: string): Promise<ConformanceReport> {
-  const outDir = mkdtempSync(join(tmpdir(), 'mcp-conformance-'))
+/**
+ * Runs one suite's CLI (Node 22) against `url` and judges the result. The CLI's output folders
+ * (checks.json per scenario) are removed afterwards unless `keep` names a folder to leave them in.
+ */
+export async function runSuite (name: SuiteName, url: string, keep?: string): Promise<ConformanceReport> {
+  const suite = SUITES[name]
+  const outDir = keep ?? mkdtempSync(join(tmpdir(), 'mcp-conformance-'))
   try {
-    const child = spawn(NODE, [CLI, 'server', '--url', url, '--expected-failures', EXPECTED_FAILURES, '-o', outDir], { cwd: TOOLS, stdio: ['ignore', 'pipe', 'pipe'] })
+    const args = [suite.cli, 'server', '--url', url, ...suite.args, '--expected-failures', suite.expectedFailures, '-o', outDir]
+    const child = spawn(NODE, args, { cwd: TOOLS, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     child.stdout.on('data', chunk => { output += chunk })
     child.stderr.on('data', chunk => { output += chunk })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000)
     const exitCode = await new Promise<number | null>(resolve => child.on('close', code => resolve(code)))
     clearTimeout(timer)
     const scenarios = readChecks(outDir)
-    const expectedFailures = readExpectedFailures()
-    return { exitCode, output, scenarios, expectedFailures, problems: judge(scenarios, expectedFailures, exitCode) }
+    const excuses: Excuse[] = readExpectedFailures(suite.expectedFailures)
+    const problems = judge(scenarios, excuses, exitCode, suite.required, `expected-failures-${name}.yml`)
+    return { label: suite.label, exitCode, output, scenarios, excuses, problems }
   } finally {
-    rmSync(outDir, { recursive: true, force: true })
+    if (keep === undefined) rmSync(outDir, { recursive: true, force: true })
   }
-}
-
-export function summary (report: ConformanceReport): string {
-  const lines = Object.entries(report.scenarios).sort(([a], [b]) => a.localeCompare(b)).map(([name, checks]) => {
-    const ok = checks.length > 0 && checks.every(c => c.status === 'SUCCESS')
-    const mark = report.expectedFailures.includes(name) ? (ok ? 'STALE' : 'n/a ') : (ok ? 'pass ' : 'FAIL ')
-    return `  ${mark} ${name} (${checks.map(c => c.status).join(', ')})`
-  })
-  const passed = Object.entries(report.scenarios).filter(([name, checks]) => !report.expectedFailures.includes(name) && checks.every(c => c.status === 'SUCCESS')).length
-  return [...lines, `${passed} scenarios passed, ${report.expectedFailures.length} not applicable, ${report.problems.length} problems`, ...report.problems.map(p => `  problem: ${p}`)].join('\n')
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -148,10 +147,19 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   try {
     await ensureNode22Tools(line => process.stdout.write(`${line}\n`))
     const { url } = await startTarget({ teardown: fn => teardowns.push(fn) })
-    const report = await runSuite(url)
-    process.stdout.write(`${summary(report)}\n`)
-    if (report.problems.length > 0) process.stdout.write(`\n${report.output}\n`)
-    code = report.problems.length === 0 ? 0 : 1
+    const args = process.argv.slice(2)
+    const names = args.filter((a): a is SuiteName => a in SUITES)
+    const keep = args.includes('--keep') ? mkdtempSync(join(tmpdir(), 'mcp-conformance-kept-')) : undefined
+    if (keep !== undefined) process.stdout.write(`checks.json files kept in ${keep}\n`)
+    code = 0
+    for (const name of names.length > 0 ? names : Object.keys(SUITES) as SuiteName[]) {
+      const report = await runSuite(name, url, keep === undefined ? undefined : join(keep, name))
+      process.stdout.write(`${summary(report)}\n`)
+      if (report.problems.length > 0) {
+        process.stdout.write(`\n${report.output.split('\n').filter(line => !line.startsWith('Results saved to ')).join('\n')}\n`)
+        code = 1
+      }
+    }
   } catch (err) {
     process.stderr.write(`conformance run failed: ${(err as Error).stack ?? String(err)}\n`)
   } finally {

@@ -1,10 +1,10 @@
-// End to end with the official MCP SDK client: auth() from @modelcontextprotocol/sdk/client/auth.js
-// with a headless OAuthClientProvider, against a listening server and the development identity provider.
+// End to end with the official MCP SDK client (v2): auth() from @modelcontextprotocol/client with a
+// headless OAuthClientProvider, against a listening server and the development identity provider.
 import t from 'tap'
-import { auth, type OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js'
+import {
+  auth, Client, IssuerMismatchError, StreamableHTTPClientTransport,
+  type OAuthClientMetadata, type OAuthClientProvider, type OAuthDiscoveryState, type StoredOAuthClientInformation, type StoredOAuthTokens
+} from '@modelcontextprotocol/client'
 import { buildListening } from '../helper.ts'
 import { Browserless } from '../support/browserless.ts'
 import { post } from '../support/mcp.ts'
@@ -15,8 +15,11 @@ const REDIRECT = 'http://127.0.0.1:53999/callback'
 /** An OAuthClientProvider whose "browser" is a cookie-jar fetch that approves consent and signs in as a test user. */
 class HeadlessProvider implements OAuthClientProvider {
   browser = new Browserless()
-  client?: OAuthClientInformationMixed
-  saved?: OAuthTokens
+  client?: StoredOAuthClientInformation
+  saved?: StoredOAuthTokens
+  discovery?: OAuthDiscoveryState
+  /** The issuer the SDK named with each save (SEP-2352 `ctx.issuer`). */
+  savedFor: string[] = []
   verifier = ''
   authorizationCode?: string
   returnedState?: string | null
@@ -31,9 +34,11 @@ class HeadlessProvider implements OAuthClientProvider {
 
   state () { return this.expectedState }
   clientInformation () { return this.client }
-  saveClientInformation (info: OAuthClientInformationMixed) { this.client = info }
+  saveClientInformation (info: StoredOAuthClientInformation, ctx?: { issuer: string }) { this.client = info; this.savedFor.push(ctx?.issuer ?? '') }
   tokens () { return this.saved }
-  saveTokens (tokens: OAuthTokens) { this.saved = tokens }
+  saveTokens (tokens: StoredOAuthTokens, ctx?: { issuer: string }) { this.saved = tokens; this.savedFor.push(ctx?.issuer ?? '') }
+  discoveryState () { return this.discovery }
+  saveDiscoveryState (state: OAuthDiscoveryState) { this.discovery = state }
   saveCodeVerifier (verifier: string) { this.verifier = verifier }
   codeVerifier () { return this.verifier }
 
@@ -47,7 +52,8 @@ class HeadlessProvider implements OAuthClientProvider {
 }
 
 async function listTools (mcpUrl: URL, provider: OAuthClientProvider) {
-  const client = new Client({ name: 'e2e', version: '1.0.0' })
+  // 'auto': server/discover first, the 2025 handshake when the server does not answer it as a 2026 server.
+  const client = new Client({ name: 'e2e', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } })
   const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider })
   await client.connect(transport)
   try {
@@ -79,18 +85,28 @@ t.test('401 -> discovery -> registration -> authorize -> consent -> sign-in -> c
   t.equal(provider.returnedState, provider.expectedState)
   t.equal(provider.iss, baseUrl)
   t.ok(provider.authorizationCode)
+  t.equal(provider.client?.issuer, baseUrl, 'the registration is stamped with the authorization server (SEP-2352)')
 
-  const second = await auth(provider, { serverUrl: mcpUrl, authorizationCode: provider.authorizationCode })
+  // RFC 9207: the metadata promises iss, so a callback without it, or with another one, is refused
+  // before the code is redeemed (the code stays usable for the real answer below).
+  const code = provider.authorizationCode as string
+  await t.rejects(auth(provider, { serverUrl: mcpUrl, authorizationCode: code }), IssuerMismatchError, 'no iss: refused')
+  await t.rejects(auth(provider, { serverUrl: mcpUrl, authorizationCode: code, iss: 'https://evil.example' }), IssuerMismatchError, 'another iss: refused')
+  t.equal(provider.saved, undefined, 'nothing was exchanged')
+
+  const second = await auth(provider, { serverUrl: mcpUrl, authorizationCode: code, iss: provider.iss ?? undefined })
   t.equal(second, 'AUTHORIZED')
-  const firstTokens = provider.saved as OAuthTokens
+  const firstTokens = provider.saved as StoredOAuthTokens
   t.match(firstTokens, { token_type: /^bearer$/i, access_token: /^eyJ/, refresh_token: /.+/, scope: 'tools.read tools.write graph.read' })
+  t.equal(firstTokens.issuer, baseUrl, 'the tokens are stamped with their issuer')
+  t.ok(provider.savedFor.every(issuer => issuer === baseUrl), 'every save named this issuer')
 
   const tools = await listTools(mcpUrl, provider)
   t.ok(tools.tools.some(tool => tool.name === 'whoami'), '/mcp accepted the token')
 
   const third = await auth(provider, { serverUrl: mcpUrl })
   t.equal(third, 'AUTHORIZED', 'refreshed with the refresh token, no browser')
-  const refreshed = provider.saved as OAuthTokens
+  const refreshed = provider.saved as StoredOAuthTokens
   t.not(refreshed.access_token, firstTokens.access_token)
   t.not(refreshed.refresh_token, firstTokens.refresh_token, 'rotated')
   t.ok((await listTools(mcpUrl, provider)).tools.length > 0, 'the refreshed token works')

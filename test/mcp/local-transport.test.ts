@@ -66,28 +66,32 @@ t.test('concurrent requests with the same id each get their own answer', async t
   t.equal(pool.created, 3, 'then reused (connected once)')
 })
 
-t.test('transport-level answers, as the SDK transport gives them', async t => {
+t.test('transport-level answers, as the SDK transport gives them, with the request id echoed', async t => {
   const pool = setup()
   const serve = (body: unknown, headers: Record<string, string> = HEADERS) => serveMcpRequest(pool, scopeOf('a'), headers, body, { deadlineMs: 5000 })
   const notAcceptable = await serve(call(1, 'echo'), { ...HEADERS, accept: 'application/json' })
   t.equal(notAcceptable.status, 406)
-  t.match(parse(notAcceptable.body), { jsonrpc: '2.0', id: null, error: { code: -32000, message: /Not Acceptable/ } })
+  t.match(parse(notAcceptable.body), { jsonrpc: '2.0', id: 1, error: { code: -32000, message: /Not Acceptable/ } })
 
   const wrongType = await serve(call(1, 'echo'), { ...HEADERS, 'content-type': 'text/plain' })
   t.equal(wrongType.status, 415)
+  t.equal(parse(wrongType.body).id, 1)
 
   const invalid = await serve({ jsonrpc: '2.0', id: 1, method: 5 })
   t.equal(invalid.status, 400)
-  t.match(parse(invalid.body), { error: { code: -32700, message: 'Parse error: Invalid JSON-RPC message' } })
+  t.match(parse(invalid.body), { id: 1, error: { code: -32700, message: 'Parse error: Invalid JSON-RPC message' } })
 
   const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }
   const twoInits = await serve([initialize, { jsonrpc: '2.0', id: 2, method: 'ping' }])
   t.equal(twoInits.status, 400)
-  t.match(parse(twoInits.body), { error: { code: -32600, message: /Only one initialization request/ } })
+  t.match(parse(twoInits.body), { id: null, error: { code: -32600, message: /Only one initialization request/ } }, 'a batch has no single id to echo')
 
   const badVersion = await serve({ jsonrpc: '2.0', id: 1, method: 'ping' }, { ...HEADERS, 'mcp-protocol-version': '1999-01-01' })
   t.equal(badVersion.status, 400)
-  t.match(parse(badVersion.body), { error: { code: -32000, message: /Unsupported protocol version: 1999-01-01/ } })
+  t.match(parse(badVersion.body), {
+    id: 1,
+    error: { code: -32000, message: /Unsupported protocol version: 1999-01-01/, data: { supported: ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07', '2026-07-28'], requested: '1999-01-01' } }
+  })
 
   const init = await serve(initialize, { ...HEADERS, 'mcp-protocol-version': '1999-01-01' })
   t.equal(init.status, 200, 'the header is not checked on initialize')

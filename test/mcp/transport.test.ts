@@ -1,7 +1,5 @@
 import t from 'tap'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js'
+import { Client, InsufficientScopeError, SdkHttpError, StreamableHTTPClientTransport, extractWWWAuthenticateParams } from '@modelcontextprotocol/client'
 import { buildListening } from '../helper.ts'
 import { SIGNING_KEY_PEM, auditLines, callTool, connectClient, injectMcp, mintToken, post } from '../support/mcp.ts'
 
@@ -25,8 +23,8 @@ t.test('without a token: 401 with a challenge pointing at the resource metadata'
   const client = new Client({ name: 'anonymous', version: '1.0.0' })
   const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`))
   const err = await client.connect(transport).then(() => undefined, (e: unknown) => e)
-  t.ok(err instanceof StreamableHTTPError, 'the SDK client fails to connect')
-  t.equal((err as StreamableHTTPError).code, 401)
+  t.ok(err instanceof SdkHttpError, 'the SDK client fails to connect')
+  t.equal((err as SdkHttpError).status, 401)
 
   const res = await post(baseUrl, { jsonrpc: '2.0', id: 1, method: 'ping' })
   t.equal(res.status, 401)
@@ -42,8 +40,8 @@ t.test('without a token: 401 with a challenge pointing at the resource metadata'
 t.test('tools/call without the tool\'s scope: HTTP 403 insufficient_scope with granted + needed, then success with a stepped-up token', async t => {
   const client = await connectClient(t, baseUrl, readToken)
   const err = await client.callTool({ name: 'graph_me', arguments: {} }).then(() => undefined, (e: unknown) => e)
-  t.ok(err instanceof StreamableHTTPError, 'the SDK client sees an HTTP error')
-  t.equal((err as StreamableHTTPError).code, 403)
+  t.ok(err instanceof InsufficientScopeError, 'the SDK client sees the step-up challenge')
+  t.equal((err as InsufficientScopeError).requiredScope, 'tools.read graph.read')
 
   const res = await post(baseUrl, callTool(7, 'graph_me'), auth)
   t.equal(res.status, 403)
@@ -137,7 +135,7 @@ t.test('JSON-RPC junk gets the right JSON-RPC error and the process stays health
 
   const unknownTool = await post(baseUrl, callTool(6, 'no_such_tool'), auth)
   t.equal(unknownTool.status, 200)
-  t.match(unknownTool.json, { id: 6, result: { isError: true, content: [{ text: /Tool no_such_tool not found/ }] } })
+  t.match(unknownTool.json, { id: 6, error: { code: -32602, message: /Tool no_such_tool not found/ } }, 'SDK v2: an unknown tool is a JSON-RPC error, not an isError result')
 
   const hugeParams = await post(baseUrl, callTool(8, 'whoami', { blob: 'x'.repeat(2 * 1024 * 1024) }), auth)
   t.equal(hugeParams.status, 413)

@@ -1,6 +1,5 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { Client } from '@modelcontextprotocol/sdk/client/index.js'
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client'
 import type { FastifyInstance } from 'fastify'
 import * as z from 'zod'
 import { parseSigningKeys } from '../../config/keys.ts'
@@ -32,11 +31,21 @@ export function mintToken (baseUrl: string, scope: string, claims: Partial<Acces
   }).accessToken
 }
 
-/** An SDK client connected to `{baseUrl}/mcp` with a bearer token. Closed when the test ends. */
-export async function connectClient (t: { teardown: (fn: () => unknown) => void }, baseUrl: string, token: string, headers: Record<string, string> = {}): Promise<Client> {
-  const client = new Client({ name: 'mcp-test', version: '1.0.0' })
+/** The revision an SDK client speaks: 2025-era `initialize` (the SDK's default) or pinned 2026-07-28. */
+export type ClientEra = 'legacy' | '2026-07-28'
+
+/**
+ * An SDK v2 client connected to `{baseUrl}/mcp` with a bearer token. Closed when the test ends.
+ * `era` 2026-07-28 pins the client to that revision (`server/discover`, no `initialize`).
+ */
+export async function connectClient (t: { teardown: (fn: () => unknown) => void }, baseUrl: string, token: string, headers: Record<string, string> = {}, era: ClientEra = 'legacy'): Promise<Client> {
+  const client = new Client({ name: 'mcp-test', version: '1.0.0' }, {
+    versionNegotiation: { mode: era === 'legacy' ? 'legacy' : { pin: era } }
+  })
   const transport = new StreamableHTTPClientTransport(new URL(`${baseUrl}/mcp`), {
-    requestInit: { headers: { authorization: `Bearer ${token}`, ...headers } }
+    requestInit: { headers: { authorization: `Bearer ${token}`, ...headers } },
+    // Tests look at the 403 themselves; the SDK would otherwise try to re-authorize.
+    onInsufficientScope: 'throw'
   })
   await client.connect(transport)
   t.teardown(() => client.close())

@@ -75,9 +75,9 @@ export async function tokenRequest (baseUrl: string, form: Record<string, string
 }
 
 /** The whole flow for one client: returns the token answer and what was used to get it. */
-export async function fullFlow (baseUrl: string, client: TestClient, browser = new Browserless(), params: Record<string, string | undefined> = {}) {
+export async function fullFlow (baseUrl: string, client: TestClient, browser = new Browserless(), params: Record<string, string | undefined> = {}, options: AuthorizeOptions = {}) {
   const request = await authorizeRequest(baseUrl, client, params)
-  const callback = await signIn(browser, request.url)
+  const callback = await signIn(browser, request.url, options)
   const code = callback.get('code')
   if (code === null) throw new Error(`no code: ${callback.toString()}`)
   const tokens = await tokenRequest(baseUrl, {

@@ -15,8 +15,16 @@ export interface AuthorizeTransaction extends AuthorizeParams {
   browser: string
   /** Epoch seconds. */
   createdAt: number
-  /** Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only). */
-  upstream?: { verifier: string, nonce: string }
+  /**
+   * A device grant's sign-in (RFC 8628): the device authorization it answers. Its redirect URI is
+   * the service's /device page and it has no code challenge: the answer goes to the device record.
+   */
+  device?: { id: string }
+  /**
+   * Set once the user approved: the upstream leg's own PKCE verifier and OIDC nonce (server-side only);
+   * `challenged` when this leg carries a Conditional Access claims challenge (routes/oauth/callback.ts).
+   */
+  upstream?: { verifier: string, nonce: string, challenged?: true }
 }
 
 export const TRANSACTION_TTL = 600

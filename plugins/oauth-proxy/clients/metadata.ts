@@ -11,7 +11,9 @@ export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
 export const METADATA_DOCUMENT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['none', 'private_key_jwt']
 /** Every method /token and /revoke accept (discovery). */
 export const SUPPORTED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [...TOKEN_ENDPOINT_AUTH_METHODS, 'private_key_jwt']
-export const GRANT_TYPES = ['authorization_code', 'refresh_token'] as const
+/** RFC 8628 §3.4: the device authorization grant's grant_type. */
+export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT] as const
 export const RESPONSE_TYPES = ['code'] as const
 /** OpenID Connect Dynamic Client Registration 1.0 §2 application types (MCP SEP-837). */
 export const APPLICATION_TYPES = ['native', 'web'] as const
@@ -171,8 +173,8 @@ function checkAuthMethod (body: Record<string, unknown>, doc: boolean): { method
 /**
  * grant_types and response_types, consistent with each other (RFC 7591 §2.1). Grant and response
  * types this server does not offer are dropped, not refused (RFC 7591 §2 lets the server register
- * less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant and
- * VS Code's lists device_code; refusing those stopped both at /authorize.
+ * less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant;
+ * refusing it stopped it at /authorize. The device grant (VS Code's document lists it) is kept.
  */
 function checkTypes (body: Record<string, unknown>): { grantTypes: string[], responseTypes: string[] } | Failure {
   const askedGrants = body.grant_types === undefined ? ['authorization_code'] : stringList(body.grant_types)

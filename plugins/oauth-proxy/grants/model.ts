@@ -8,13 +8,15 @@ import { requestedScopes } from '../authorize/requested-scopes.ts'
 import { isTransactionId, remainingTtl, type AuthorizeTransaction } from '../authorize/transactions.ts'
 import type { EntraTokenSet } from '../upstream-entra.ts'
 import type { TokenCipher } from './token-crypto.ts'
+import { DeviceGrants } from './devices.ts'
 import {
   CODE_TTL, USED_CODE_TTL, isOpaqueToken, randomToken, type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
 } from './records.ts'
 
 // The one owner of the OAuth state records (keys in plugins/store/keys.ts): authorize transactions
 // `tx:`, consent approvals `consent:`, grants `grant:`, codes `code:`/`code-use:`, refresh tokens
-// `rt:`/`rt-use:`. Routes map HTTP to these calls; they never touch the store.
+// `rt:`/`rt-use:`, and through `devices` (devices.ts) the device grant's `device:` records. Routes
+// map HTTP to these calls; they never touch the store.
 
 /** The token endpoint's answer (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -76,6 +78,8 @@ export class GrantStore {
   private readonly opts: GrantStoreOptions
   private readonly now: () => number
   private readonly nowMs: () => number
+  /** Device authorizations (RFC 8628): requested, answered by the user, polled by the client. */
+  readonly devices: DeviceGrants
 
   constructor (opts: GrantStoreOptions) {
     this.opts = opts
@@ -84,6 +88,13 @@ export class GrantStore {
     this.config = opts.config
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
     this.nowMs = opts.nowMs ?? (() => Date.now())
+    this.devices = new DeviceGrants({
+      store: opts.store,
+      now: this.now,
+      nowMs: this.nowMs,
+      audit: opts.audit,
+      storeGrant: async (clientId, scopes, { user, tokens }) => await this.storeGrant(clientId, scopes, user, tokens)
+    })
   }
 
   async saveTransaction (tx: AuthorizeTransaction): Promise<void> {
@@ -111,13 +122,27 @@ export class GrantStore {
 
   /** Stores a grant with Entra's tokens sealed, and mints the one-time proxy code bound to it. */
   async createGrant ({ tx, user, tokens }: { tx: AuthorizeTransaction, user: GrantUser, tokens: EntraTokenSet }): Promise<{ grant: Grant, code: string }> {
-    const sid = randomToken(24)
-    const grant: Grant = { sid, clientId: tx.clientId, scopes: tx.scopes, user, upstream: this.seal(tokensToUpstream(tokens, this.now()), sid), createdAt: this.now() }
-    await setJson(this.store, grantKey(sid), grant, this.config.refreshTokenTtl)
+    const grant = await this.storeGrant(tx.clientId, tx.scopes, user, tokens)
+    const { sid } = grant
     const code = randomToken(32)
     const record: CodeRecord = { sid, clientId: tx.clientId, redirectUri: tx.redirectUri, codeChallenge: tx.codeChallenge, scopes: tx.scopes, resource: tx.resource }
     await setJson(this.store, codeKey(code), record, CODE_TTL)
     return { grant, code }
+  }
+
+  private async storeGrant (clientId: string, scopes: string[], user: GrantUser, tokens: EntraTokenSet): Promise<Grant> {
+    const sid = randomToken(24)
+    const grant: Grant = { sid, clientId, scopes, user, upstream: this.seal(tokensToUpstream(tokens, this.now()), sid), createdAt: this.now() }
+    await setJson(this.store, grantKey(sid), grant, this.config.refreshTokenTtl)
+    return grant
+  }
+
+  /** A device code's grant once its user approved (devices.poll; one poll gets it). */
+  async redeemDeviceCode (input: { deviceCode: string, clientId: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[] }> {
+    const { sid, scopes } = await this.devices.poll(input, request)
+    const grant = await this.readGrant(sid)
+    if (grant === null) throw new InvalidGrantError('The sign-in behind this device code no longer exists')
+    return { grant, scopes }
   }
 
   async readGrant (sid: string): Promise<Grant | null> {

@@ -67,3 +67,34 @@ const OPAQUE = /^[A-Za-z0-9_-]{20,200}$/
 export function isOpaqueToken (value: unknown): value is string {
   return typeof value === 'string' && OPAQUE.test(value)
 }
+
+/**
+ * `device:{id}`: a device authorization (RFC 8628), id = hash of its device code. Written at the
+ * request and once more by the user's answer (approved with the grant's sid, or denied).
+ */
+export interface DeviceRecord {
+  clientId: string
+  scopes: string[]
+  resource: string
+  /** Epoch seconds. */
+  createdAt: number
+  expiresAt: number
+  /** Seconds the client waits between polls, as first announced. */
+  interval: number
+  /** Where the request came from, shown on the consent page. */
+  requestIp: string
+  status: 'pending' | 'approved' | 'denied'
+  /** The store key of its user code's index (a hash: the user code itself is not stored). */
+  userCodeKey: string
+  /** The grant made by the approval. */
+  sid?: string
+}
+
+/** `device-poll:{id}`: when the client last polled (ms) and the interval it must keep now. */
+export interface DevicePollRecord { at: number, interval: number }
+
+/** RFC 8628 §3.2: the life of a device code and the polling interval (seconds). */
+export const DEVICE_CODE_TTL = 600
+export const DEVICE_POLL_INTERVAL = 5
+/** A device record outlives its code by this much, so that a late poll hears expired_token, not "unknown". */
+export const DEVICE_RECORD_GRACE = 600

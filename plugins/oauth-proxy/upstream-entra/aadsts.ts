@@ -57,6 +57,27 @@ export function upstreamFailure (err: EntraRefusal): UpstreamFailure {
   return 'configuration'
 }
 
+// Conditional Access and continuous access evaluation: the policy wants more of the user now.
+const CONDITIONAL_ACCESS_CODES = new Set([
+  'AADSTS50076', // multi-factor authentication required (new location, policy change)
+  'AADSTS50079', // the user must register for multi-factor authentication
+  'AADSTS50158', // an external security challenge is not satisfied
+  'AADSTS53000', // the device must be compliant
+  'AADSTS53001', // the device must be domain joined
+  'AADSTS53003', // access blocked by a Conditional Access policy
+  'AADSTS70043', // the refresh token is past the sign-in frequency the policy allows
+  'AADSTS50173', // the grant was revoked (password changed or reset): CAE
+  'AADSTS50133' // the session ended because the password expired or changed
+])
+
+/**
+ * Entra wants the user to sign in again under a Conditional Access policy: it sent a claims
+ * challenge, or named a Conditional Access reason. Such a refusal always ends the sign-in.
+ */
+export function claimsChallenged (err: EntraRefusal & { claims?: unknown }): boolean {
+  return err.claims !== undefined || CONDITIONAL_ACCESS_CODES.has(err.aadsts ?? '')
+}
+
 /** The user (or an administrator) has not consented to the scopes asked on their behalf. */
 export function consentMissing (err: EntraRefusal): boolean {
   return err.aadsts === NO_CONSENT || err.error === 'consent_required'

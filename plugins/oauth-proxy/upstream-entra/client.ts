@@ -1,15 +1,19 @@
 import type { FastifyRequest } from 'fastify'
 import type { AuditEvent, AuditFields } from '../../audit-log/events.ts'
 import type { Config } from '../../../config/index.ts'
-import { upstreamFailure, type UpstreamFailure } from './aadsts.ts'
+import { claimsChallenged, upstreamFailure, type UpstreamFailure } from './aadsts.ts'
+import { claimsParameter, type ClaimsRequest } from './claims.ts'
 import type { CredentialsWatch } from './credentials-watch.ts'
 import type { UpstreamError } from './errors.ts'
 import { createIdTokenVerifier, type EntraIdClaims, type IdTokenVerifierOptions } from './id-token.ts'
 import { postTokenRequest, viaSimpleOAuth2, type EntraTokenSet, type SimpleOAuth2Client } from './token-endpoint.ts'
 
 export interface EntraClient {
-  /** The authorize URL of the upstream leg: our own state (the transaction id), PKCE S256 and nonce; no `resource`. */
-  authorizationUrl (opts: { state: string, codeChallenge: string, nonce: string }): string
+  /**
+   * The authorize URL of the upstream leg: our own state (the transaction id), PKCE S256 and nonce; no
+   * `resource`; `claims` declares CP1 and carries a pending claims challenge of this user, if any.
+   */
+  authorizationUrl (opts: { state: string, codeChallenge: string, nonce: string, challenge?: ClaimsRequest, loginHint?: string }): string
   /** Redeems the code Entra sent to /auth/callback, with the upstream PKCE verifier. */
   redeemCode (code: string, codeVerifier: string): Promise<EntraTokenSet>
   /** Uses an Entra refresh token (server-side) for a token with the given scopes (one resource at a time). */
@@ -20,7 +24,7 @@ export interface EntraClient {
   verifyIdToken (idToken: string, nonce: string): Promise<EntraIdClaims>
   /** Scopes asked when a code is redeemed or a grant renewed: the API scopes and OpenID scopes (one resource). */
   readonly apiScopes: readonly string[]
-  /** Classifies Entra's refusal and audits the permanent ones (`upstream.error`). */
+  /** Classifies Entra's refusal and audits the permanent ones (`upstream.error`, or `upstream.claims_challenge`). */
   refused (err: UpstreamError, operation: UpstreamOperation, request?: FastifyRequest, clientId?: string): UpstreamFailure
 }
 
@@ -61,34 +65,25 @@ export function createEntraClient ({ config, simple, watch, signingKey, audit }:
 
   return {
     apiScopes,
-    authorizationUrl ({ state, codeChallenge, nonce }) {
-      return simple.authorizeURL({
-        redirect_uri: config.redirectUri,
-        scope: entra.upstreamScopes.join(' '),
-        state,
-        code_challenge: codeChallenge,
-        code_challenge_method: 'S256',
-        nonce,
-        response_mode: 'query'
-      })
-    },
+    authorizationUrl: opts => authorizationUrl(simple, config, opts),
     async redeemCode (code, codeVerifier) {
-      const params = { code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' ') }
+      const params = { code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' '), claims: claimsParameter() }
       return await observed('authorization_code', async () => useCertificate
         ? await tokenRequest({ grant_type: 'authorization_code', ...params })
         : await viaSimpleOAuth2(() => simple.getToken(params)))
     },
     async refresh (refreshToken, scopes) {
       return await observed('refresh_token', async () => useCertificate
-        ? await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' ') })
-        : await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' ') })))
+        ? await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' '), claims: claimsParameter() })
+        : await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' '), claims: claimsParameter() })))
     },
     async onBehalfOf (assertion, scopes) {
       return await observed('on_behalf_of', async () => await tokenRequest({
         grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
         assertion,
         requested_token_use: 'on_behalf_of',
-        scope: scopes.join(' ')
+        scope: scopes.join(' '),
+        claims: claimsParameter()
       }))
     },
     verifyIdToken: createIdTokenVerifier({
@@ -100,10 +95,27 @@ export function createEntraClient ({ config, simple, watch, signingKey, audit }:
     }),
     refused (err, operation, request, clientId) {
       const failure = upstreamFailure(err)
-      if (failure !== 'transient') {
+      if (failure !== 'transient' && claimsChallenged(err)) {
+        audit('upstream.claims_challenge', { outcome: 'denied', operation, upstream_error: err.error, aadsts: err.aadsts, claims_challenge: err.claims !== undefined, client_id: clientId }, request)
+      } else if (failure !== 'transient') {
         audit('upstream.error', { outcome: 'failure', operation, failure, upstream_error: err.error, aadsts: err.aadsts, client_id: clientId }, request)
       }
       return failure
     }
   }
+}
+
+/** Entra's authorize URL for the upstream leg (see EntraClient.authorizationUrl). */
+function authorizationUrl (simple: SimpleOAuth2Client, config: EntraClientDeps['config'], opts: Parameters<EntraClient['authorizationUrl']>[0]): string {
+  return simple.authorizeURL({
+    redirect_uri: config.redirectUri,
+    scope: config.entra.upstreamScopes.join(' '),
+    state: opts.state,
+    code_challenge: opts.codeChallenge,
+    code_challenge_method: 'S256',
+    nonce: opts.nonce,
+    response_mode: 'query',
+    claims: claimsParameter(opts.challenge),
+    ...(opts.loginHint !== undefined ? { login_hint: opts.loginHint } : {})
+  })
 }

@@ -2,6 +2,7 @@
 // they are turned into OAuth answers, pages or tool errors by whoever called Entra.
 import createError from '@fastify/error'
 import { aadstsOf, readableDescription } from './aadsts.ts'
+import { parseClaimsChallenge, type ClaimsRequest } from './claims.ts'
 
 const UpstreamErrorBase = createError<[string]>('FST_UPSTREAM_ENTRA_REFUSED', '%s')
 
@@ -15,12 +16,15 @@ export class UpstreamError extends UpstreamErrorBase {
   transient: boolean
   /** The AADSTS code from the description, when there is one (e.g. AADSTS65001). */
   aadsts?: string
-  constructor (error: string, description: string, transient = false) {
+  /** A Conditional Access or CAE claims challenge Entra sent with the refusal (its `claims` member). */
+  claims?: ClaimsRequest
+  constructor (error: string, description: string, transient = false, claims?: ClaimsRequest) {
     super(description)
     this.name = 'UpstreamError'
     this.error = error
     this.transient = transient
     this.aadsts = aadstsOf(description)
+    if (claims !== undefined) this.claims = claims
   }
 }
 
@@ -36,7 +40,7 @@ export class IdTokenError extends IdTokenErrorBase {
   }
 }
 
-export type UpstreamTokenErrorCode = 'grant_not_found' | 'no_refresh_token' | 'graph_consent_required' | 'upstream_refused' | 'upstream_unavailable'
+export type UpstreamTokenErrorCode = 'grant_not_found' | 'no_refresh_token' | 'graph_consent_required' | 'upstream_refused' | 'upstream_unavailable' | 'claims_challenge'
 
 const UpstreamTokenErrorBase = createError<[string]>('FST_UPSTREAM_TOKEN', '%s')
 
@@ -57,7 +61,8 @@ export class UpstreamTokenError extends UpstreamTokenErrorBase {
 export function upstreamErrorFrom (status: number | undefined, body: unknown): UpstreamError {
   const payload = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>
   if (typeof payload.error === 'string') {
-    return new UpstreamError(payload.error, readableDescription(payload.error_description), status !== undefined && (status >= 500 || status === 429))
+    const claims = typeof payload.claims === 'string' ? parseClaimsChallenge(payload.claims) : undefined
+    return new UpstreamError(payload.error, readableDescription(payload.error_description), status !== undefined && (status >= 500 || status === 429), claims)
   }
   if (status === undefined) return new UpstreamError('temporarily_unavailable', 'Microsoft Entra ID could not be reached', true)
   const transient = status >= 500 || status === 429

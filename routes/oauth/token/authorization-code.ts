@@ -5,7 +5,7 @@ import type { ClientRecord } from '../../../plugins/oauth-proxy/clients/registry
 import { checkResource, type GrantHandler } from './grant-handler.ts'
 
 /** RFC 7591: a client registered without grant_types has only authorization_code. */
-const mayRefresh = (client: ClientRecord) => (client.grant_types ?? ['authorization_code']).includes('refresh_token')
+export const mayRefresh = (client: ClientRecord) => (client.grant_types ?? ['authorization_code']).includes('refresh_token')
 
 /** `authorization_code`: PKCE S256, redirect URI and client bound to the code; a code redeemed twice revokes its grant. */
 export const authorizationCode: GrantHandler = async (fastify, request, client, body) => {

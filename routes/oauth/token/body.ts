@@ -8,6 +8,7 @@ export const TokenBody = Type.Object({
   code: Param(),
   redirect_uri: Param(2000),
   code_verifier: Param(200),
+  device_code: Param(200),
   refresh_token: Param(),
   scope: Param(1000),
   resource: Param(2000),

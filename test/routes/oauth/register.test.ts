@@ -110,7 +110,7 @@ t.test('refuses inconsistent or unsupported metadata with invalid_client_metadat
   }
 })
 
-t.test('VS Code\'s registration (device_code among its grants) is accepted with the grants this server offers', async t => {
+t.test('VS Code\'s registration (device_code among its grants) is accepted with the device grant kept', async t => {
   const app = await build(t)
   const res = await app.inject(register({
     client_name: 'Visual Studio Code',
@@ -120,7 +120,7 @@ t.test('VS Code\'s registration (device_code among its grants) is accepted with 
     token_endpoint_auth_method: 'none'
   }))
   t.equal(res.statusCode, 201)
-  t.same(res.json().grant_types, ['authorization_code', 'refresh_token'], 'the answer names what was registered (RFC 7591 §3.2.1)')
+  t.same(res.json().grant_types, ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], 'the answer names what was registered (RFC 7591 §3.2.1)')
 })
 
 t.test('application_type (SEP-837): native or web is stored and echoed, web when absent; other values are invalid_client_metadata', async t => {

@@ -121,11 +121,11 @@ t.test('a scope Entra no longer knows: server_error for the operator, audited as
 
 t.test('the user must sign in again (interaction_required): invalid_grant, audited as sign_in_ended', async t => {
   const { refresh } = await signedIn()
-  entra.refuseTokenRequests({ status: 400, body: { error: 'interaction_required', error_description: 'AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication.' } })
+  entra.refuseTokenRequests({ status: 400, body: { error: 'interaction_required', error_description: 'AADSTS50058: A silent sign-in request was sent but no user is signed in.' } })
   const res = await refresh()
   t.equal(res.status, 400)
   t.equal(res.body.error, 'invalid_grant')
-  t.match(auditsOf(logs, 'upstream.error').at(-1), { operation: 'refresh', failure: 'sign_in_ended', aadsts: 'AADSTS50076' })
+  t.match(auditsOf(logs, 'upstream.error').at(-1), { operation: 'refresh', failure: 'sign_in_ended', aadsts: 'AADSTS50058' })
   entra.refuseTokenRequests()
 })
 

@@ -82,16 +82,18 @@ t.test('a real name that resolves to loopback is refused by the default resolver
   t.match(result.reason, /not public/)
 })
 
-t.test('grant types this server does not offer are dropped, not refused (claude.ai lists jwt-bearer, VS Code device_code)', async t => {
+t.test('grant types this server does not offer are dropped, not refused (claude.ai lists jwt-bearer); VS Code\'s device_code is kept', async t => {
   const server = await startMetadataServer(t)
   const claude = server.url('/claude.json')
   const vscode = server.url('/vscode.json')
   server.route('/claude.json', json(documentFor(claude, { grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer'] })))
   server.route('/vscode.json', json(documentFor(vscode, { grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], response_types: ['code', 'token'] })))
   const { inner } = await buildWithRegistry(t, {}, reachable(server))
+  const kept = { [claude]: ['authorization_code', 'refresh_token'], [vscode]: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'] }
   for (const url of [claude, vscode]) {
     const { client, reason } = await inner.clients.lookup(url)
-    t.match(client, { client_id: url, grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] }, `${url}: accepted with what this server offers (${reason ?? ''})`)
+    t.match(client, { client_id: url, response_types: ['code'] }, `${url}: accepted (${reason ?? ''})`)
+    t.same(client?.grant_types, kept[url], `${url}: with the grant types this server offers`)
   }
   const without = server.url('/no-code.json')
   server.route('/no-code.json', json(documentFor(without, { grant_types: ['urn:ietf:params:oauth:grant-type:device_code'] })))

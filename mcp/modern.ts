@@ -1,0 +1,97 @@
+// The 2026-07-28 leg of POST /mcp: the SDK's stateless handler (createMcpHandler) owns the
+// revision's answer ladder; its server factory lends pooled McpServers kept for this era only.
+import { Readable } from 'node:stream'
+import type { FastifyRequest } from 'fastify'
+import { createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server'
+import { ServerPool, type RequestScope, type ServerInfo, type ServerSlot } from './server.ts'
+import type { ToolRegistry } from './registry.ts'
+
+/** One lending of a pooled server to one HTTP request; released exactly once. */
+interface Lending {
+  scope: RequestScope
+  slot?: ServerSlot
+  done: boolean
+}
+
+/** What to write back: status, the headers that matter, and the body (a string or a stream). */
+export interface ModernAnswer {
+  status: number
+  headers: Record<string, string>
+  body: string | Readable | undefined
+}
+
+const PASSED_HEADERS = ['content-type', 'www-authenticate', 'allow', 'cache-control']
+
+/**
+ * The modern leg. The SDK's handler validates the revision, the standard and parameter headers,
+ * the client capabilities and the scope challenge, then dispatches on a per-request transport to the
+ * server its factory returns. That factory lends a pooled server (era is instance state, so this
+ * pool never serves a 2025 request) and takes it back when the exchange's transport closes, or,
+ * when the handler refused before connecting it, once the handler has answered.
+ */
+export function createModernLeg (registry: ToolRegistry, info: ServerInfo, onerror: (error: Error) => void) {
+  const pool = new ServerPool(registry, info)
+  const release = (lending: Lending) => {
+    if (lending.done || lending.slot === undefined) return
+    lending.done = true
+    lending.slot.onclose = undefined
+    pool.release(lending.slot)
+  }
+  const handler: McpHttpHandler = createMcpHandler(({ authInfo }) => {
+    const lending = authInfo?.extra?.lending as Lending | undefined
+    if (lending === undefined) throw new Error('the modern leg was called without a lending')
+    const slot = pool.acquire()
+    slot.scope = lending.scope
+    lending.slot = slot
+    slot.onclose = () => release(lending)
+    return slot.server
+  }, { legacy: 'reject', onerror })
+
+  /** Serves one 2026-07-28 request (`body` already parsed) for the caller of `request`. */
+  async function serve (request: FastifyRequest, body: unknown, scope: RequestScope, authInfo: Omit<AuthInfo, 'extra'>): Promise<ModernAnswer> {
+    const lending: Lending = { scope, done: false }
+    const aborted = new AbortController()
+    // The client going away cancels the exchange (the SDK aborts the handler's signal).
+    const onClose = () => { aborted.abort() }
+    request.raw.socket?.once('close', onClose)
+    try {
+      const response = await handler.fetch(webRequest(request, aborted.signal), { parsedBody: body, authInfo: { ...authInfo, extra: { lending } } })
+      // Refused before the exchange started (scope challenge, parameter headers): never connected.
+      if (lending.slot !== undefined && !lending.slot.server.isConnected()) release(lending)
+      return await toAnswer(response)
+    } finally {
+      request.raw.socket?.off('close', onClose)
+    }
+  }
+
+  return { serve, close: async () => { await handler.close(); pool.clear() }, pool }
+}
+
+/**
+ * A web Request carrying what the handler reads: method, URL, the media-type headers and the MCP
+ * ones (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`); the body is passed parsed.
+ * The bearer token and cookies never reach the SDK (it gets the verified identity as authInfo),
+ * and copying only these headers is measurably cheaper than all of them.
+ */
+function webRequest (request: FastifyRequest, signal: AbortSignal): Request {
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined || !(name.startsWith('mcp-') || name === 'content-type' || name === 'accept')) continue
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value)
+  }
+  return new Request(`http://mcp.invalid${request.url}`, { method: request.method, headers, signal })
+}
+
+async function toAnswer (response: Response): Promise<ModernAnswer> {
+  const headers: Record<string, string> = {}
+  for (const name of PASSED_HEADERS) {
+    const value = response.headers.get(name)
+    if (value !== null) headers[name] = value
+  }
+  if (response.body === null) return { status: response.status, headers, body: undefined }
+  // A stream (subscriptions/listen, or a call that sent notifications first) is passed on as it comes.
+  if (headers['content-type']?.startsWith('text/event-stream') === true) {
+    return { status: response.status, headers, body: Readable.fromWeb(response.body as never) }
+  }
+  return { status: response.status, headers, body: await response.text() }
+}
