@@ -1,6 +1,7 @@
 // Authenticated MCP tools/call of a trivial tool (whoami), in one run, alternating between
 //  (a) this service (server.ts) with Redis rate limiting on, 2025-era request (pooled servers),
 //  (m) the same service, 2026-07-28 request (`_meta` envelope, Mcp-* headers: the SDK's handler), and
+//  (c) the same service on a Redis Cluster of three primaries started for the bench (REDIS_CLUSTER=true), and
 //  (b) the MCP SDK v1's own stateless express example with requireBearerAuth (bench/sdk-baseline-server.ts).
 // autocannon, 10 connections; the servers are child processes, so none shares its event loop
 // with the load generator. Prints req/s, p50/p99 per round and overall, the ratios a/b and m/b,
@@ -15,6 +16,7 @@ import autocannon from 'autocannon'
 import { freePort, waitFor } from './server-process.ts'
 import { parseSigningKeys } from '../config/keys.ts'
 import { createTokenSigner } from '../plugins/jwt-verify/signing-keys.ts'
+import { startRedisCluster } from '../test/support/redis-cluster.ts'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const REDIS_URL = 'redis://127.0.0.1:6379'
@@ -145,18 +147,19 @@ async function measure (targets: Target[], servicePid: number | undefined): Prom
 export default async function mcpBench (): Promise<void> {
   const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   const [key] = parseSigningKeys(privatePem)
-  const [portA, portB] = [await freePort(), await freePort()]
+  const [portA, portB, portC] = [await freePort(), await freePort(), await freePort()]
   const baseA = `http://127.0.0.1:${portA}`
   const baseB = `http://127.0.0.1:${portB}`
+  const baseC = `http://127.0.0.1:${portC}`
   const claims = { sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', name: 'Bench', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}` }
   const tokenB = createTokenSigner([key], { issuer: baseB, audience: `${baseB}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
 
-  const service = start('server.ts', {
-    PORT: String(portA),
+  const serviceEnv = (port: number, base: string, redis: Record<string, string>) => ({
+    PORT: String(port),
     HOST: '127.0.0.1',
-    MCP_BASE_URL: baseA,
+    MCP_BASE_URL: base,
     TOKEN_SIGNING_KEY: privatePem,
-    REDIS_URL,
+    ...redis,
     REDIS_KEY_PREFIX: `bench:${randomUUID().slice(0, 8)}:`,
     RATE_LIMIT_ENABLED: 'true',
     // Limits far above what the bench sends, so every request is counted in Redis and none refused.
@@ -166,22 +169,33 @@ export default async function mcpBench (): Promise<void> {
     // BENCH_LOG_LEVEL=info measures the service with its default request logging.
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
+  const cluster = await startRedisCluster({ primaries: 3 })
+  const service = start('server.ts', serviceEnv(portA, baseA, { REDIS_URL }))
+  const onCluster = start('server.ts', serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }))
   const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
   try {
-    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline)])
+    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline), waitFor(`${baseC}/health`, onCluster)])
     // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
     const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service, 2025')
     await check(`${baseA}/mcp`, tokenA, '(m) service, 2026-07-28', MODERN)
     await check(`${baseB}/mcp`, tokenB, '(b) baseline')
+    const tokenC = createTokenSigner([key], { issuer: baseC, audience: `${baseC}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
+    await check(`${baseC}/mcp`, tokenC, '(c) service on a cluster')
     process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each), service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? 'warn'}\n`)
-    await measure([
+    const targets: Target[] = [
       { label: '(a) service 2025-06-18 + Redis rate limit', url: `${baseA}/mcp`, token: tokenA, pid: service.pid, shape: LEGACY, rounds: [] },
       { label: '(m) service 2026-07-28 + Redis rate limit', url: `${baseA}/mcp`, token: tokenA, pid: service.pid, shape: MODERN, rounds: [] },
+      { label: '(c) service 2025-06-18 + Redis Cluster   ', url: `${baseC}/mcp`, token: tokenC, pid: onCluster.pid, shape: LEGACY, rounds: [] },
       { label: '(b) SDK v1 express baseline, 2025-06-18  ', url: `${baseB}/mcp`, token: tokenB, pid: baseline.pid, shape: LEGACY, rounds: [] }
-    ], service.pid)
+    ]
+    await measure(targets, service.pid)
+    const [one, clustered] = [summary(targets[0].rounds), summary(targets[2].rounds)]
+    process.stdout.write(`cluster (c) / one node (a): req/s ${(clustered.rps / one.rps).toFixed(2)}, server CPU per request ${one.cpuUs > 0 ? (clustered.cpuUs / one.cpuUs).toFixed(2) : '?'}\n`)
   } finally {
     service.kill('SIGTERM')
     baseline.kill('SIGTERM')
+    onCluster.kill('SIGTERM')
+    await cluster.stop()
   }
 }

@@ -95,6 +95,7 @@ export function buildConfig (checked: CheckedEnv): Config {
     entra: buildEntra(checked),
     redisUrl: env.REDIS_URL,
     redisEntraAuth: checked.redisEntraAuth,
+    redisCluster: env.REDIS_CLUSTER,
     redisKeyPrefix: env.REDIS_KEY_PREFIX,
     memoryStoreMaxEntries: env.MEMORY_STORE_MAX_ENTRIES,
     port: checked.port,

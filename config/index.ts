@@ -82,6 +82,8 @@ export interface Config {
   redisUrl?: string
   /** REDIS_AUTH=entra: a Microsoft Entra token instead of the URL's password; undefined: the URL as given. */
   redisEntraAuth?: RedisEntraAuth
+  /** REDIS_URL is one node of a Redis Cluster (ioredis' Cluster client; keys designed for hash slots). */
+  redisCluster: boolean
   redisKeyPrefix: string
   memoryStoreMaxEntries: number
   port: number

@@ -44,6 +44,8 @@ export function checkRedisAuth (r: Reading): Checked<RedisEntraAuth | undefined>
 
 /** The audit stream lives in the store's Redis. */
 export function checkAuditStore (r: Reading): string[] {
-  if (r.raw.AUDIT_REDIS_STREAM === undefined || r.raw.REDIS_URL !== undefined) return []
-  return ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis']
+  if (r.raw.REDIS_URL !== undefined) return []
+  const needs = (name: string, why: string) => `${name} needs REDIS_URL: ${why}`
+  return [...(r.raw.AUDIT_REDIS_STREAM === undefined ? [] : [needs('AUDIT_REDIS_STREAM', 'the audit stream is written to the store\'s Redis')]),
+    ...(r.env.REDIS_CLUSTER !== true ? [] : [needs('REDIS_CLUSTER=true', 'one node of the cluster (the others are discovered from it)')])]
 }

@@ -46,6 +46,8 @@ export const EnvSchema = Type.Object({
   // Microsoft Entra authentication to Redis: the managed identity's token instead of an access key.
   REDIS_AUTH: Type.Union([Type.Literal('password'), Type.Literal('entra')], { default: 'password' }),
   AZURE_REDIS_CLIENT_ID: Type.Optional(Guid),
+  // Redis Cluster (Azure Managed Redis with the OSS cluster policy): REDIS_URL names one node, the rest are discovered.
+  REDIS_CLUSTER: Flag(false),
   REDIS_KEY_PREFIX: Type.String({ default: 'emg:', pattern: '^[\\w:.-]{1,64}$', description: 'letters, digits, and : . - _ (at most 64)' }),
   MEMORY_STORE_MAX_ENTRIES: Type.Integer({ minimum: 100, default: 100000 }),
   PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),

@@ -5,7 +5,7 @@ import type { Identity } from './jwt-verify/identity.ts'
 import type { EntraTrust } from './jwt-verify/rules.ts'
 import { createTrustedKeys } from './jwt-verify/trusted-keys.ts'
 import { createTokenVerifier, type TokenReport, type VerifiedToken } from './jwt-verify/verifier.ts'
-import { createDenyList } from './jwt-verify/revocation.ts'
+import { createDenyList, type DenyList } from './jwt-verify/revocation.ts'
 import { createBearerChallenge, createBearerHooks, type ChallengeOptions } from './jwt-verify/hooks.ts'
 
 declare module 'fastify' {
@@ -24,8 +24,8 @@ declare module 'fastify' {
      * give a token refused as soon as a request notices the wipe).
      */
     ensureStoreEpoch: (request?: FastifyRequest) => Promise<void>
-    /** Puts one self-issued access token on the deny list until it expires anyway (`exp`: epoch seconds). */
-    denyAccessToken: (jti: string, exp: number) => Promise<void>
+    /** Puts one self-issued access token on the deny list until it expires anyway (revocation.ts DenyList). */
+    denyAccessToken: DenyList['denyAccessToken']
     /** Puts a grant on the deny list: every self-issued access token of it is refused. */
     denyGrant: (sid: string) => Promise<void>
     /** PEM public key of an allowed Entra tenant's signing key (cached JWKS), for id tokens. */

@@ -1,46 +1,30 @@
 import fp from 'fastify-plugin'
 import { setTimeout } from 'node:timers/promises'
-import { Redis, type RedisOptions } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import type { TokenCredential } from '@azure/identity'
 import { MemoryStore } from './store/memory.ts'
 import { RedisStore } from './store/redis.ts'
 import { RedisTokenAuth, entraCredential, type AuthClock } from './store/entra-auth.ts'
 import type { Store } from './store/contract.ts'
+import { createRedisClient, isCluster, type RedisClient } from './store/connection.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     store: Store
-    /** The shared ioredis client, or null with the in-memory store. */
-    redis: Redis | null
+    /** The shared ioredis client (one node or a cluster), or null with the in-memory store. */
+    redis: RedisClient | null
   }
 }
 
-/**
- * Connection settings that keep the service answering while Redis is away:
- * bounded connect and command times, no offline queue (a command fails at once
- * instead of waiting), and reconnection forever in the background.
- *
- * The client is built here rather than by @fastify/redis because that plugin
- * holds registration until Redis answers, and the service must start (and
- * report 503 on readiness) with Redis down.
- */
+/** How long a start waits for Redis before going on without it (readiness reports it meanwhile). */
 const STARTUP_WAIT_MS = 2000
 
-export function createRedisClient (url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, {
-    connectTimeout: 2000,
-    commandTimeout: 1500,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(attempt * 250, 2000),
-    lazyConnect: false,
-    // Commands issued in the same tick (the rate-limit hits and revocation lookup of concurrent
-    // requests) go out in one socket write instead of one write each.
-    enableAutoPipelining: true,
-    ...extra
-  })
-}
+/**
+ * The client is built here (plugins/store/connection.ts) rather than by @fastify/redis because
+ * that plugin holds registration until Redis answers, and the service must start (and report 503
+ * on readiness) with Redis down.
+ */
+export { createRedisClient }
 
 /** Test seams of Microsoft Entra authentication to Redis (REDIS_AUTH=entra). */
 export interface StoreOptions {
@@ -51,15 +35,17 @@ export interface StoreOptions {
 }
 
 /**
- * REDIS_AUTH=entra: the client is made without connecting and connects once a token is there; every
+ * REDIS_AUTH=entra: the client (one node or a cluster) is made without connecting and connects once a
+ * token is there; every
  * connection is re-authenticated before the token expires; readiness reports a missing token.
  */
-async function entraAuth (fastify: FastifyInstance, opts: StoreOptions, client: Redis): Promise<RedisTokenAuth | undefined> {
+async function entraAuth (fastify: FastifyInstance, opts: StoreOptions, client: RedisClient): Promise<RedisTokenAuth | undefined> {
   const settings = fastify.config.redisEntraAuth
   if (settings === undefined) return undefined
   const credential = opts.redisCredential ?? await entraCredential(settings)
   const auth = new RedisTokenAuth({ credential, log: fastify.log, clock: opts.redisAuthClock })
-  auth.attach(client)
+  if (isCluster(client)) auth.attachCluster(client)
+  else auth.attach(client)
   auth.start().catch(() => {})
   fastify.readinessChecks.set('redis_auth', async () => auth.readiness())
   fastify.addHook('onClose', async () => { auth.stop() })
@@ -72,7 +58,7 @@ export default fp<StoreOptions>(async function store (fastify, opts) {
     fastify.decorate('redis', null)
     fastify.decorate('store', new MemoryStore({ maxEntries: config.memoryStoreMaxEntries }))
   } else {
-    const client = createRedisClient(config.redisUrl, config.redisEntraAuth === undefined ? {} : { lazyConnect: true })
+    const client = createRedisClient({ url: config.redisUrl, cluster: config.redisCluster }, config.redisEntraAuth === undefined ? {} : { lazyConnect: true })
     const auth = await entraAuth(fastify, opts, client)
     let lastWarning = 0
     client.on('error', (err: NodeJS.ErrnoException) => {
@@ -85,7 +71,7 @@ export default fp<StoreOptions>(async function store (fastify, opts) {
       if (lastWarning !== 0) fastify.log.info('redis connection restored')
       lastWarning = 0
     })
-    fastify.decorate('redis', client)
+    fastify.decorate<RedisClient | null>('redis', client)
     fastify.decorate('store', new RedisStore(client, config.redisKeyPrefix))
     // Give the first connection a bounded moment so a healthy start is ready at once;
     // an unreachable Redis does not stop the start (readiness reports it instead).

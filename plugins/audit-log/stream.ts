@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../store/connection.ts'
 import { createThrottle } from '../shared/throttle.ts'
 
 export interface AuditStream { name: string, maxLen: number }
@@ -9,7 +9,7 @@ export interface AuditStream { name: string, maxLen: number }
  * (`XADD <stream> MAXLEN ~ <maxLen> * event <name> line <json>`), fire and forget. A Redis problem
  * never delays or fails the request; it is logged once a minute with how many lines were dropped.
  */
-export function createStreamWriter (redis: Redis, stream: AuditStream, log: FastifyBaseLogger): (line: Record<string, unknown>) => void {
+export function createStreamWriter (redis: RedisClient, stream: AuditStream, log: FastifyBaseLogger): (line: Record<string, unknown>) => void {
   const maxLen = String(stream.maxLen)
   const streamWarning = createThrottle(60000)
   let dropped = 0

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis'
+import { isCluster, type RedisClient } from '../store/connection.ts'
+import { readWithEpoch } from '../store/redis.ts'
 import { type EpochRead } from '../store/contract.ts'
 import { EPOCH_KEY, RATE_LIMIT_PREFIX } from '../store/keys.ts'
 
@@ -128,8 +129,10 @@ export class RedisCounter implements Counter {
   private readonly hitMany: HitManyCommand
   private readonly prefix: string
   private readonly storePrefix: string
+  private readonly client: RedisClient
 
-  constructor (client: Redis, prefix: string) {
+  constructor (client: RedisClient, prefix: string) {
+    this.client = client
     this.prefix = prefix + RATE_LIMIT_PREFIX
     this.storePrefix = prefix
     const commands = client as unknown as { emgRateLimitHit?: HitCommand, emgRateLimitHitMany?: HitManyCommand }
@@ -151,6 +154,7 @@ export class RedisCounter implements Counter {
   }
 
   async incrMany (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads?: readonly string[]): Promise<ManyResult> {
+    if (isCluster(this.client)) return await this.incrManyAcrossSlots(hits, reads)
     const n = hits.length
     // The epoch is read (last) whenever entries are read; `reads: []` reads it alone.
     const keys = reads === undefined ? [] : [...reads, EPOCH_KEY]
@@ -170,6 +174,19 @@ export class RedisCounter implements Counter {
     const values: Array<string | null> = new Array(r - 1)
     for (let i = 0; i < r - 1; i++) values[i] = (flat[2 * n + i] as string | null | undefined) ?? null
     return { counts, read: { values, epoch: Number(flat[2 * n + r - 1]), reset: Number(flat[2 * n + r]) === 1 } }
+  }
+
+  /**
+   * A cluster: each counter is in a slot of its own (a user's budget, an address's ceiling) and the
+   * epoch in another, so one script cannot hold them. The same work goes out as one command per
+   * slot, all in the same tick: the wait is still one round trip (the slowest node's).
+   */
+  private async incrManyAcrossSlots (hits: ReadonlyArray<{ key: string, windowMs: number }>, reads?: readonly string[]): Promise<ManyResult> {
+    const [counts, read] = await Promise.all([
+      Promise.all(hits.map(async h => await this.incr(h.key, h.windowMs))),
+      reads === undefined ? undefined : readWithEpoch(this.client, this.storePrefix, reads)
+    ])
+    return read === undefined ? { counts } : { counts, read }
   }
 }
 

@@ -100,6 +100,7 @@ export class RedisTokenAuth {
   private readonly log: AuthLog
   private readonly clock: AuthClock
   private readonly connections = new Set<Redis>()
+  private readonly clusters = new Set<Cluster>()
   private current: Current | undefined
   private lastError: string | undefined
   private failures = 0
@@ -163,8 +164,16 @@ export class RedisTokenAuth {
 
   /** Every node connection the cluster makes, now or later, is attached. */
   attachCluster (cluster: Cluster): void {
+    this.clusters.add(cluster)
     for (const node of cluster.nodes('all')) this.attach(node)
     cluster.on('+node', (node: Redis) => { this.attach(node) })
+    if (this.current !== undefined) this.applyCluster(cluster, this.current)
+  }
+
+  /** Nodes the cluster makes from now on start with this token; a cluster made with `lazyConnect` connects now. */
+  private applyCluster (cluster: Cluster, current: Current): void {
+    cluster.options.redisOptions = { ...cluster.options.redisOptions, username: current.username, password: current.password }
+    if (cluster.status === 'wait') cluster.connect().catch(() => {})
   }
 
   private apply (redis: Redis, current: Current): void {
@@ -206,6 +215,7 @@ export class RedisTokenAuth {
     this.lastError = undefined
     this.failures = 0
     if (!changed) return
+    for (const cluster of this.clusters) this.applyCluster(cluster, next)
     for (const redis of this.connections) this.apply(redis, next)
   }
 

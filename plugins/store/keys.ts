@@ -1,12 +1,19 @@
-// Every key shape the service stores, in one place (docs/contracts.md's store table lists the
-// same). The store adds REDIS_KEY_PREFIX; the in-memory store's bounds go by the part before `:`
+// Every key shape the service stores, in one place (docs/architecture.md, "Keys and hash slots",
+// lists the same). The store adds REDIS_KEY_PREFIX; the in-memory store's bounds go by the part before `:`
 // (memory.ts storeKindOf). Secrets in a key are hashed: a store dump never holds a usable code or token.
+// Redis Cluster: keys read or written by one command, script or transaction share a hash tag (the
+// `{…}` part, which alone decides the slot), on one node as on a cluster (docs/architecture.md, "Keys
+// and hash slots").
 import { createHash } from 'node:crypto'
 
 const sha256 = (value: string, encoding: 'hex' | 'base64url') => createHash('sha256').update(value).digest(encoding)
 
-/** The store epoch: when the store's data began (seconds). */
-export const EPOCH_KEY = 'epoch'
+/**
+ * The store epoch: when the store's data began (seconds). Renamed (from `epoch`) with the
+ * revocation keys: a store written by an older version holds deny entries under names this one
+ * does not read, so it counts as a new store and tokens issued before the upgrade are refused.
+ */
+export const EPOCH_KEY = 'epoch:2'
 
 /** A registered (DCR) client. */
 export const clientKey = (clientId: string) => `client:${clientId}`
@@ -45,9 +52,29 @@ export const deviceAnswerKey = (id: string) => `device-answer:${id}`
 export const deviceUseKey = (id: string) => `device-use:${id}`
 export const devicePollKey = (id: string) => `device-poll:${id}`
 
-/** A revoked access token, and a revoked grant (every token of it refused). */
-export const revokedTokenKey = (jti: string) => `revoked:jti:${jti}`
-export const revokedGrantKey = (sid: string) => `revoked:grant:${sid}`
+/**
+ * A revoked access token, and a revoked grant (every token of it refused). Read together on every
+ * request with a token of ours: both carry the grant's hash tag `{sid}` (one slot, one MGET).
+ */
+export const revokedTokenKey = (jti: string, sid?: string) => sid === undefined ? `revoked:jti:${jti}` : `revoked:jti:{${sid}}:${jti}`
+export const revokedGrantKey = (sid: string) => `revoked:grant:{${sid}}`
+
+/**
+ * The hash tag of a key as Redis Cluster reads it: the text between the first `{` and the next
+ * `}`, when not empty; else the whole key. Keys with equal tags are in one slot.
+ */
+export function hashTag (key: string): string {
+  const open = key.indexOf('{')
+  if (open === -1) return key
+  const close = key.indexOf('}', open + 1)
+  return close > open + 1 ? key.slice(open + 1, close) : key
+}
+
+/** True when every key is in one slot on a Redis Cluster (an empty or one-key list is). */
+export function oneSlot (keys: readonly string[]): boolean {
+  const tag = keys.length === 0 ? '' : hashTag(keys[0])
+  return keys.every(k => hashTag(k) === tag)
+}
 
 /** The prefix of rate-limit counters: `rl:{family}:{key}`. */
 export const RATE_LIMIT_PREFIX = 'rl:'

@@ -1,14 +1,61 @@
-import type { Redis } from 'ioredis'
 import { StoreUnavailableError, type EpochRead, type Store } from './contract.ts'
-import { EPOCH_KEY } from './keys.ts'
+import { EPOCH_KEY, oneSlot } from './keys.ts'
+import { isCluster, type RedisClient } from './connection.ts'
+
+// The epoch written if absent, and read, in one step on its own key (a cluster keeps it in its own slot).
+const EPOCH_SCRIPT = `
+local written = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return {redis.call('GET', KEYS[1]), written and 1 or 0}
+`
+type EpochCommand = (key: string, now: number) => Promise<[string, number]>
+
+function epochCommand (client: RedisClient): EpochCommand {
+  const commands = client as unknown as { emgStoreEpoch?: EpochCommand }
+  if (typeof commands.emgStoreEpoch !== 'function') client.defineCommand('emgStoreEpoch', { numberOfKeys: 1, lua: EPOCH_SCRIPT })
+  return (commands.emgStoreEpoch as EpochCommand).bind(client)
+}
+
+/**
+ * Values of `keys` (full names) in order: one MGET when they share a slot (or on one node), else one
+ * GET each, sent in the same tick (auto-pipelining writes them to each node at once).
+ */
+export async function readKeys (client: RedisClient, keys: readonly string[]): Promise<Array<string | null>> {
+  if (keys.length === 0) return []
+  if (!isCluster(client) || oneSlot(keys)) return await client.mget(...keys)
+  return await Promise.all(keys.map(async k => await client.get(k)))
+}
+
+/**
+ * `Store.getManyWithEpoch` on Redis (`keys` without prefix). One node: a MULTI, the set-if-absent
+ * and the reads in one round trip with nothing in between. A cluster: the epoch lives in a slot of
+ * its own, so the epoch script and the reads go out side by side (still one round trip in time,
+ * two commands or more; docs/architecture.md, "Keys and hash slots").
+ */
+export async function readWithEpoch (client: RedisClient, prefix: string, keys: readonly string[]): Promise<EpochRead> {
+  const epochKey = prefix + EPOCH_KEY
+  const now = Math.floor(Date.now() / 1000)
+  const full = keys.map(k => prefix + k)
+  if (isCluster(client)) {
+    const [[epoch, written], values] = await Promise.all([epochCommand(client)(epochKey, now), readKeys(client, full)])
+    return { values, epoch: Number(epoch), reset: Number(written) === 1 }
+  }
+  const replies = await client.multi()
+    .set(epochKey, String(now), 'NX')
+    .mget(...full, epochKey)
+    .exec()
+  const [[setErr, written], [getErr, read]] = replies as Array<[Error | null, unknown]>
+  if (setErr !== null || getErr !== null) throw setErr ?? getErr
+  const values = read as Array<string | null>
+  return { values: values.slice(0, keys.length), epoch: Number(values[keys.length]), reset: written === 'OK' }
+}
 
 /** Shared by every instance. Any Redis failure becomes a StoreUnavailableError (HTTP 503). */
 export class RedisStore implements Store {
   readonly kind = 'redis'
-  readonly client: Redis
+  readonly client: RedisClient
   private readonly prefix: string
 
-  constructor (client: Redis, prefix = 'emg:') {
+  constructor (client: RedisClient, prefix = 'emg:') {
     this.client = client
     this.prefix = prefix
   }
@@ -26,22 +73,11 @@ export class RedisStore implements Store {
   }
 
   async getMany (keys: string[]) {
-    if (keys.length === 0) return []
-    return this.run(() => this.client.mget(keys.map(k => this.prefix + k)))
+    return this.run(() => readKeys(this.client, keys.map(k => this.prefix + k)))
   }
 
   async getManyWithEpoch (keys: string[]): Promise<EpochRead> {
-    const epochKey = this.prefix + EPOCH_KEY
-    const now = Math.floor(Date.now() / 1000)
-    // MULTI: the set-if-absent and the reads in one round trip, with nothing in between.
-    const replies = await this.run(async () => await this.client.multi()
-      .set(epochKey, String(now), 'NX')
-      .mget(...keys.map(k => this.prefix + k), epochKey)
-      .exec())
-    const [[setErr, written], [getErr, read]] = replies as Array<[Error | null, unknown]>
-    if (setErr !== null || getErr !== null) throw new StoreUnavailableError({ cause: setErr ?? getErr })
-    const values = read as Array<string | null>
-    return { values: values.slice(0, keys.length), epoch: Number(values[keys.length]), reset: written === 'OK' }
+    return this.run(() => readWithEpoch(this.client, this.prefix, keys))
   }
 
   async set (key: string, value: string, ttlSeconds?: number) {
@@ -68,8 +104,22 @@ export class RedisStore implements Store {
     return count as number
   }
 
+  /**
+   * A cluster answers when every primary does (a failed one holds its slots until a replica takes
+   * over). The message counts them, without addresses: readiness is public.
+   */
   async ping () {
-    await this.run(() => this.client.ping())
+    const { client } = this
+    if (!isCluster(client)) {
+      await this.run(() => client.ping())
+      return
+    }
+    const unavailable = (message: string) => Object.assign(new StoreUnavailableError(), { message })
+    if (client.status !== 'ready') throw unavailable(`cluster ${client.status}`)
+    const primaries = client.nodes('master')
+    const answers = await Promise.allSettled(primaries.map(async node => await node.ping()))
+    const silent = answers.filter(a => a.status === 'rejected').length
+    if (primaries.length === 0 || silent > 0) throw unavailable(`cluster: ${silent} of ${primaries.length} primaries do not answer`)
   }
 
   async close () {

@@ -47,9 +47,9 @@ const revoke: FastifyPluginAsyncTypebox = async function (fastify) {
         verified = undefined
       }
       if (verified?.identity.kind === 'self' && verified.identity.clientId === client.client_id) {
-        const { jti, exp } = decode(token) as { jti?: string, exp?: number }
+        const { jti, exp, sid } = decode(token) as { jti?: string, exp?: number, sid?: string }
         if (typeof jti === 'string' && typeof exp === 'number') {
-          await fastify.denyAccessToken(jti, exp)
+          await fastify.denyAccessToken({ jti, exp, sid: typeof sid === 'string' ? sid : undefined })
           fastify.audit('token.revoked', { token_type: 'access_token', reason: 'revoked_by_client', client_id: client.client_id, oid: verified.identity.oid, tid: verified.identity.tid }, request)
         }
       }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { readEnv, checkRateLimits, checkScopes } from '../../config/checks.ts'
 import { checkAuditStore } from '../../config/redis.ts'
+import { loadConfig } from '../../config/index.ts'
 
 // The checks that loadConfig's tests (config.test.ts) do not reach on their own.
 
@@ -17,6 +18,14 @@ t.test('an audit stream without REDIS_URL is refused: it is written to the store
   t.same(checkAuditStore(reading({ AUDIT_REDIS_STREAM: 'audit' })), ['AUDIT_REDIS_STREAM needs REDIS_URL: the audit stream is written to the store\'s Redis'])
   t.same(checkAuditStore(reading({ AUDIT_REDIS_STREAM: 'audit', REDIS_URL: 'redis://cache:6379' })), [])
   t.same(checkAuditStore(reading({})), [])
+})
+
+t.test('REDIS_CLUSTER=true without REDIS_URL is refused: it names no Redis; with one it passes, and it is off by default', async t => {
+  t.same(checkAuditStore(reading({ REDIS_CLUSTER: 'true' })), ['REDIS_CLUSTER=true needs REDIS_URL: one node of the cluster (the others are discovered from it)'])
+  t.same(checkAuditStore(reading({ REDIS_CLUSTER: 'true', REDIS_URL: 'rediss://name.westeurope.redis.azure.net:10000' })), [])
+  t.same(checkAuditStore(reading({ REDIS_CLUSTER: 'false' })), [])
+  t.equal(loadConfig({}).redisCluster, false)
+  t.equal(loadConfig({ REDIS_URL: 'redis://redis:6379', REDIS_CLUSTER: 'true' }).redisCluster, true)
 })
 
 t.test('offline_access in MCP_SCOPES is refused: the resource must not advertise it (SEP-2207), refresh tokens follow grant_types', async t => {

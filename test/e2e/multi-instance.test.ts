@@ -1,13 +1,15 @@
 // Scale-out without affinity: any instance may see any step of a sign-in. Two app instances share one
 // Redis and one public URL (a path router stands in for the load balancer); Entra is the Entra-shaped
-// stand-in with Azure settings. Also: the app restarted between authorize and callback.
-import t from 'tap'
+// stand-in with Azure settings. On one Redis node and on a Redis Cluster (three primaries, started
+// for this file). Also: the app restarted between authorize and callback.
+import t, { type Test } from 'tap'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { build, freePort, redisEnv, requireRedis } from '../helper.ts'
 import { Browserless } from '../support/browserless.ts'
 import { startEntraLike } from '../support/entra-like-server.ts'
+import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster.ts'
 import { REDIRECT_URI, authorizeRequest, claimsOf, mcpStatus, registerClient, revokeRequest, tokenRequest } from '../support/oauth-flow.ts'
 
 await requireRedis()
@@ -21,7 +23,7 @@ const entra = await startEntraLike({ tenantId: TENANT, clients: [{ clientId: CLI
 t.teardown(() => entra.close())
 
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-const env = {
+const env: Record<string, string> = {
   ...redisEnv(),
   AZURE_TENANT_ID: TENANT,
   AZURE_CLIENT_ID: CLIENT,
@@ -35,8 +37,8 @@ const env = {
   REFRESH_TOKEN_REUSE_GRACE: '0'
 }
 
-async function instance (t: Parameters<typeof build>[0]): Promise<{ app: FastifyInstance, origin: string }> {
-  const app = await build(t, env)
+async function instance (t: Parameters<typeof build>[0], redis: Record<string, string> = {}): Promise<{ app: FastifyInstance, origin: string }> {
+  const app = await build(t, { ...env, ...redis })
   await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, origin: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` }
 }
@@ -50,9 +52,9 @@ function router (pick: (path: string) => string): typeof fetch {
   }
 }
 
-t.test('started on one instance, finished on another; tokens, refresh, consent memory and revocation shared', async t => {
-  const a = await instance(t)
-  const b = await instance(t)
+async function acrossInstances (t: Test, redis: Record<string, string>) {
+  const a = await instance(t, redis)
+  const b = await instance(t, redis)
   const client = await registerClient(a.origin)
   // /authorize and the consent form on A, the callback on B.
   const browser = new Browserless({ fetch: router(path => path === '/auth/callback' ? b.origin : a.origin) })
@@ -86,6 +88,18 @@ t.test('started on one instance, finished on another; tokens, refresh, consent m
   const revoked = await revokeRequest(b.origin, { token: tokens2.body.access_token, client_id: webApp.client_id, client_secret: webApp.client_secret })
   t.equal(revoked.status, 200)
   t.equal(await mcpStatus(a.origin, tokens2.body.access_token), 401, 'an access token revoked on B is refused on A')
+}
+
+t.test('started on one instance, finished on another; tokens, refresh, consent memory and revocation shared', async t => {
+  await acrossInstances(t, {})
+})
+
+let cluster: RedisClusterHandle | undefined
+t.teardown(async () => { await cluster?.stop() })
+
+t.test('the same on a Redis Cluster (REDIS_CLUSTER=true)', async t => {
+  cluster = await startRedisCluster({ primaries: 3 })
+  await acrossInstances(t, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' })
 })
 
 t.test('the app restarts between authorize and callback', async t => {

@@ -4,6 +4,7 @@
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, redisEnv, requireRedis } from '../helper.ts'
+import { revokedGrantKey, revokedTokenKey } from '../../plugins/store/keys.ts'
 import { SIGNING_KEY_PEM, callTool, injectMcp, mintToken, payloadOf } from '../support/mcp.ts'
 
 /** The app (its inner instance holds the decorators) with every store `getManyWithEpoch` recorded. */
@@ -30,7 +31,7 @@ t.test('revocation is read with the rate-limit counters and refuses a revoked to
   t.notOk(ok.json().result.isError)
   t.same(storeReads, [], 'the verifier needed no store round trip of its own')
 
-  await inner.denyAccessToken(jti, exp)
+  await inner.denyAccessToken({ jti, exp, sid })
   const revoked = await call(token)
   t.equal(revoked.statusCode, 401, 'a revoked access token is refused on the next request')
   t.match(revoked.headers['www-authenticate'], /invalid_token/)
@@ -49,8 +50,8 @@ t.test('without rate limiting the verifier reads revocation and the store epoch 
   const { jti, sid, exp } = payloadOf(token)
   const res = await injectMcp(app, token, callTool(1, 'whoami'))
   t.equal(res.statusCode, 200)
-  t.same(storeReads, [[`revoked:jti:${jti}`, `revoked:grant:${sid}`]])
-  await inner.denyAccessToken(jti, exp)
+  t.same(storeReads, [[revokedTokenKey(jti, sid), revokedGrantKey(sid)]])
+  await inner.denyAccessToken({ jti, exp, sid })
   const again = await injectMcp(app, token, callTool(1, 'whoami'))
   t.equal(again.statusCode, 401)
 })

@@ -103,10 +103,10 @@ async function revocationChecks (t: Test, app: FastifyInstance) {
   const second = app.tokenSigner.issueAccessToken(claims({ sid: 'grant-a' }))
   const other = app.tokenSigner.issueAccessToken(claims({ sid: 'grant-b' }))
   t.equal((await bearer(app, first.accessToken)).statusCode, 200)
-  t.same(calls, [[`revoked:jti:${first.jti}`, 'revoked:grant:grant-a']], 'one read of both keys (with the store epoch)')
+  t.same(calls, [[`revoked:jti:{grant-a}:${first.jti}`, 'revoked:grant:{grant-a}']], 'one read of both keys, in the grant\'s hash slot (with the store epoch)')
 
   const exp = Math.floor(Date.now() / 1000) + first.expiresIn
-  await app.denyAccessToken(first.jti, exp)
+  await app.denyAccessToken({ jti: first.jti, exp, sid: 'grant-a' })
   const res = await bearer(app, first.accessToken)
   t.equal(res.statusCode, 401)
   t.match(res.json().error_description, /^revoked: /)

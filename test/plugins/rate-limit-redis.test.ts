@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { RedisCounter } from '../../plugins/rate-limit/counter.ts'
+import { EPOCH_KEY } from '../../plugins/store/keys.ts'
 import { MCP_HEADERS, SIGNING_KEY_PEM, callTool, mintToken } from '../support/mcp.ts'
 import { buildWithRoutes, auditLines, PrivateRedis, clientReady, type TestApp } from '../support/rate-limit.ts'
 
@@ -56,12 +57,12 @@ t.test('RedisCounter.incrMany counts several counters in one script, each with i
   t.ok(first[1].ttlMs > 0 && first[1].ttlMs <= 5000, `second window ${first[1].ttlMs} ms`)
   await counter.incr('mcp:u1', 60000)
   // Store entries read in the same script: values in order, null when absent.
-  await client.set(`${prefix}revoked:jti:j1`, '1')
-  const third = await counter.incrMany(hits, ['revoked:jti:j1', 'revoked:grant:g1'])
+  await client.set(`${prefix}revoked:jti:{g1}:j1`, '1')
+  const third = await counter.incrMany(hits, ['revoked:jti:{g1}:j1', 'revoked:grant:{g1}'])
   t.same(third.counts.map(r => r.current), [3, 2], 'the single and the combined command share the counters')
   t.same(third.read?.values, ['1', null])
   t.equal(third.read?.reset, true, 'the store epoch was missing: written by this call')
-  const epoch = Number(await client.get(`${prefix}epoch`))
+  const epoch = Number(await client.get(`${prefix}${EPOCH_KEY}`))
   t.equal(third.read?.epoch, epoch, 'and read in the same script')
   t.ok(Math.abs(epoch - Date.now() / 1000) < 5, 'epoch seconds')
   const fourth = await counter.incrMany([], [])
@@ -74,7 +75,7 @@ t.test('RedisCounter.incrMany counts several counters in one script, each with i
   t.equal(stale.ttlMs, 30000)
   const ttl = await client.pttl(`${prefix}rl:stale`)
   t.ok(ttl > 0 && ttl <= 30000, `expiry set: ${ttl} ms`)
-  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`, `${prefix}revoked:jti:j1`, `${prefix}epoch`)
+  await client.del(`${prefix}rl:mcp:u1`, `${prefix}rl:mcp-ip:ip1`, `${prefix}rl:stale`, `${prefix}revoked:jti:{g1}:j1`, `${prefix}${EPOCH_KEY}`)
 })
 
 /** Waits until the app's Redis client has noticed the server is gone. */

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
-import { freePort } from '../helper.ts'
+import { build, freePort } from '../helper.ts'
 import { RedisTokenAuth } from '../../plugins/store/entra-auth.ts'
 import { fakeEntraToken, ManualClock, TestCredential, until } from '../support/redis-entra.ts'
 
@@ -56,8 +56,9 @@ t.test('on a Redis Cluster every node connection signs in with the token and re-
   await auth.start()
   const cluster = new Cluster([{ host: '127.0.0.1', port: ports[0] }], { lazyConnect: true, redisOptions: { connectTimeout: 2000 } })
   t.teardown(() => { cluster.disconnect() })
+  // A token is there already: attaching connects the lazily made cluster, as the store plugin relies on.
   auth.attachCluster(cluster)
-  await cluster.connect()
+  if (cluster.status !== 'ready') await new Promise(resolve => cluster.once('ready', resolve))
   // Keys whose slots are on each of the three primaries, so the cluster opens a connection to each.
   const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map(k => `entra:${k}`)
   for (const key of keys) t.equal(await cluster.set(key, '1'), 'OK')
@@ -86,4 +87,27 @@ t.test('on a Redis Cluster every node connection signs in with the token and re-
   for (const key of keys) t.equal(await cluster.get(key), '2')
   t.same(await refused(), [], 'no AUTH refused on any node')
   t.same(errors, [])
+})
+
+t.test('the service with REDIS_CLUSTER=true and REDIS_AUTH=entra connects to every primary as the identity once the token is there, and serves requests', async t => {
+  const ports = await startCluster(t)
+  const admins = ports.map(port => new Redis({ port, host: '127.0.0.1' }))
+  t.teardown(() => { for (const a of admins) a.disconnect() })
+  const name = `emg-test-${randomUUID()}`
+  const token1 = fakeEntraToken({ oid: name, exp: Math.floor(Date.now() / 1000) + 3600 })
+  for (const a of admins) await a.call('ACL', 'SETUSER', name, 'on', `>${token1}`, '~*', '+@all')
+  const clock = new ManualClock()
+  const credential = new TestCredential(clock, { token: token1, lifetimeMs: HOUR })
+  const app = await build(t, {
+    REDIS_URL: `redis://127.0.0.1:${ports[0]}`, REDIS_CLUSTER: 'true', REDIS_AUTH: 'entra', REDIS_KEY_PREFIX: `emg-test-${randomUUID()}:`
+  }, { app: { store: { redisCredential: credential, redisAuthClock: clock } } })
+  for (let i = 0; i < 6; i++) {
+    const res = await app.inject({ method: 'POST', url: '/register', payload: { client_name: `c${i}`, redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' } })
+    t.equal(res.statusCode, 201, `registration ${i} stored in the cluster`)
+  }
+  t.equal((await app.inject('/health/ready')).statusCode, 200)
+  const users = (await Promise.all(admins.map(async a => ((await a.call('CLIENT', 'LIST')) as string).split('\n')
+    .filter(line => / cmd=/.test(line) && !line.includes(' user=default ') && line.includes(' user=')).map(line => /\buser=(\S+)/.exec(line)?.[1])))).flat()
+  t.ok(users.length > 0, 'the service has connections to the cluster')
+  t.same([...new Set(users)], [name], 'and every one is signed in as the identity (none as the default user)')
 })

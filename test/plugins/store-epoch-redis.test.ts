@@ -5,6 +5,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, buildListening, redisEnv, requireRedis } from '../helper.ts'
 import { parseSigningKeys } from '../../config/keys.ts'
+import { EPOCH_KEY, revokedTokenKey } from '../../plugins/store/keys.ts'
 import { createTokenSigner } from '../../plugins/jwt-verify/signing-keys.ts'
 import { SIGNING_KEY_PEM, callTool, injectMcp, payloadOf } from '../support/mcp.ts'
 import { auditsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../support/oauth-flow.ts'
@@ -28,13 +29,13 @@ t.test('Redis wiped: a token revoked before stays refused (store_reset), a fresh
   const redis = inner!.redis!
   const prefix = env.REDIS_KEY_PREFIX
 
-  t.ok(await redis.get(`${prefix}epoch`), 'the epoch is written at startup')
+  t.ok(await redis.get(`${prefix}${EPOCH_KEY}`), 'the epoch is written at startup')
   // The store has existed for a minute; a token was issued 10 s ago and then revoked.
-  await redis.set(`${prefix}epoch`, String(Math.floor(Date.now() / 1000) - 60))
+  await redis.set(`${prefix}${EPOCH_KEY}`, String(Math.floor(Date.now() / 1000) - 60))
   const revoked = tokenIssuedAgo(baseUrl, 10)
   t.equal(await mcpStatus(baseUrl, revoked), 200)
-  const { jti, exp } = payloadOf(revoked)
-  await inner!.denyAccessToken(jti, exp)
+  const { jti, exp, sid } = payloadOf(revoked)
+  await inner!.denyAccessToken({ jti, exp, sid })
   t.equal(await mcpStatus(baseUrl, revoked), 401, 'revoked')
   const client = await registerClient(baseUrl)
   const before = await fullFlow(baseUrl, client)
@@ -42,7 +43,7 @@ t.test('Redis wiped: a token revoked before stays refused (store_reset), a fresh
 
   // Redis restarts without persistence: every key of this deployment is gone.
   const keys = await redis.keys(`${prefix}*`)
-  t.ok(keys.includes(`${prefix}revoked:jti:${jti}`))
+  t.ok(keys.includes(`${prefix}${revokedTokenKey(jti, sid)}`))
   await redis.del(...keys)
 
   // Registered clients were in the store too: the client registers again, as MCP clients do on invalid_client.
@@ -79,7 +80,7 @@ t.test('Redis wiped: the next /mcp request writes the epoch in its one round tri
   const env = redisEnv({ TOKEN_SIGNING_KEY: SIGNING_KEY_PEM, LOG_LEVEL: 'info' })
   const app = await build(t, env, { logs, setup: i => { inner = i } })
   const redis = inner!.redis!
-  await redis.set(`${env.REDIS_KEY_PREFIX}epoch`, String(Math.floor(Date.now() / 1000) - 60))
+  await redis.set(`${env.REDIS_KEY_PREFIX}${EPOCH_KEY}`, String(Math.floor(Date.now() / 1000) - 60))
   const old = tokenIssuedAgo('http://localhost:8000', 10)
   t.equal((await injectMcp(app, old, callTool(1, 'whoami'))).statusCode, 200)
 
@@ -90,7 +91,7 @@ t.test('Redis wiped: the next /mcp request writes the epoch in its one round tri
     t.match(res.json().error_description, /^store_reset: /)
   }
   t.equal(auditsOf(logs, 'store.reset').filter(r => r.detected === 'request').length, 1, 'audited once')
-  const epoch = Number(await redis.get(`${env.REDIS_KEY_PREFIX}epoch`))
+  const epoch = Number(await redis.get(`${env.REDIS_KEY_PREFIX}${EPOCH_KEY}`))
   t.ok(Math.abs(epoch - Date.now() / 1000) < 5, 'a new epoch, now')
 })
 

@@ -5,7 +5,9 @@ import { MemoryStore, memoryStoreBounds, storeKindOf } from '../../plugins/store
 import { RedisStore } from '../../plugins/store/redis.ts'
 import { getJson, setJson, takeJson, type Store } from '../../plugins/store/contract.ts'
 import { createRedisClient } from '../../plugins/store.ts'
+import { clusterOptions, type RedisClient } from '../../plugins/store/connection.ts'
 import { build, freePort, redisEnv, requireRedis, REDIS_URL } from '../helper.ts'
+import { startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster.ts'
 
 interface Subject {
   store: Store
@@ -103,6 +105,20 @@ function contract (name: string, make: (t: Test) => Promise<Subject>) {
       t.same(await store.getMany(['m1', 'nope', 'm2', 'm3']), ['one', null, null, 'three'])
     })
 
+    t.test('getManyWithEpoch returns values in order with one epoch that stays, for keys of one hash slot or of several', async t => {
+      const { store } = await make(t)
+      await store.set('revoked:jti:{g1}:j1', '1', 60)
+      await store.set('other', 'x', 60)
+      const first = await store.getManyWithEpoch(['revoked:jti:{g1}:j1', 'revoked:grant:{g1}'])
+      t.same(first.values, ['1', null])
+      t.ok(Math.abs(first.epoch - Date.now() / 1000) < 3600 * 24 * 365 * 10, `epoch seconds: ${first.epoch}`)
+      const second = await store.getManyWithEpoch(['other', 'revoked:jti:{g1}:j1', 'missing'])
+      t.same(second.values, ['x', '1', null])
+      t.equal(second.epoch, first.epoch, 'the epoch stays')
+      t.equal(second.reset, false, 'only the first read of a store writes it')
+      t.same((await store.getManyWithEpoch([])).values, [])
+    })
+
     t.test('JSON helpers round-trip values', async t => {
       const { store } = await make(t)
       await setJson(store, 'j', { a: 1, b: ['x'] }, 60)
@@ -141,11 +157,13 @@ async function openRedisStore (t: Test) {
   return { client, prefix, store }
 }
 
-contract('redis', async t => {
-  const { client, prefix, store } = await openRedisStore(t)
-  // Time passes for Redis by shortening each key's remaining TTL (PEXPIRE precision, no sleeping for seconds).
-  const elapse = async (seconds: number) => {
-    for (const key of await client.keys(`${prefix}*`)) {
+/** Time passes for Redis by shortening each key's remaining TTL (PEXPIRE precision, no sleeping for seconds). */
+function elapseOn (client: RedisClient, prefix: string) {
+  const keysOf = async () => 'nodes' in client
+    ? (await Promise.all(client.nodes('master').map(async node => await node.keys(`${prefix}*`)))).flat()
+    : await client.keys(`${prefix}*`)
+  return async (seconds: number) => {
+    for (const key of await keysOf()) {
       const left = await client.pttl(key)
       if (left < 0) continue
       if (left - seconds * 1000 > 0) {
@@ -156,7 +174,26 @@ contract('redis', async t => {
       }
     }
   }
-  return { store, elapse }
+}
+
+contract('redis', async t => {
+  const { client, prefix, store } = await openRedisStore(t)
+  return { store, elapse: elapseOn(client, prefix) }
+})
+
+// A Redis Cluster of three primaries, started once for this file.
+let cluster: Promise<RedisClusterHandle> | undefined
+t.teardown(async () => { await (await cluster)?.stop() })
+
+contract('redis cluster', async t => {
+  cluster ??= startRedisCluster({ primaries: 3 })
+  const { url } = await cluster
+  const client = createRedisClient({ url, cluster: true })
+  await new Promise(resolve => client.once('ready', resolve))
+  const prefix = `test:${Math.random().toString(36).slice(2, 10)}:`
+  const store = new RedisStore(client, prefix)
+  t.teardown(() => store.close())
+  return { store, elapse: elapseOn(client, prefix) }
 })
 
 t.test('redis store: keys carry the prefix and TTLs are real Redis TTLs', async t => {
@@ -175,6 +212,18 @@ t.test('redis store: an unreachable server fails fast with a 503 StoreUnavailabl
   const store = new RedisStore(client)
   t.teardown(() => store.close())
   for (const op of [() => store.get('k'), () => store.set('k', 'v', 1), () => store.take('k'), () => store.incr('k', 1), () => store.getMany(['k']), () => store.ping()]) {
+    const started = Date.now()
+    await t.rejects(op() as Promise<unknown>, { code: 'FST_ERR_STORE_UNAVAILABLE', statusCode: 503 })
+    t.ok(Date.now() - started < 500, 'no wait for a connection')
+  }
+})
+
+t.test('redis cluster store: a cluster that cannot be reached fails fast with a 503 StoreUnavailableError, ping included', async t => {
+  const client = createRedisClient({ url: `redis://127.0.0.1:${await freePort()}`, cluster: true })
+  client.on('error', () => {})
+  const store = new RedisStore(client)
+  t.teardown(() => store.close())
+  for (const op of [() => store.get('k'), () => store.set('k', 'v', 1), () => store.take('k'), () => store.incr('k', 1), () => store.getMany(['a', 'b']), () => store.getManyWithEpoch(['k']), () => store.ping()]) {
     const started = Date.now()
     await t.rejects(op() as Promise<unknown>, { code: 'FST_ERR_STORE_UNAVAILABLE', statusCode: 503 })
     t.ok(Date.now() - started < 500, 'no wait for a connection')
@@ -279,6 +328,20 @@ t.test('the store plugin picks Redis when REDIS_URL is set, memory otherwise', a
   await redis?.store.set('plugin-check', 'ok', 10)
   t.equal(await redis?.redis?.get(`${env.REDIS_KEY_PREFIX}plugin-check`), 'ok')
   await redis?.store.delete('plugin-check')
+})
+
+t.test('REDIS_CLUSTER with a rediss:// URL (Azure Managed Redis): TLS to every node under the host\'s name, primaries only, no offline queue', async t => {
+  const options = clusterOptions('rediss://:access-key@name.westeurope.redis.azure.net:10000')
+  t.same(options.redisOptions?.tls, { servername: 'name.westeurope.redis.azure.net' }, 'TLS checks the public host name, whatever address a node announces')
+  t.equal(options.redisOptions?.password, 'access-key')
+  t.equal(options.scaleReads, 'master', 'never a lagging replica (a fresh revocation must be seen)')
+  t.equal(options.enableOfflineQueue, false)
+  t.ok((options.redisOptions?.commandTimeout ?? Infinity) <= 2000, 'bounded command time on every node')
+  let looked: string | undefined
+  options.dnsLookup?.('10.0.0.7', (_err, address) => { looked = address })
+  t.equal(looked, '10.0.0.7', 'announced addresses are used as they are')
+  t.notOk(clusterOptions('redis://127.0.0.1:7000').redisOptions?.tls, 'redis:// has no TLS')
+  t.equal(clusterOptions('redis://u:p@h:1', { password: 'from-a-credential' }).redisOptions?.password, 'from-a-credential', 'connection options given to createRedisClient win over the URL')
 })
 
 t.test('a rediss:// URL (Azure Cache for Redis) gives a TLS client on its port with the access key', async t => {

@@ -47,3 +47,10 @@ t.test('basicClientId reads the id of client_secret_basic and never the secret',
   t.equal(formClientId({ client_id: ['a', 'b'] }), null)
   t.equal(formClientId(undefined), null)
 })
+
+t.test('a caller cannot choose the Redis Cluster slot of a counter: braces in a client id or key never reach the key', async t => {
+  const crafted = '{emg:epoch:2}'
+  for (const key of [keyPart(crafted), consumerKey(crafted), subjectKey({ tid: crafted, oid: crafted, clientId: crafted }) as string, ipKey(crafted)]) {
+    t.notOk(/[{}]/.test(key), `${key} has no hash tag`)
+  }
+})

@@ -24,7 +24,7 @@ t.test('filling the store with anonymous /authorize calls: a revoked token stays
   const { app, inner, logs, register } = await setup(t)
   const client = (await register()).json() as { client_id: string }
   const { accessToken, jti, expiresIn } = inner.tokenSigner.issueAccessToken({ sub: 'u', client_id: client.client_id, scope: 'tools.read', sid: 'grant-1' })
-  await inner.denyAccessToken(jti, Math.floor(Date.now() / 1000) + expiresIn)
+  await inner.denyAccessToken({ jti, exp: Math.floor(Date.now() / 1000) + expiresIn, sid: 'grant-1' })
   const { challenge } = await pkcePair()
   // The attacker's own client (registered after the victim's), renewed now and then as anyone may.
   let attacker = ''
