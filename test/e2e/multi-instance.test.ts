@@ -1,10 +1,12 @@
 // Scale-out without affinity: any instance may see any step of a sign-in. Two app instances share one
-// Redis and one public URL (a path router stands in for the load balancer); Entra is the Entra-shaped
+// Redis and one public URL (a path router stands in for the load balancer), and three behind a real
+// round-robin balancer at the public URL; Entra is the Entra-shaped
 // stand-in with Azure settings. On one Redis node and on a Redis Cluster (three primaries, started
 // for this file). Also: the app restarted between authorize and callback.
 import t, { type Test } from 'tap'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { build, freePort, redisEnv, requireRedis } from '../helper.ts'
 import { Browserless } from '../support/browserless.ts'
@@ -90,6 +92,64 @@ async function acrossInstances (t: Test, redis: Record<string, string>) {
   t.equal(await mcpStatus(a.origin, tokens2.body.access_token), 401, 'an access token revoked on B is refused on A')
 }
 
+/**
+ * A round-robin load balancer without affinity, listening at the public URL: request n goes to
+ * instance n mod 3. `served` lists, per request, the path and the instance that answered it.
+ */
+async function roundRobin (t: Test, origins: string[]): Promise<Array<{ path: string, instance: number }>> {
+  const served: Array<{ path: string, instance: number }> = []
+  let next = 0
+  const proxy: Server = createServer((req, res) => {
+    const instance = next++ % origins.length
+    served.push({ path: (req.url ?? '/').split('?')[0], instance })
+    const upstream = httpRequest(`${origins[instance]}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, answer => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers)
+      answer.pipe(res)
+    })
+    upstream.on('error', () => { res.writeHead(502).end() })
+    req.pipe(upstream)
+  })
+  await new Promise<void>(resolve => proxy.listen(Number(new URL(front).port), '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>(resolve => { proxy.closeAllConnections(); proxy.close(() => resolve()) }))
+  return served
+}
+
+async function threeInstancesRoundRobin (t: Test, redis: Record<string, string>) {
+  const instances = [await instance(t, redis), await instance(t, redis), await instance(t, redis)]
+  const served = await roundRobin(t, instances.map(i => i.origin))
+  const client = await registerClient(front)
+  const request = await authorizeRequest(front, client, { scope: 'tools.read' })
+  const result = await new Browserless().authorize(request.url, { stopAt: u => u.startsWith(REDIRECT_URI) })
+  const code = result.params.get('code') as string
+  t.ok(code, `signed in through the balancer (${result.params.get('error_description') ?? ''})`)
+  const tokens = await tokenRequest(front, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: request.verifier, client_id: client.client_id })
+  t.equal(tokens.status, 200, 'the code redeemed')
+  const call = async (accessToken: string, id: number) => await (await fetch(`${front}/mcp`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+    body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'whoami', arguments: {} } })
+  })).json() as { result?: { isError?: boolean } }
+  const answered = (answer: { result?: { isError?: boolean } }) => answer.result !== undefined && answer.result.isError !== true
+  for (const id of [1, 2, 3]) t.ok(answered(await call(tokens.body.access_token, id)), `tool call ${id} answered`)
+  let refreshToken = tokens.body.refresh_token as string
+  for (const round of [1, 2, 3]) {
+    const refreshed = await tokenRequest(front, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.client_id })
+    t.equal(refreshed.status, 200, `refresh ${round}`)
+    refreshToken = refreshed.body.refresh_token
+    t.ok(answered(await call(refreshed.body.access_token, 10 + round)), `tool call with the token of refresh ${round}`)
+  }
+  const ours = served.filter(s => s.path !== '/favicon.ico')
+  t.ok(ours.length >= 12, `${ours.length} requests went through the balancer`)
+  t.ok(ours.every((s, i) => i === 0 || s.instance !== ours[i - 1].instance), 'each request landed on another instance than the one before')
+  t.same([...new Set(ours.map(s => s.instance))].sort(), [0, 1, 2], 'all three instances served steps')
+  const steps = (path: string) => new Set(ours.filter(s => s.path === path).map(s => s.instance))
+  t.ok(steps('/token').size >= 2 && steps('/mcp').size >= 2, 'token and tool calls spread over instances')
+}
+
+t.test('three instances behind a round-robin balancer: sign-in, tool calls and refreshes, each request on another instance (one Redis)', async t => {
+  await threeInstancesRoundRobin(t, {})
+})
+
 t.test('started on one instance, finished on another; tokens, refresh, consent memory and revocation shared', async t => {
   await acrossInstances(t, {})
 })
@@ -100,6 +160,11 @@ t.teardown(async () => { await cluster?.stop() })
 t.test('the same on a Redis Cluster (REDIS_CLUSTER=true)', async t => {
   cluster = await startRedisCluster({ primaries: 3 })
   await acrossInstances(t, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' })
+})
+
+t.test('three instances behind a round-robin balancer on the Redis Cluster', async t => {
+  if (cluster === undefined) throw new Error('the cluster test above did not start the cluster')
+  await threeInstancesRoundRobin(t, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' })
 })
 
 t.test('the app restarts between authorize and callback', async t => {
