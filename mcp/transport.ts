@@ -54,6 +54,18 @@ async function toolRegistry (fastify: FastifyInstance, opts: McpPluginOptions): 
   return registry
 }
 
+/** What every pooled server says about itself, and the codec of its input-required state. */
+function serverInfo (config: FastifyInstance['config'], catalog: Catalog) {
+  return {
+    name: 'entra-mcp-gateway',
+    version: config.version,
+    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
+    catalog,
+    // Bound to the caller the modern leg lends its server to (mcp/modern.ts); see mcp/input-required.ts.
+    requestState: createStateCodec(config.encryptionKey, callerOfContext)
+  }
+}
+
 /**
  * MCP over Streamable HTTP at `/mcp` with the official SDK: stateless, JSON responses, servers
  * pooled between requests (see mcp/server.ts). Before the SDK sees a request: Origin allowlist
@@ -66,15 +78,8 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const toolTimeoutMs = opts.toolTimeoutMs ?? TOOL_TIMEOUT_MS
   const registry = await toolRegistry(fastify, opts)
   const catalog = await buildCatalog(fastify, () => registry.list(), opts)
-  // Input-required state: bound to the caller the modern leg lends its server to (mcp/modern.ts).
-  const requestState = createStateCodec(config.encryptionKey, callerOfContext)
-  const info = {
-    requestState,
-    name: 'entra-mcp-gateway',
-    version: config.version,
-    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
-    catalog
-  }
+  const info = serverInfo(config, catalog)
+  const requestState = info.requestState
   const pool = new ServerPool(registry, info)
   const modern = createModernLeg(registry, info, err => fastify.log.debug({ err }, 'mcp request refused'))
   fastify.decorate('mcpTools', { list: () => registry.list(), get: (name: string) => registry.get(name) })
