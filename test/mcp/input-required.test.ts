@@ -147,3 +147,20 @@ t.test('state older than 300 s is refused (-32602)', async t => {
   const fresh = await modernCall(token, TOOL, { inputResponses: yes, requestState: state })
   t.match(fresh.json.result, { structuredContent: { revoked: true } }, 'the same state within its 300 s is accepted')
 })
+
+t.test('a token with no grant here has no sign-in to end: isError, asked nothing', async t => {
+  const token = mintToken(baseUrl, 'tools.read tools.write', { sid: undefined })
+  const { client, asked } = await askingClient(t, token, () => ({ action: 'accept', content: { confirm: true } }))
+  const result = await client.callTool({ name: TOOL, arguments: {} })
+  t.equal(result.isError, true)
+  t.match((result.content as Array<{ text: string }>)[0].text, /no sign-in here to end/)
+  t.equal(asked.length, 0)
+})
+
+t.test('a 2025 request carrying a requestState is refused (-32602): state only exists on 2026-07-28', async t => {
+  const token = writer()
+  const state = await firstRound(t, token)
+  const res = await post(baseUrl, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: TOOL, arguments: {}, inputResponses: yes, requestState: state } }, { authorization: `Bearer ${token}` })
+  t.match(res.json, { id: 9, error: { code: -32602 } })
+  t.equal(await stillWorks(token), 200)
+})
