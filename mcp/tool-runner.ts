@@ -6,7 +6,7 @@ import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { ToolError, type AnyTool, type ToolContext } from './registry.ts'
 import { toCallToolResult } from './server.ts'
 import type { GraphCall } from './graph.ts'
-import { toolInput, type SealedState } from './input-required.ts'
+import { toolInput, type SealedState, type ToolInput } from './input-required.ts'
 
 type Outcome = 'success' | 'failure' | 'denied'
 export type RunTool = (request: FastifyRequest, identity: Identity, tool: AnyTool, args: unknown, signal: AbortSignal, context?: ServerContext) => Promise<CallToolResult | InputRequiredResult>
@@ -69,14 +69,16 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
       fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
     }
     const handlerSignal = lazyHandlerSignal(signal)
+    let input: ToolInput | undefined
     const ctx: ToolContext = {
       identity: Object.freeze({ ...identity, scopes: [...identity.scopes], roles: [...identity.roles] }),
       tokenReport: request.tokenReport !== undefined ? Object.freeze({ ...request.tokenReport }) : undefined,
       log: request.log,
       graph: async (path, init) => await callGraph(request, identity, path, init),
-      input: toolInput(tool.name, context, stateCodec),
       endOwnSignIn: endOwnSignIn(fastify, request, identity),
-      get signal () { return handlerSignal.get() }
+      get signal () { return handlerSignal.get() },
+      // Built when a tool first reads it: most calls never ask for input.
+      get input () { return (input ??= toolInput(tool.name, context, stateCodec)) }
     }
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<never>((_resolve, reject) => {

@@ -60,6 +60,7 @@ t.test('the v2 client is asked, answers yes, and the sign-in ends: the same toke
   t.match(result.structuredContent, { revoked: true })
   t.equal(await stillWorks(token), 401, 'every token of the grant stops working')
   t.match(auditLines(logs, 'token.revoked').at(-1), { reason: 'revoked_by_user', token_type: 'grant' })
+  t.match(auditLines(logs, 'tool.called').filter(l => l.tool === TOOL).slice(-2), [{ outcome: 'success', input_required: true }, { outcome: 'success' }], 'the question round, then the call that acted')
 })
 
 t.test('declining, cancelling or answering no changes nothing', async t => {
