@@ -2,7 +2,8 @@
 // revision's answer ladder; its server factory lends pooled McpServers kept for this era only.
 import { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
-import { createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server'
+import { createMcpHandler, type AuthInfo, type McpHttpHandler, type ServerContext } from '@modelcontextprotocol/server'
+import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { ServerPool, type RequestScope, type ServerInfo, type ServerSlot } from './server.ts'
 import type { ToolRegistry } from './registry.ts'
 
@@ -11,6 +12,12 @@ interface Lending {
   scope: RequestScope
   slot?: ServerSlot
   done: boolean
+}
+
+/** The caller of the 2026-07-28 request a handler context belongs to; undefined on the 2025 leg. */
+export function callerOfContext (ctx: ServerContext): Identity | undefined {
+  const lending = ctx.http?.authInfo?.extra?.lending as Lending | undefined
+  return lending?.scope.caller?.identity
 }
 
 /** What to write back: status, the headers that matter, and the body (a string or a stream). */

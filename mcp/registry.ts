@@ -2,11 +2,12 @@ import { readdir } from 'node:fs/promises'
 import { basename, extname } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { FastifyBaseLogger } from 'fastify'
-import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/server'
+import type { CallToolResult, InputRequiredResult, ToolAnnotations } from '@modelcontextprotocol/server'
 import * as z from 'zod'
 import createError from '@fastify/error'
 import type { RateRule } from '../config/index.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
+import type { ToolInput } from './input-required.ts'
 
 /** What a tool may learn about the token used for this request (never the token itself). */
 export interface TokenReportView {
@@ -25,6 +26,17 @@ export interface ToolContext {
   signal: AbortSignal
   /** Calls Microsoft Graph as the signed-in user (token acquired server-side); the token never reaches the tool. */
   graph: (path: string, init?: { signal?: AbortSignal }) => Promise<GraphResponse>
+  /**
+   * Asking the client for input before acting (2026-07-28 requests): return
+   * `await ctx.input.required({ inputRequests, state })`, read the answers on the retry with
+   * `ctx.input.response(key)` and `ctx.input.state()`. See docs/mcp.md "Input-required results".
+   */
+  input: ToolInput
+  /**
+   * Ends the caller's own sign-in (the grant behind a token this service issued): every token of
+   * it stops working. False when the token is not one of this service's (an Entra token).
+   */
+  endOwnSignIn: () => Promise<boolean>
 }
 
 export interface GraphResponse {
@@ -33,6 +45,7 @@ export interface GraphResponse {
 }
 
 type Shape = z.ZodRawShape
+type HandlerValue<Out extends Shape> = z.infer<z.ZodObject<Out>> | ToolResult | InputRequiredResult
 
 /**
  * One tool, one file: `mcp/tools/<name>.ts` default-exports this.
@@ -52,7 +65,7 @@ export interface ToolDefinition<In extends Shape = Shape, Out extends Shape = Sh
   /** Optional per-caller limit for this tool (on top of the /mcp limit). */
   rateLimit?: RateRule
   annotations?: ToolAnnotations
-  handler: (args: z.infer<z.ZodObject<In>>, ctx: ToolContext) => Promise<z.infer<z.ZodObject<Out>> | ToolResult> | z.infer<z.ZodObject<Out>> | ToolResult
+  handler: (args: z.infer<z.ZodObject<In>>, ctx: ToolContext) => Promise<HandlerValue<Out>> | HandlerValue<Out>
 }
 
 /** Identity function that gives a tool file its types. */

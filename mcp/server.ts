@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { McpServer, type CacheHint, type CallToolResult, type ScopeChallenge, type jsonSchemaValidator } from '@modelcontextprotocol/server'
+import { McpServer, isInputRequiredResult, type CacheHint, type CallToolResult, type InputRequiredResult, type RequestStateCodec, type ScopeChallenge, type ServerContext, type jsonSchemaValidator } from '@modelcontextprotocol/server'
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv'
 import { isToolResult, type AnyTool, type ToolRegistry } from './registry.ts'
 import { LocalTransport, type HttpAnswer } from './local-transport.ts'
@@ -11,7 +11,8 @@ export const SCOPES_META_KEY = 'io.github.entra-mcp-gateway/scopes'
 
 /** Runs one tool for the HTTP request a pooled server is currently serving. */
 export interface RequestScope {
-  callTool: (tool: AnyTool, args: unknown, signal: AbortSignal) => Promise<CallToolResult>
+  /** `context` is the SDK's request context: input responses and verified state (mcp/input-required.ts). */
+  callTool: (tool: AnyTool, args: unknown, signal: AbortSignal, context?: ServerContext) => Promise<CallToolResult | InputRequiredResult>
   /** The caller, for resources and prompts (mcp/catalog.ts). */
   caller?: CatalogRequest
   /**
@@ -42,11 +43,15 @@ export interface ServerInfo {
   instructions?: string
   /** Resources and prompts served beside the tools. */
   catalog?: Catalog
+  /** Verifies the `requestState` of an input-required round before any handler sees it. */
+  requestState?: RequestStateCodec<unknown>
 }
 
 /** Turns what a handler returned into the `CallToolResult` the SDK sends. */
-export function toCallToolResult (tool: AnyTool, value: unknown): CallToolResult {
+export function toCallToolResult (tool: AnyTool, value: unknown): CallToolResult | InputRequiredResult {
   if (isToolResult(value)) return value.result
+  // Built by `ctx.input.required()`: the SDK sends it as is (2026-07-28) or refuses it (2025).
+  if (isInputRequiredResult(value)) return value
   const structured = (value ?? {}) as Record<string, unknown>
   return {
     content: [{ type: 'text', text: JSON.stringify(structured) }],
@@ -79,6 +84,8 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       cacheHints: CACHE_HINTS,
       // A stateless JSON answer has no stream for the SDK's server-to-client requests.
       inputRequired: { legacyShim: false },
+      // A tampered, expired or foreign state is refused with -32602 before the tool runs.
+      ...(info.requestState !== undefined ? { requestState: { verify: info.requestState.verify } } : {}),
       // Bounds the work of validating arguments (the body limit bounds their size).
       maxToolInputElements: 10_000
     }
@@ -94,10 +101,10 @@ export function createMcpServer (registry: ToolRegistry, info: ServerInfo, valid
       annotations: tool.annotations,
       _meta: { [SCOPES_META_KEY]: tool.scopes },
       scopeChallenge: () => slot.scope?.scopeChallenge?.(tool)
-    }, (async (args: unknown, ctx: { mcpReq: { signal: AbortSignal } }) => {
+    }, (async (args: unknown, ctx: ServerContext) => {
       const scope = slot.scope
       if (scope === undefined) throw new Error('tool called outside a request')
-      return await scope.callTool(tool, args, ctx.mcpReq.signal)
+      return await scope.callTool(tool, args, ctx.mcpReq.signal, ctx)
     }) as never)
   }
   if (info.catalog !== undefined) registerCatalog(server, info.catalog, { current: () => slot.scope?.caller, scopeChallenge: def => () => slot.scope?.scopeChallenge?.(def) })

@@ -1,14 +1,15 @@
 // Running one tool for the caller of a request: its per-tool rate limit, the handler with its
 // context and timeout, the `tool.called` audit line.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { CallToolResult } from '@modelcontextprotocol/server'
+import type { CallToolResult, InputRequiredResult, RequestStateCodec, ServerContext } from '@modelcontextprotocol/server'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { isSignInAgain, ToolError, type AnyTool, type ToolContext } from './registry.ts'
 import { toCallToolResult } from './server.ts'
 import type { GraphCall } from './graph.ts'
+import { toolInput, type SealedState, type ToolInput } from './input-required.ts'
 
 type Outcome = 'success' | 'failure' | 'denied'
-export type RunTool = (request: FastifyRequest, identity: Identity, tool: AnyTool, args: unknown, signal: AbortSignal) => Promise<CallToolResult>
+export type RunTool = (request: FastifyRequest, identity: Identity, tool: AnyTool, args: unknown, signal: AbortSignal, context?: ServerContext) => Promise<CallToolResult | InputRequiredResult>
 
 const errorResult = (text: string): CallToolResult => ({ isError: true, content: [{ type: 'text', text }] })
 
@@ -37,7 +38,16 @@ export function lazyHandlerSignal (request: AbortSignal) {
   }
 }
 
-export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall, toolTimeoutMs: number): RunTool {
+/** Revokes the grant of a token this service issued (the caller's own; never taken from arguments). */
+function endOwnSignIn (fastify: FastifyInstance, request: FastifyRequest, identity: Identity) {
+  return async (): Promise<boolean> => {
+    if (identity.kind !== 'self' || identity.grantId === undefined) return false
+    await fastify.grants.revoke(identity.grantId, 'revoked_by_user', request)
+    return true
+  }
+}
+
+export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall, toolTimeoutMs: number, stateCodec?: RequestStateCodec<SealedState>): RunTool {
   /** The tool's own rate limit: an `isError` result when it is spent, else undefined. */
   async function rateLimited (identity: Identity, tool: AnyTool, done: (outcome: Outcome, extra?: Record<string, unknown>) => void): Promise<CallToolResult | undefined> {
     if (tool.rateLimit === undefined) return undefined // for the type; runTool asks only for tools with a limit
@@ -53,18 +63,22 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
    * The context (frozen copies of the identity and token report) is made here, per call, so
    * requests that call no tool build none of it.
    */
-  return async function runTool (request, identity, tool, args, signal) {
+  return async function runTool (request, identity, tool, args, signal, context) {
     const started = performance.now()
     const done = (outcome: Outcome, extra: Record<string, unknown> = {}) => {
       fastify.audit('tool.called', { tool: tool.name, outcome, duration_ms: Math.round((performance.now() - started) * 100) / 100, ...extra }, request)
     }
     const handlerSignal = lazyHandlerSignal(signal)
+    let input: ToolInput | undefined
     const ctx: ToolContext = {
       identity: Object.freeze({ ...identity, scopes: [...identity.scopes], roles: [...identity.roles] }),
       tokenReport: request.tokenReport !== undefined ? Object.freeze({ ...request.tokenReport }) : undefined,
       log: request.log,
       graph: async (path, init) => await callGraph(request, identity, path, init),
-      get signal () { return handlerSignal.get() }
+      endOwnSignIn: endOwnSignIn(fastify, request, identity),
+      get signal () { return handlerSignal.get() },
+      // Built when a tool first reads it: most calls never ask for input.
+      get input () { return (input ??= toolInput(tool.name, context, stateCodec)) }
     }
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<never>((_resolve, reject) => {
@@ -80,7 +94,8 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
         if (refused !== undefined) return refused
       }
       const result = toCallToolResult(tool, await Promise.race([tool.handler(args as never, ctx), timedOut]))
-      done(result.isError === true ? 'failure' : 'success')
+      if ('resultType' in result) done('success', { input_required: true })
+      else done(result.isError === true ? 'failure' : 'success')
       return result
     } catch (err) {
       if (isSignInAgain(err)) signInAgain.set(request, err.message)

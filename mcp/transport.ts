@@ -6,7 +6,8 @@ import { ServerPool, serveMcpRequest, type RequestScope } from './server.ts'
 import { checkJsonRpcBody, jsonRpcError, idOf, INTERNAL_ERROR, SERVER_ERROR } from './jsonrpc.ts'
 import { createOriginCheck } from './origin.ts'
 import { refuseScopes, scopeChallenge, scopeShortfall } from './scopes.ts'
-import { createModernLeg } from './modern.ts'
+import { callerOfContext, createModernLeg } from './modern.ts'
+import { createStateCodec } from './input-required.ts'
 import { eraOf } from './era.ts'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { createGraphCall, type UpstreamTokens } from './graph.ts'
@@ -53,6 +54,18 @@ async function toolRegistry (fastify: FastifyInstance, opts: McpPluginOptions): 
   return registry
 }
 
+/** What every pooled server says about itself, and the codec of its input-required state. */
+function serverInfo (config: FastifyInstance['config'], catalog: Catalog) {
+  return {
+    name: 'entra-mcp-gateway',
+    version: config.version,
+    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
+    catalog,
+    // Bound to the caller the modern leg lends its server to (mcp/modern.ts); see mcp/input-required.ts.
+    requestState: createStateCodec(config.encryptionKey, callerOfContext)
+  }
+}
+
 /**
  * MCP over Streamable HTTP at `/mcp` with the official SDK: stateless, JSON responses, servers
  * pooled between requests (see mcp/server.ts). Before the SDK sees a request: Origin allowlist
@@ -65,18 +78,14 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const toolTimeoutMs = opts.toolTimeoutMs ?? TOOL_TIMEOUT_MS
   const registry = await toolRegistry(fastify, opts)
   const catalog = await buildCatalog(fastify, () => registry.list(), opts)
-  const info = {
-    name: 'entra-mcp-gateway',
-    version: config.version,
-    instructions: 'Tools run as the signed-in Microsoft Entra ID user. Each tool, resource and prompt lists the OAuth scopes it needs in _meta.',
-    catalog
-  }
+  const info = serverInfo(config, catalog)
+  const requestState = info.requestState
   const pool = new ServerPool(registry, info)
   const modern = createModernLeg(registry, info, err => fastify.log.debug({ err }, 'mcp request refused'))
   fastify.decorate('mcpTools', { list: () => registry.list(), get: (name: string) => registry.get(name) })
 
   const callGraph = createGraphCall(config.graphBaseUrl, () => opts.upstreamTokens ?? fastify.upstreamTokens)
-  const runTool = createToolRunner(fastify, callGraph, toolTimeoutMs)
+  const runTool = createToolRunner(fastify, callGraph, toolTimeoutMs, requestState)
   const checkOrigin = createOriginCheck(new Set([...config.allowedOrigins, new URL(config.baseUrl).origin]))
   async function authenticate (request: FastifyRequest, reply: FastifyReply) {
     return await fastify.authenticate(request, reply)
@@ -157,10 +166,10 @@ function mcpPost (ctx: PostContext) {
       return await reply.code(route.httpStatus).send(jsonRpcError(route.code, route.message, idOf(body), route.data))
     }
     const scope: RequestScope = {
-      callTool: async (tool, args, signal) => {
+      callTool: async (tool, args, signal, context) => {
         // Both legs refused this before; should a path ever reach a tool without, it does not run.
         if (scopeChallenge(identity, tool) !== undefined) throw new Error(`scope check bypassed for ${tool.name}`)
-        return await ctx.runTool(request, identity, tool, args, signal)
+        return await ctx.runTool(request, identity, tool, args, signal, context)
       },
       scopeChallenge: target => scopeChallenge(identity, target),
       caller: { identity, log: request.log }

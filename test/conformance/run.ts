@@ -24,6 +24,7 @@ import { buildListening } from '../helper.ts'
 import { NODE22 as NODE, TOOLS_DIR as TOOLS, ensureNode22Tools, pinnedVersion, toolPath } from '../support/node22-tools.ts'
 import { SIGNING_KEY_PEM, mintToken } from '../support/mcp.ts'
 import { fixtureTools } from './fixture-tools.ts'
+import { fixtureInputTools } from './fixture-input-tools.ts'
 import { fixturePrompts, fixtureResources } from './fixture-catalog.ts'
 import { judge, readExpectedFailures, summary, type Check, type Excuse, type SuiteResult } from './judge.ts'
 
@@ -85,7 +86,7 @@ export async function startTarget (t: Teardown): Promise<{ url: string }> {
     TOKEN_SIGNING_KEY: SIGNING_KEY_PEM,
     // Browsers would reach it through the proxy's origin (dns-rebinding-protection's valid case).
     MCP_ALLOWED_ORIGINS: `http://127.0.0.1:${proxyPort} http://localhost:${proxyPort}`
-  }, { app: { mcp: { extraTools: fixtureTools, extraResources: fixtureResources, extraPrompts: fixturePrompts } }, setup: async instance => { offered = instance.config.scopes } })
+  }, { app: { mcp: { extraTools: [...fixtureTools, ...fixtureInputTools], extraResources: fixtureResources, extraPrompts: fixturePrompts } }, setup: async instance => { offered = instance.config.scopes } })
   // Every scope the service offers, as a user who consented to all of them: the header scenarios
   // call the first listed tool (graph_me, scope graph.read), and a 403 step-up is no answer there.
   const token = mintToken(baseUrl, offered.join(' '))

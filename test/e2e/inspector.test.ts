@@ -215,7 +215,7 @@ t.test('the Inspector discovers, registers, authorizes (consent + dev sign-in) a
   t.same(auditsOf(logs, 'token.issued').map(a => a.client_id), [clientId], 'one token, for the Inspector\'s client')
 
   const tools = JSON.parse(list.stdout).result.tools.map((tool: { name: string }) => tool.name)
-  t.same([...tools].sort(), ['graph_me', 'validate_token', 'whoami'], 'tools/list lists the three tools')
+  t.same([...tools].sort(), ['graph_me', 'revoke_my_sign_in', 'validate_token', 'whoami'], 'tools/list lists the four tools')
 
   const call = await inspector(t, [`${baseUrl}/mcp`, '--method', 'tools/call', '--tool-name', 'graph_me', '--format', 'json'], { user: 'Ada Lovelace' })
   t.equal(call.code, 0, 'the Inspector exits 0', explain(call))

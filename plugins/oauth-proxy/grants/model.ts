@@ -29,7 +29,7 @@ export interface TokenResponse {
 }
 
 /** Why a grant was revoked (audit `reason`). */
-export type RevocationReason = 'code_replay' | 'refresh_reused' | 'revoked_by_client' | 'upstream_ended'
+export type RevocationReason = 'code_replay' | 'refresh_reused' | 'revoked_by_client' | 'revoked_by_user' | 'upstream_ended'
 
 export interface GrantStoreOptions {
   store: Store

@@ -35,23 +35,24 @@ t.test('prompts/list shows available-tools, without arguments, with its scopes u
   t.equal(prompts[0].arguments, undefined)
 })
 
-t.test('with tools.read: the read tools now, graph_me after a sign-in granting graph.read, mail_send never by signing in', async t => {
+t.test('with tools.read: the read tools now, graph_me and revoke_my_sign_in after a sign-in granting their scopes, mail_send never by signing in', async t => {
   const text = await promptText('tools.read')
   t.match(text, /the signed-in Microsoft Entra ID user ada@contoso\.example/)
   t.match(text, /the current sign-in grants: tools\.read\./)
   t.same(section(text, 'Tools you may call now:').map(l => l.split(' ')[1]), ['validate_token', 'whoami'])
   const stepUp = section(text, 'Tools that need another sign-in (step-up) first:')
-  t.same(stepUp.filter(l => l.startsWith('- ')).map(l => l.split(' ')[1]), ['graph_me'])
+  t.same(stepUp.filter(l => l.startsWith('- ')).map(l => l.split(' ')[1]), ['graph_me', 'revoke_my_sign_in'])
   t.match(stepUp[0], /Needs the scope graph\.read\.$/)
-  t.match(text, /refused with HTTP 403 insufficient_scope; the MCP client then asks the user to sign in again and consent to tools\.read graph\.read\./)
+  t.match(stepUp[1], /Needs the scope tools\.write\.$/)
+  t.match(text, /refused with HTTP 403 insufficient_scope; the MCP client then asks the user to sign in again and consent to tools\.read graph\.read tools\.write\./)
   const never = section(text, 'Tools this user cannot get by signing in:')
   t.equal(never.length, 1)
   t.match(never[0], /^- mail_send \(Send mail\): .* Needs Mail\.Send, which a sign-in here cannot grant/)
 })
 
-t.test('with tools.read graph.read: graph_me is callable and no step-up is mentioned', async t => {
-  const text = await promptText('tools.read graph.read')
-  t.same(section(text, 'Tools you may call now:').map(l => l.split(' ')[1]), ['graph_me', 'validate_token', 'whoami'])
+t.test('with tools.read tools.write graph.read: every tool is callable and no step-up is mentioned', async t => {
+  const text = await promptText('tools.read tools.write graph.read')
+  t.same(section(text, 'Tools you may call now:').map(l => l.split(' ')[1]), ['graph_me', 'revoke_my_sign_in', 'validate_token', 'whoami'])
   t.notMatch(text, /step-up/)
   t.notMatch(text, /403/)
 })
