@@ -38,6 +38,19 @@ export function lazyHandlerSignal (request: AbortSignal) {
   }
 }
 
+/** Rejects (and fires the handler's signal) when the tool runs past its time. */
+function deadline (tool: AnyTool, toolTimeoutMs: number, handlerSignal: ReturnType<typeof lazyHandlerSignal>) {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new ToolError(`The tool ${tool.name} did not finish within ${toolTimeoutMs / 1000} s.`))
+      handlerSignal.expire()
+    }, toolTimeoutMs)
+  })
+  timedOut.catch(() => {}) // observed by the caller's race; never an unhandled rejection
+  return { timedOut, timer }
+}
+
 /** Revokes the grant of a token this service issued (the caller's own; never taken from arguments). */
 function endOwnSignIn (fastify: FastifyInstance, request: FastifyRequest, identity: Identity) {
   return async (): Promise<boolean> => {
@@ -80,14 +93,7 @@ export function createToolRunner (fastify: FastifyInstance, callGraph: GraphCall
       // Built when a tool first reads it: most calls never ask for input.
       get input () { return (input ??= toolInput(tool.name, context, stateCodec)) }
     }
-    let timer: NodeJS.Timeout | undefined
-    const timedOut = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
-        reject(new ToolError(`The tool ${tool.name} did not finish within ${toolTimeoutMs / 1000} s.`))
-        handlerSignal.expire()
-      }, toolTimeoutMs)
-    })
-    timedOut.catch(() => {}) // observed by the race below; never an unhandled rejection
+    const { timedOut, timer } = deadline(tool, toolTimeoutMs, handlerSignal)
     try {
       if (tool.rateLimit !== undefined) {
         const refused = await rateLimited(identity, tool, done)
