@@ -133,7 +133,7 @@ t.test('401 -> discovery -> registration -> authorize -> consent -> sign-in -> c
 })
 
 /** One POST to /mcp as it went over the wire: its JSON-RPC method, the revision header, the answer's status. */
-interface WireCall { method: string, protocolVersion: string | null, bodyVersion?: string, status: number }
+interface WireCall { method: string, protocolVersion: string | null, bodyVersion?: string, status: number, result?: Record<string, unknown> }
 
 /** A fetch that records every POST to `mcpUrl` (the transport's own fetch; OAuth requests pass through untouched). */
 function recordingFetch (calls: WireCall[]): FetchLike {
@@ -145,7 +145,8 @@ function recordingFetch (calls: WireCall[]): FetchLike {
         method: body.method,
         protocolVersion: new Headers(init.headers).get('mcp-protocol-version'),
         bodyVersion: body.params?.protocolVersion,
-        status: response.status
+        status: response.status,
+        result: response.headers.get('content-type')?.startsWith('application/json') === true ? (await response.clone().json()).result : undefined
       })
     }
     return response
@@ -193,6 +194,9 @@ for (const era of ERAS) {
     t.notOk(graph.isError, 'graph_me answers after the step-up', { graph })
     t.match(graph.structuredContent, { displayName: 'Grace Hopper' }, 'with the signed-in user\'s profile')
 
+    const denied = logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === 'scope.denied' && l.client_id === provider.client?.client_id)
+    t.match(denied, [{ tool: 'graph_me', missing: ['graph.read'] }], 'the service audited one refusal of graph_me for this client, for graph.read')
+    t.equal(denied.length, 1, 'and only one')
     checkWire(t, calls, era.revision)
   })
 }
@@ -207,6 +211,10 @@ function checkWire (t: Test, calls: WireCall[], revision: string) {
     t.equal(calls[0]?.method, 'initialize', 'the 2025 handshake first')
     t.equal(calls[0]?.bodyVersion, revision, `initialize asked for ${revision}`)
   }
+  // Which leg answered: the SDK v2 handler adds caching hints to tools/list; the pooled 2025 leg keeps the 2025 shape.
+  const list = calls.find(c => c.method === 'tools/list')?.result
+  if (revision === '2026-07-28') t.match(list, { ttlMs: Number, cacheScope: String, resultType: 'complete' }, 'tools/list answered by the 2026-07-28 handler (caching hints)')
+  else t.ok(list !== undefined && Array.isArray(list.tools) && !('ttlMs' in list) && !('resultType' in list), 'tools/list answered as JSON in the 2025 shape (no caching hints)')
   const after = revision === '2026-07-28' ? calls : calls.slice(1)
   t.same([...new Set(after.map(c => c.protocolVersion))], [revision], `every request carried MCP-Protocol-Version: ${revision}`)
   const calledTools = methods.filter(m => m.startsWith('tools/'))
