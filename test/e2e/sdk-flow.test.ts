@@ -176,7 +176,7 @@ for (const era of ERAS) {
     t.equal(client.getNegotiatedProtocolVersion(), era.revision, `the client settled on ${era.revision}`)
 
     const tools = await client.listTools()
-    t.same(tools.tools.map(tool => tool.name).sort(), ['graph_me', 'validate_token', 'whoami'], 'tools/list')
+    t.same(tools.tools.map(tool => tool.name).sort(), ['graph_me', 'revoke_my_sign_in', 'validate_token', 'whoami'], 'tools/list')
     const whoami = await client.callTool({ name: 'whoami', arguments: {} })
     t.notOk(whoami.isError, 'whoami answers')
     t.same((whoami.structuredContent as { scopes?: string[] } | undefined)?.scopes, ['tools.read'], 'with the one scope granted')
