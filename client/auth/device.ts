@@ -49,7 +49,16 @@ async function readJson (response: Response): Promise<Record<string, any>> {
   }
 }
 
-/** The server's endpoints, and a registration of this CLI that includes the device grant. */
+/**
+ * A device-only registration (RFC 8628 with RFC 7591): no redirect URI and no response type, since
+ * a headless machine has no browser to come back to; the server then refuses this client at
+ * /authorize, so the registration cannot be used for a code flow. `login` registers anew.
+ */
+function deviceOnlyMetadata (provider: CliOAuthProvider) {
+  return { ...provider.clientMetadata, redirect_uris: [], grant_types: [DEVICE_GRANT, 'refresh_token'], response_types: [] }
+}
+
+/** The server's endpoints, and a registration of this CLI that includes the device grant (device-only when new). */
 async function prepare (ctx: Context, provider: CliOAuthProvider, scope: string | undefined) {
   const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
   const metadata = info.authorizationServerMetadata as (Record<string, any> & { token_endpoint: string }) | undefined
@@ -67,7 +76,7 @@ async function prepare (ctx: Context, provider: CliOAuthProvider, scope: string 
   if (!fits) {
     const registration = await registerClient(info.authorizationServerUrl, {
       metadata: info.authorizationServerMetadata,
-      clientMetadata: { ...provider.clientMetadata, grant_types: ['authorization_code', 'refresh_token', DEVICE_GRANT] },
+      clientMetadata: deviceOnlyMetadata(provider),
       scope: offered !== '' ? offered : undefined,
       fetchFn: ctx.fetch
     })

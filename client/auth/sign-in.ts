@@ -23,7 +23,8 @@ export function needsRefresh (entry: ServerEntry, now: number): boolean {
  * (RFC 7591) there for every scope the server offers, not only the ones asked for now. The SDK's
  * auth() would register with the scope of the first sign-in, and a server that holds clients to
  * their registered scopes would then refuse every later step-up. A registration at that
- * authorization server that does not cover the scopes wanted is replaced.
+ * authorization server that does not cover the scopes wanted, or that cannot use the code flow (a
+ * device-only one from `login --device`), is replaced.
  */
 async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, scope: string | undefined): Promise<void> {
   const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
@@ -41,7 +42,7 @@ async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, sco
   // The same issuer auth() binds credentials to (SEP-2352): the metadata's, else the server's URL.
   const issuer = info.authorizationServerMetadata?.issuer ?? String(info.authorizationServerUrl)
   const client = await provider.clientInformation({ issuer })
-  if (client !== undefined && covers(client, scope)) return
+  if (client !== undefined && codeFlow(client) && covers(client, scope)) return
   const offered = unionScopes(supported?.join(' '), registeredScope(client), scope)
   const registration = await registerClient(info.authorizationServerUrl, {
     metadata: info.authorizationServerMetadata,
@@ -54,6 +55,12 @@ async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, sco
 
 const registeredScope = (client: object | undefined): string | undefined =>
   client !== undefined && 'scope' in client && typeof client.scope === 'string' ? client.scope : undefined
+
+/** Whether a cached registration may use the code flow: `login --device` registers device-only (no grant, no redirect URI). */
+function codeFlow (client: object): boolean {
+  const grants = 'grant_types' in client && Array.isArray(client.grant_types) ? client.grant_types as unknown[] : undefined
+  return grants === undefined || grants.includes('authorization_code')
+}
 
 function covers (client: object, scope: string | undefined): boolean {
   const registered = registeredScope(client)

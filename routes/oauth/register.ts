@@ -10,10 +10,10 @@ const Uri = Type.String({ maxLength: 2000 })
 
 // The schema documents the request; validateClientMetadata holds the rules and the RFC 7591 error codes.
 const RegistrationRequest = Type.Object({
-  redirect_uris: Type.Array(Uri, { description: 'https URIs, or http on a loopback host (any port matches later)' }),
+  redirect_uris: Type.Optional(Type.Array(Uri, { description: 'https URIs, or http on a loopback host (any port matches later); required with authorization_code, absent or [] for a device-only client' })),
   token_endpoint_auth_method: Type.Optional(Type.String({ description: 'none | client_secret_post | client_secret_basic (default)' })),
-  grant_types: Type.Optional(Type.Array(Type.String(), { description: 'authorization_code (required), refresh_token, urn:ietf:params:oauth:grant-type:device_code' })),
-  response_types: Type.Optional(Type.Array(Type.String(), { description: 'code' })),
+  grant_types: Type.Optional(Type.Array(Type.String(), { description: 'authorization_code (the default), refresh_token, urn:ietf:params:oauth:grant-type:device_code; authorization_code or the device grant is required' })),
+  response_types: Type.Optional(Type.Array(Type.String(), { description: 'code with authorization_code; [] (the default then) for a device-only client' })),
   scope: Type.Optional(Type.String({ description: 'space-separated subset of the offered scopes' })),
   application_type: Type.Optional(Type.String({ description: 'native | web (default, OpenID Connect Registration); does not constrain redirect_uris' })),
   client_name: Type.Optional(Type.String()),

@@ -7,7 +7,7 @@ import { run } from '../../client/run.ts'
 import { deviceSignIn } from '../../client/auth/device.ts'
 import type { Context } from '../../client/auth/session.ts'
 import { Browserless, signInChoice } from '../support/browserless.ts'
-import { auditEvents, cacheFor, tempConfigHome } from '../support/cli.ts'
+import { auditEvents, cacheFor, headlessBrowser, runCli, tempConfigHome } from '../support/cli.ts'
 import { enterUserCode } from '../support/device-flow.ts'
 
 const logs: string[] = []
@@ -51,11 +51,27 @@ t.test('login --device prints the address and the code, polls, and ends like log
   const entry = await cacheFor(xdg).get(server)
   t.ok(entry?.tokens?.access_token)
   t.ok(entry?.tokens?.refresh_token, 'a refresh token, as the code flow gives')
-  t.ok((entry?.client as { grant_types?: string[] } | undefined)?.grant_types?.includes('urn:ietf:params:oauth:grant-type:device_code'), 'registered for the device grant')
+  t.match(entry?.client, { grant_types: ['refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], redirect_uris: [], response_types: [] }, 'registered device-only: no redirect URI, no code grant')
   t.ok(auditEvents(logs, 'device.approved').length >= 1)
 
   const whoami = await run(['whoami', '--json', '--server', server], { env: { XDG_CONFIG_HOME: xdg }, stdout: { write: (s: string) => { t.match(JSON.parse(s), { name: 'Grace Hopper' }) } }, stderr: { write: () => {} } })
   t.equal(whoami, 0, 'later commands use the cached sign-in')
+})
+
+t.test('after login --device, a browser login on the same machine registers anew for the code flow (the device-only registration cannot use it)', async t => {
+  const xdg = await tempConfigHome(t)
+  const person = new Browserless()
+  const device = await deviceLogin(xdg, async (_url, userCode) => {
+    await person.submit(await person.submit(await enterUserCode(person, baseUrl, userCode), { name: 'decision', value: 'approve' }), signInChoice('Grace Hopper'))
+  })
+  t.equal(device.code, 0, device.stderr)
+  const deviceClient = (await cacheFor(xdg).get(server))?.client
+  const browser = headlessBrowser({ user: 'Grace Hopper' })
+  const login = await runCli(['login', '--server', server], { env: { XDG_CONFIG_HOME: xdg }, openUrl: browser.openUrl })
+  t.equal(login.code, 0, login.stderr)
+  t.equal(browser.opened[0]?.pathname, '/authorize')
+  t.not(browser.opened[0]?.searchParams.get('client_id'), deviceClient?.client_id, '/authorize was asked for a new client, not the device-only one')
+  t.match((await cacheFor(xdg).get(server))?.client, { grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [/^http:\/\/127\.0\.0\.1:/] })
 })
 
 t.test('login --device ends with exit code 3 and nothing saved when the person denies', async t => {

@@ -106,6 +106,10 @@ function verifiedRedirectUri (
   const clientId = single(query, 'client_id')
   if (clientId.repeated || clientId.value === undefined || clientId.value === '') return page(400, 'invalid_request', 'The request has no client_id (or more than one).')
   if (client === null) return page(400, 'invalid_client', 'This application is not registered with this service.')
+  // A client without the code grant (device-only, RFC 8628) has no redirect URI to answer at: a page.
+  if (client.grant_types !== undefined && !client.grant_types.includes('authorization_code')) {
+    return page(400, 'unauthorized_client', 'This application did not register the authorization_code grant, so it cannot sign in here; a device-only application signs in with a code (its user opens /device).')
+  }
 
   const redirect = single(query, 'redirect_uri')
   if (redirect.repeated) return page(400, 'invalid_request', 'The request has more than one redirect_uri.')
@@ -124,7 +128,6 @@ function checkResponseType (query: Record<string, unknown>, client: AuthorizeCli
   if (responseType.repeated || responseType.value === undefined) return refusal('invalid_request', 'response_type is required (and only once).')
   if (responseType.value !== 'code') return refusal('unsupported_response_type', 'Only response_type=code is supported.')
   if (client.response_types !== undefined && !client.response_types.includes('code')) return refusal('unauthorized_client', 'This application did not register the "code" response type.')
-  if (client.grant_types !== undefined && !client.grant_types.includes('authorization_code')) return refusal('unauthorized_client', 'This application did not register the authorization_code grant.')
 }
 
 /** The S256 code challenge (PKCE is required), or why not. */

@@ -96,7 +96,8 @@ const failed = (value: unknown): value is Failure => typeof value === 'object' &
 
 /**
  * Validates and normalises client metadata. Defaults follow RFC 7591 §2: grant_types
- * ["authorization_code"], response_types ["code"], token_endpoint_auth_method "client_secret_basic"
+ * ["authorization_code"], response_types ["code"] ([] for a device-only client, which also needs no
+ * redirect_uris), token_endpoint_auth_method "client_secret_basic"
  * (MCP clients normally send "none"); metadata documents default to "none" and may declare
  * "private_key_jwt" with their keys (jwks_uri or jwks); registration offers no private_key_jwt.
  * `application_type` (OIDC Registration §2, MCP SEP-837) is `native` or `web`, `web` when a
@@ -108,7 +109,7 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   const body = input as Record<string, unknown>
   const doc = rules.metadataDocument === true
 
-  const redirectUris = checkRedirectUris(body.redirect_uris, rules)
+  const redirectUris = checkRedirectUris(body.redirect_uris, rules, !deviceOnly(body.grant_types))
   if (failed(redirectUris)) return redirectUris
   const auth = checkAuthMethod(body, doc)
   if (failed(auth)) return auth
@@ -133,11 +134,28 @@ export function validateClientMetadata (input: unknown, rules: MetadataRules): M
   return { ok: true, metadata: { ...metadata, ...display } }
 }
 
-/** redirect_uris: required (this server only offers the authorization code grant), each one registrable. */
-function checkRedirectUris (value: unknown, rules: MetadataRules): string[] | Failure {
-  if (value === undefined) return fail('invalid_redirect_uri', 'redirect_uris is required')
+/**
+ * Whether the metadata describes a device-only client: grant_types lists the device grant and not
+ * authorization_code. Anything else (left out: RFC 7591 §2 default; not a list; no grant that
+ * obtains tokens) is held to the code flow's rules, and checkTypes refuses what is wrong with it.
+ */
+function deviceOnly (grantTypes: unknown): boolean {
+  return Array.isArray(grantTypes) && grantTypes.includes(DEVICE_CODE_GRANT) && !grantTypes.includes('authorization_code')
+}
+
+/**
+ * redirect_uris: required for the authorization code grant, each one registrable. A device-only
+ * client (RFC 8628: no browser on its side) has no redirect-based flow, so it registers none; one
+ * that lists redirect URIs anyway is refused rather than given URIs no flow of it may use.
+ */
+function checkRedirectUris (value: unknown, rules: MetadataRules, codeFlow: boolean): string[] | Failure {
+  if (value === undefined) return codeFlow ? fail('invalid_redirect_uri', 'redirect_uris is required') : []
   const redirectUris = stringList(value)
   if (redirectUris === null) return fail('invalid_redirect_uri', 'redirect_uris must be an array of strings')
+  if (!codeFlow) {
+    if (redirectUris.length === 0) return []
+    return fail('invalid_client_metadata', 'redirect_uris are used only by the authorization_code grant, which grant_types does not list: a device-only client registers none')
+  }
   if (redirectUris.length === 0) return fail('invalid_redirect_uri', 'redirect_uris must list at least one URI')
   if (redirectUris.length > LIMITS.redirectUris) return fail('invalid_redirect_uri', `redirect_uris may list at most ${LIMITS.redirectUris} URIs`)
   for (const uri of redirectUris) {
@@ -175,14 +193,24 @@ function checkAuthMethod (body: Record<string, unknown>, doc: boolean): { method
  * types this server does not offer are dropped, not refused (RFC 7591 §2 lets the server register
  * less and answer with what it kept): claude.ai's metadata document lists the jwt-bearer grant;
  * refusing it stopped it at /authorize. The device grant (VS Code's document lists it) is kept.
+ * A client needs a grant that obtains tokens: authorization_code, the device grant, or both. The
+ * device grant has no response type (RFC 7591 §2.1 pairs "code" with authorization_code only), so
+ * a device-only client has response_types [] and may not ask for "code".
  */
 function checkTypes (body: Record<string, unknown>): { grantTypes: string[], responseTypes: string[] } | Failure {
   const askedGrants = body.grant_types === undefined ? ['authorization_code'] : stringList(body.grant_types)
   if (askedGrants === null) return fail('invalid_client_metadata', 'grant_types must be an array of strings')
-  if (!askedGrants.includes('authorization_code')) return fail('invalid_client_metadata', `grant_types must include "authorization_code" (supported: ${GRANT_TYPES.join(', ')})`)
   const grantTypes = GRANT_TYPES.filter(g => askedGrants.includes(g))
-  const askedResponses = body.response_types === undefined ? ['code'] : stringList(body.response_types)
+  const codeFlow = grantTypes.includes('authorization_code')
+  if (!codeFlow && !grantTypes.includes(DEVICE_CODE_GRANT)) {
+    return fail('invalid_client_metadata', `grant_types must include "authorization_code" or "${DEVICE_CODE_GRANT}" (supported: ${GRANT_TYPES.join(', ')})`)
+  }
+  const askedResponses = body.response_types === undefined ? (codeFlow ? ['code'] : []) : stringList(body.response_types)
   if (askedResponses === null) return fail('invalid_client_metadata', 'response_types must be an array of strings')
+  if (!codeFlow) {
+    if (askedResponses.includes('code')) return fail('invalid_client_metadata', 'response_types "code" belongs to the authorization_code grant, which grant_types does not list: a device-only client registers response_types [] (or leaves it out)')
+    return { grantTypes, responseTypes: [] }
+  }
   if (!askedResponses.includes('code')) return fail('invalid_client_metadata', 'response_types must include "code", the response type of the authorization_code grant')
   return { grantTypes, responseTypes: ['code'] }
 }

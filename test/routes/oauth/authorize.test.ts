@@ -120,6 +120,23 @@ t.test('errors about the client or its redirect URI are shown on a page, never r
   }
 })
 
+t.test('a device-only client cannot start a code flow: a page naming unauthorized_client, never a redirect, no browser binding', async t => {
+  const { app, query, audits } = await setup(t, {}, { redirect_uris: undefined, grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'] })
+  for (const [name, params] of [
+    ['an attacker-chosen redirect URI', { redirect_uri: 'https://evil.example.com/callback' }],
+    ['a loopback redirect URI', {}],
+    ['no redirect URI', { redirect_uri: undefined }]
+  ] as const) {
+    const res = await app.inject(query(params))
+    t.equal(res.statusCode, 400, name)
+    t.equal(res.headers.location, undefined, `${name}: no redirect`)
+    t.notOk(String(res.headers['set-cookie'] ?? '').includes('='), `${name}: no browser binding cookie`)
+    t.match(res.body, '<code id="error-code">unauthorized_client</code>', name)
+    t.match(res.body, /device-only application signs in with a code/, name)
+  }
+  t.equal(audits('authorize.started').filter(a => a.reason === 'unauthorized_client').length, 3)
+})
+
 t.test('a loopback redirect URI on another port matches (RFC 8252)', async t => {
   const { app, query } = await setup(t)
   const res = await app.inject(query({ redirect_uri: 'http://127.0.0.1:40000/callback' }))

@@ -4,7 +4,7 @@ import t from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { buildListening, redisEnv, requireRedis } from '../../helper.ts'
 import { Browserless, signInChoice } from '../../support/browserless.ts'
-import { auditsOf, claimsOf, registerClient, tokenRequest } from '../../support/oauth-flow.ts'
+import { auditsOf, claimsOf, registerClient, tokenRequest, type TestClient } from '../../support/oauth-flow.ts'
 import { DEVICE_GRANT, enterUserCode, registerDeviceClient, requestDeviceCode } from '../../support/device-flow.ts'
 
 const GRACE_OID = '3b7d9e1f-2a4c-4d8e-8b6a-5f4e3d2c1b72'
@@ -105,6 +105,42 @@ t.test('the whole flow: metadata, pending, approval, the code flow\'s tokens (re
   t.match(auditsOf(logs, 'token.issued'), [{ grant_type: 'device_code', client_id: client.client_id }])
   t.ok(logs.some(l => l.includes('/device?user_code=[Redacted]')), 'the verification_uri_complete request was logged, redacted')
   t.notOk(logs.some(l => l.includes(device.body.device_code) || l.includes(device.body.user_code)), 'neither code is in any log line')
+})
+
+/** A device-only registration (no redirect URI), then its code approved by Ada in a fresh browser: the token answer. */
+async function deviceOnlySignIn (baseUrl: string, grantTypes: string[]) {
+  const client = await registerClient(baseUrl, { redirect_uris: undefined, response_types: undefined, grant_types: grantTypes, client_name: 'CI runner' }) as TestClient & { grant_types: string[], response_types: string[] }
+  const device = await requestDeviceCode(baseUrl, { client_id: client.client_id, scope: 'tools.read' })
+  const browser = new Browserless()
+  const consent = await enterUserCode(browser, baseUrl, device.body.user_code)
+  await browser.submit(await browser.submit(consent, { name: 'decision', value: 'approve' }), signInChoice('Ada Lovelace'))
+  const tokens = await tokenRequest(baseUrl, { grant_type: DEVICE_GRANT, device_code: device.body.device_code, client_id: client.client_id })
+  return { client, device, consent, tokens }
+}
+
+t.test('a device-only client (no redirect URI) signs in with a code and refreshes, and cannot use the code flow', async t => {
+  const { baseUrl } = await start(t)
+  const { client: headless, device, consent, tokens } = await deviceOnlySignIn(baseUrl, [DEVICE_GRANT, 'refresh_token'])
+  t.match(headless, { redirect_uris: [], response_types: [], grant_types: ['refresh_token', DEVICE_GRANT] })
+  t.equal(device.status, 200)
+  t.match(consent.body, /Sign in <span id="client-name">CI runner/)
+  t.match(tokens, { status: 200, body: { token_type: 'Bearer', scope: 'tools.read', refresh_token: /^[\w-]{43}$/ } })
+  t.equal(claimsOf(tokens.body.access_token).client_id, headless.client_id)
+  await t.resolveMatch(tokenRequest(baseUrl, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token, client_id: headless.client_id }), { status: 200, body: { access_token: /\w/ } })
+  await t.resolveMatch(tokenRequest(baseUrl, { grant_type: 'authorization_code', code: 'x'.repeat(43), code_verifier: 'v'.repeat(43), redirect_uri: `${baseUrl}/device`, client_id: headless.client_id }), { status: 400, body: { error: 'unauthorized_client' } }, 'no code grant at /token either')
+  const authorize = await fetch(`${baseUrl}/authorize?${new URLSearchParams({ response_type: 'code', client_id: headless.client_id, redirect_uri: 'https://evil.example.com/cb', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })}`, { redirect: 'manual' })
+  t.equal(authorize.status, 400)
+  t.equal(authorize.headers.get('location'), null, '/authorize sends it nowhere')
+  t.match(await authorize.text(), '<code id="error-code">unauthorized_client</code>')
+})
+
+t.test('a device-only client that did not register refresh_token gets no refresh token', async t => {
+  const { baseUrl } = await start(t)
+  const { client, tokens } = await deviceOnlySignIn(baseUrl, [DEVICE_GRANT])
+  t.same(client.grant_types, [DEVICE_GRANT])
+  t.equal(tokens.status, 200)
+  t.match(tokens.body, { access_token: /\w/ })
+  t.notOk('refresh_token' in tokens.body)
 })
 
 t.test('a device code polled by another client is refused, and the owner still gets its tokens', async t => {

@@ -123,6 +123,32 @@ t.test('VS Code\'s registration (device_code among its grants) is accepted with 
   t.same(res.json().grant_types, ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'], 'the answer names what was registered (RFC 7591 §3.2.1)')
 })
 
+t.test('a device-only client (RFC 8628, no browser of its own) registers without redirect URIs: response_types [], nothing redirect-based', async t => {
+  const { app, inner } = await buildWithRegistry(t)
+  const device = 'urn:ietf:params:oauth:grant-type:device_code'
+  const res = await app.inject(register({ client_name: 'CI runner', grant_types: [device, 'refresh_token'], token_endpoint_auth_method: 'none' }))
+  t.equal(res.statusCode, 201, res.body)
+  t.match(res.json(), { client_name: 'CI runner', redirect_uris: [], grant_types: ['refresh_token', device], response_types: [], token_endpoint_auth_method: 'none' })
+  t.match(await inner.clients.get(res.json().client_id), { redirect_uris: [], response_types: [], grant_types: ['refresh_token', device] })
+  const empty = await app.inject(register({ grant_types: [device], redirect_uris: [], response_types: [], token_endpoint_auth_method: 'client_secret_basic' }))
+  t.equal(empty.statusCode, 201, 'redirect_uris [] and response_types [] said outright; a confidential one gets its secret')
+  t.match(empty.json(), { redirect_uris: [], response_types: [], client_secret: String })
+
+  for (const [extra, error] of [
+    [{ response_types: ['code'] }, 'invalid_client_metadata'],
+    [{ redirect_uris: ['https://app.example.com/callback'] }, 'invalid_client_metadata'],
+    [{ redirect_uris: 'https://app.example.com/callback' }, 'invalid_redirect_uri']
+  ] as const) {
+    const refused = await app.inject(register({ grant_types: [device], ...extra }))
+    t.equal(refused.statusCode, 400, JSON.stringify(extra))
+    t.equal(refused.json().error, error, JSON.stringify(extra))
+  }
+  for (const grants of [['refresh_token'], ['authorization_code', device], undefined]) {
+    const refused = await app.inject(register({ ...(grants !== undefined ? { grant_types: grants } : {}), client_name: 'no redirect' }))
+    t.match(refused.json(), { error: 'invalid_redirect_uri', error_description: /redirect_uris is required/ }, `grant_types ${JSON.stringify(grants)}: the code flow needs a redirect URI`)
+  }
+})
+
 t.test('application_type (SEP-837): native or web is stored and echoed, web when absent; other values are invalid_client_metadata', async t => {
   const { app, inner } = await buildWithRegistry(t)
   const loopback = { redirect_uris: ['http://127.0.0.1:39123/callback'], token_endpoint_auth_method: 'none' }

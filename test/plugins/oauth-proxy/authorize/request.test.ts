@@ -52,8 +52,16 @@ t.test('errors after the redirect URI is verified go back to the client', async 
 })
 
 t.test('clients registered without the code flow are refused', async t => {
-  t.match(check(good, { ...client, grant_types: ['client_credentials'] }), { outcome: 'redirect', error: 'unauthorized_client' })
+  t.match(check(good, { ...client, grant_types: ['client_credentials'] }), { outcome: 'page', status: 400, error: 'unauthorized_client' })
   t.match(check(good, { ...client, response_types: ['token'] }), { outcome: 'redirect', error: 'unauthorized_client' })
+})
+
+t.test('a device-only client cannot start a code flow, and its error never redirects', async t => {
+  const deviceOnly = { client_id: client.client_id, redirect_uris: [], grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'], response_types: [] }
+  t.match(check(good, deviceOnly), { outcome: 'page', status: 400, error: 'unauthorized_client' }, 'with an attacker-chosen redirect_uri')
+  const { redirect_uri: _, ...noRedirect } = good
+  t.match(check(noRedirect, deviceOnly), { outcome: 'page', status: 400, error: 'unauthorized_client' }, 'without a redirect_uri')
+  t.match(check(good, { ...deviceOnly, redirect_uris: [good.redirect_uri] }), { outcome: 'page', error: 'unauthorized_client' }, 'even if it had somehow kept a redirect URI')
 })
 
 t.test('default scopes: the client registered scope, else every offered scope', async t => {

@@ -95,9 +95,29 @@ t.test('grant types this server does not offer are dropped, not refused (claude.
     t.match(client, { client_id: url, response_types: ['code'] }, `${url}: accepted (${reason ?? ''})`)
     t.same(client?.grant_types, kept[url], `${url}: with the grant types this server offers`)
   }
-  const without = server.url('/no-code.json')
-  server.route('/no-code.json', json(documentFor(without, { grant_types: ['urn:ietf:params:oauth:grant-type:device_code'] })))
-  t.match((await inner.clients.lookup(without)).reason, /must include "authorization_code"/, 'a document without the code grant is still refused')
+  const without = server.url('/no-token-grant.json')
+  server.route('/no-token-grant.json', json(documentFor(without, { grant_types: ['refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer'] })))
+  t.match((await inner.clients.lookup(without)).reason, /must include "authorization_code" or/, 'a document with neither the code nor the device grant is refused')
+})
+
+t.test('a device-only document (RFC 8628) needs no redirect URI, and /authorize refuses it on a page; one that lists redirect URIs anyway is refused', async t => {
+  const server = await startMetadataServer(t)
+  const device = 'urn:ietf:params:oauth:grant-type:device_code'
+  const headless = server.url('/headless.json')
+  const { redirect_uris: _r, response_types: _t, ...noRedirect } = documentFor(headless, { grant_types: [device, 'refresh_token'] })
+  server.route('/headless.json', json(noRedirect))
+  const withRedirect = server.url('/device-with-redirect.json')
+  server.route('/device-with-redirect.json', json(documentFor(withRedirect, { grant_types: [device], response_types: [] })))
+  const { app, inner } = await buildWithRegistry(t, {}, reachable(server))
+  t.match((await inner.clients.lookup(headless)).client, { client_id: headless, redirect_uris: [], response_types: [], grant_types: ['refresh_token', device] })
+  t.match((await inner.clients.lookup(withRedirect)).reason, /redirect_uris are used only by the authorization_code grant/)
+  const res = await app.inject({
+    url: '/authorize',
+    query: { response_type: 'code', client_id: headless, redirect_uri: 'https://evil.example.com/cb', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' }
+  })
+  t.equal(res.statusCode, 400)
+  t.equal(res.headers.location, undefined, 'never redirected')
+  t.match(res.body, '<code id="error-code">unauthorized_client</code>')
 })
 
 t.test('a document\'s application_type (SEP-837) is read like a registration\'s: native or web kept, absent left absent, others refused', async t => {

@@ -73,7 +73,8 @@ t.test('validateClientMetadata refuses bad metadata with the RFC 7591 error code
     [{ redirect_uris: Array.from({ length: 21 }, (_, i) => `https://app.example.com/${i}`) }, 'invalid_redirect_uri', /at most 20/],
     [{ ...good, token_endpoint_auth_method: 'private_key_jwt' }, 'invalid_client_metadata', /token_endpoint_auth_method/],
     [{ ...good, token_endpoint_auth_method: 7 }, 'invalid_client_metadata', /string/],
-    [{ ...good, grant_types: ['client_credentials'] }, 'invalid_client_metadata', /must include "authorization_code"/],
+    [{ ...good, grant_types: ['client_credentials'] }, 'invalid_client_metadata', /must include "authorization_code" or "urn:ietf:params:oauth:grant-type:device_code"/],
+    [{ grant_types: ['refresh_token'] }, 'invalid_redirect_uri', /required/],
     [{ ...good, grant_types: ['refresh_token'] }, 'invalid_client_metadata', /authorization_code/],
     [{ ...good, grant_types: 'authorization_code' }, 'invalid_client_metadata', /array/],
     [{ ...good, response_types: ['token'] }, 'invalid_client_metadata', /response_types/],
@@ -96,6 +97,29 @@ t.test('validateClientMetadata refuses bad metadata with the RFC 7591 error code
       t.match(result.description, description)
     }
   }
+})
+
+t.test('validateClientMetadata: a device-only client (RFC 8628) needs no redirect URI and has no response type', async t => {
+  const device = 'urn:ietf:params:oauth:grant-type:device_code'
+  for (const input of [{ grant_types: ['refresh_token', device] }, { grant_types: [device], redirect_uris: [], response_types: [] }]) {
+    t.match(validateClientMetadata({ ...input, token_endpoint_auth_method: 'none' }, rules), {
+      ok: true, metadata: { redirect_uris: [], response_types: [], grant_types: input.grant_types }
+    }, JSON.stringify(input))
+  }
+  t.match(validateClientMetadata({ grant_types: [device, 'client_credentials'] }, rules), { ok: true, metadata: { grant_types: [device], response_types: [] } }, 'grants not offered are dropped as for any client')
+  const refused: Array<[unknown, string, RegExp]> = [
+    [{ grant_types: [device], response_types: ['code'] }, 'invalid_client_metadata', /response_types "code" belongs to the authorization_code grant/],
+    [{ grant_types: [device], redirect_uris: ['https://app.example.com/cb'] }, 'invalid_client_metadata', /redirect_uris are used only by the authorization_code grant/],
+    [{ grant_types: [device], redirect_uris: 'https://app.example.com/cb' }, 'invalid_redirect_uri', /array/],
+    [{ grant_types: ['refresh_token'] }, 'invalid_redirect_uri', /required/],
+    [{ grant_types: ['refresh_token'], redirect_uris: ['https://app.example.com/cb'] }, 'invalid_client_metadata', /must include "authorization_code" or/],
+    [{ grant_types: [device, 'authorization_code'] }, 'invalid_redirect_uri', /required/]
+  ]
+  for (const [input, error, description] of refused) {
+    t.match(validateClientMetadata(input, rules), { ok: false, error, description }, JSON.stringify(input))
+  }
+  const doc = { ...rules, metadataDocument: true }
+  t.match(validateClientMetadata({ client_id: 'https://cli.example.com/client.json', grant_types: [device, 'refresh_token'] }, doc), { ok: true, metadata: { redirect_uris: [], response_types: [], token_endpoint_auth_method: 'none' } }, 'a client ID metadata document may be device-only too')
 })
 
 t.test('validateClientMetadata for metadata documents: public clients only, unknown scopes dropped', async t => {
