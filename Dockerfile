@@ -13,7 +13,10 @@ RUN npm run build
 FROM node:22.23.3-slim AS runtime
 WORKDIR /app
 # npm reads NODE_ENV; the service itself never branches on it (its settings are explicit).
+# A young generation of 2 x 4 MB instead of V8's 2 x 16 MB: resident memory ~25 MB lower at rest and
+# ~30 MB lower at its peak under `npm run bench -- mcp`, server CPU per request unchanged (docs/mcp.md "Speed").
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     PORT=8000 \
     HOST=0.0.0.0
 COPY package.json package-lock.json ./

@@ -12,7 +12,6 @@ import { createThrottle } from './plugins/shared/throttle.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import signingKeys from './plugins/jwt-verify/signing-keys.ts'
 import jwtVerify from './plugins/jwt-verify.ts'
-import devIdentityProvider from './dev-idp/plugin.ts'
 import oauthProxy from './plugins/oauth-proxy.ts'
 import type { ClientRegistryOptions } from './plugins/oauth-proxy/clients/registry.ts'
 import oauthRoutes from './routes/oauth/index.ts'
@@ -116,7 +115,8 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(rateLimit)
   await fastify.register(signingKeys)
   await fastify.register(jwtVerify)
-  if (opts.config.devIdentityProvider) await fastify.register(devIdentityProvider)
+  // Imported only when enabled: oidc-provider and its dependencies are ~30 MB of resident memory.
+  if (opts.config.devIdentityProvider) await fastify.register((await import('./dev-idp/plugin.ts')).default)
   await fastify.register(oauthProxy, { ...opts.clientRegistry, grantsClock: opts.grantsClock })
   await fastify.register(oauthRoutes)
   await fastify.register(mcp, opts.mcp ?? {})

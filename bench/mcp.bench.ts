@@ -42,8 +42,18 @@ interface Shape { headers: Record<string, string>, body: string }
 const LEGACY: Shape = { headers: HEADERS, body: BODY }
 const MODERN: Shape = { headers: MODERN_HEADERS, body: MODERN_BODY }
 
-function start (script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script)], {
+/**
+ * The service as the image runs it when BENCH_SERVICE=dist (`node dist/server.js`, after `npm run
+ * build`), else from source through tsx (whose loader thread adds resident memory of its own).
+ * BENCH_NODE_FLAGS adds node flags to the service only (e.g. `--max-semi-space-size=4`).
+ */
+function serviceCommand (): { script: string, flags: string[] } {
+  const flags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(flag => flag !== '')
+  return process.env.BENCH_SERVICE === 'dist' ? { script: 'dist/server.js', flags } : { script: 'server.ts', flags: [...flags, '--import', 'tsx'] }
+}
+
+function start (script: string, env: Record<string, string>, flags = ['--import', 'tsx']): ChildProcess {
+  const child = spawn(process.execPath, [...flags, join(ROOT, script)], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'inherit']
@@ -154,6 +164,7 @@ export default async function mcpBench (): Promise<void> {
   const claims = { sub: 'bench-user', oid: '00000000-0000-0000-0000-0000000000b1', tid: '00000000-0000-0000-0000-0000000000a1', name: 'Bench', client_id: 'bench', scope: 'tools.read', sid: `bench-${randomUUID()}` }
   const tokenB = createTokenSigner([key], { issuer: baseB, audience: `${baseB}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
 
+  const command = serviceCommand()
   const serviceEnv = (port: number, base: string, redis: Record<string, string>) => ({
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -170,8 +181,8 @@ export default async function mcpBench (): Promise<void> {
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
   const cluster = await startRedisCluster({ primaries: 3 })
-  const service = start('server.ts', serviceEnv(portA, baseA, { REDIS_URL }))
-  const onCluster = start('server.ts', serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }))
+  const service = start(command.script, serviceEnv(portA, baseA, { REDIS_URL }), command.flags)
+  const onCluster = start(command.script, serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }), command.flags)
   const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
   try {
     await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline), waitFor(`${baseC}/health`, onCluster)])
@@ -182,6 +193,7 @@ export default async function mcpBench (): Promise<void> {
     await check(`${baseB}/mcp`, tokenB, '(b) baseline')
     const tokenC = createTokenSigner([key], { issuer: baseC, audience: `${baseC}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseC}/mcp`, tokenC, '(c) service on a cluster')
+    process.stdout.write(`service: node ${[...command.flags, command.script].join(' ')}; RSS before load ${memoryMb(service.pid).rss.toFixed(0)} MB\n`)
     process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each), service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? 'warn'}\n`)
     const targets: Target[] = [
       { label: '(a) service 2025-06-18 + Redis rate limit', url: `${baseA}/mcp`, token: tokenA, pid: service.pid, shape: LEGACY, rounds: [] },

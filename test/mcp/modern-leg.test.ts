@@ -1,0 +1,56 @@
+// The 2026-07-28 leg (mcp/modern.ts) on its own: the client going away reaches the running tool
+// through the exchange's signal, and the server it used goes back to the pool.
+import { EventEmitter } from 'node:events'
+import t from 'tap'
+import { createModernLeg } from '../../mcp/modern.ts'
+import { ToolRegistry, loadTools } from '../../mcp/registry.ts'
+import type { RequestScope } from '../../mcp/server.ts'
+
+const registry = new ToolRegistry()
+for (const tool of await loadTools()) registry.add(tool)
+
+const call = (id: number) => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'tools/call',
+  params: { name: 'whoami', arguments: {}, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } }
+})
+const fakeRequest = (socket: EventEmitter) => ({
+  method: 'POST',
+  url: '/mcp',
+  raw: { socket },
+  headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'whoami' }
+}) as never
+const auth = { token: '', clientId: 'c', scopes: ['tools.read'] }
+
+t.test('a client that goes away mid-call aborts the running tool, and its server is reused', async t => {
+  const leg = createModernLeg(registry, { name: 'test', version: '1' }, () => {})
+  t.teardown(leg.close)
+  const socket = new EventEmitter()
+  let seen: AbortSignal | undefined
+  const started = new Promise<void>(resolve => {
+    const scope: RequestScope = {
+      callTool: async (_tool, _args, signal) => {
+        seen = signal
+        resolve()
+        await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
+        return { content: [{ type: 'text', text: 'late' }] }
+      },
+      scopeChallenge: () => undefined
+    }
+    leg.serve(fakeRequest(socket), call(1), scope, auth).catch(() => {})
+  })
+  await started
+  t.equal(seen?.aborted, false)
+  socket.emit('close')
+  await new Promise(resolve => setImmediate(resolve))
+  t.equal(seen?.aborted, true, 'the tool saw the abort')
+  t.equal(socket.listenerCount('close'), 0, 'the close listener is removed')
+  t.equal(leg.pool.idle, 1, 'the server went back to the pool')
+
+  const answered: RequestScope = { callTool: async () => ({ content: [{ type: 'text', text: 'ok' }] }), scopeChallenge: () => undefined }
+  const answer = await leg.serve(fakeRequest(new EventEmitter()), call(2), answered, auth)
+  t.equal(answer.status, 200)
+  t.match(answer.body, /"id":2/)
+  t.equal(leg.pool.created, 1, 'no second server was built')
+})
