@@ -12,14 +12,20 @@ import { startServer } from '../support/server-process.ts'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
-t.test('with --tls a whole sign-in works over https, with __Host- cookies and HSTS as in production', async t => {
+/** server.ts --tls on a free port, its certificate made in a folder of its own. */
+async function devTlsServer (t: Parameters<typeof startServer>[0], env: Record<string, string> = {}) {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'emg-dev-tls-'))
   await startServer(t, {
     cwd: root,
     args: ['--import', 'tsx', 'server.ts', '--tls'],
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', DEV_TLS_DIR: dir, LOG_LEVEL: 'info', RATE_LIMIT_ENABLED: 'false' }
+    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', DEV_TLS_DIR: dir, LOG_LEVEL: 'info', ...env }
   })
+  return { port, dir }
+}
+
+t.test('with --tls a whole sign-in works over https, with __Host- cookies and HSTS as in production', async t => {
+  const { port, dir } = await devTlsServer(t, { RATE_LIMIT_ENABLED: 'false' })
   const baseUrl = `https://localhost:${port}`
   const run = promisify(execFile)
   const { stdout } = await run(process.execPath, ['--import', 'tsx', join(root, 'test/support/sign-in-over-https.ts'), baseUrl], {
@@ -38,13 +44,7 @@ t.test('with --tls a whole sign-in works over https, with __Host- cookies and HS
 })
 
 t.test('a Node client that does not trust the development certificate is refused by TLS', async t => {
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'emg-dev-tls-'))
-  await startServer(t, {
-    cwd: root,
-    args: ['--import', 'tsx', 'server.ts', '--tls'],
-    env: { PATH: process.env.PATH, PORT: String(port), HOST: '127.0.0.1', DEV_TLS_DIR: dir, LOG_LEVEL: 'info' }
-  })
+  const { port } = await devTlsServer(t)
   const err = await fetch(`https://localhost:${port}/health`).then(() => undefined, (e: Error & { cause?: { code?: string } }) => e)
   t.equal(err?.cause?.code, 'DEPTH_ZERO_SELF_SIGNED_CERT')
 })

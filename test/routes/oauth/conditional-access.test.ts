@@ -4,10 +4,8 @@
 // to Entra, so the user is asked for exactly what the policy requires. "Entra" is the development
 // identity provider on its own port; its user Margaret Hamilton needs MFA, the others do not.
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { build, freePort } from '../../helper.ts'
 import { Browserless } from '../../support/browserless.ts'
-import { startEntraLike } from '../../support/entra-like-server.ts'
+import { serviceWithEntraLike } from '../../support/entra-like-server.ts'
 import { MFA_CHALLENGE } from '../../../dev-idp/conditional-access.ts'
 import { auditsOf, claimsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../../support/oauth-flow.ts'
 
@@ -18,30 +16,8 @@ const MARGARET = 'Margaret Hamilton'
 const ADA = 'Ada Lovelace'
 const oidOf = (name: string) => entra.idp.users.find(u => u.name === name)?.oid as string
 
-const port = await freePort()
-const entra = await startEntraLike({
-  tenantId: TENANT,
-  // Entra access tokens near expiry at once: every client refresh renews the upstream grant.
-  ttl: { accessToken: 120 },
-  clients: [{ clientId: CLIENT, clientSecret: SECRET, redirectUris: [`http://127.0.0.1:${port}/auth/callback`] }]
-})
-t.teardown(() => entra.close())
-
-const logs: string[] = []
-let inner: FastifyInstance | undefined
-const app = await build(t, {
-  AZURE_TENANT_ID: TENANT,
-  AZURE_CLIENT_ID: CLIENT,
-  AZURE_CLIENT_SECRET: SECRET,
-  AZURE_AUTHORITY_HOST: entra.url,
-  AZURE_GRAPH_SCOPES: 'User.Read',
-  MCP_BASE_URL: `http://127.0.0.1:${port}`,
-  RATE_LIMIT_ENABLED: 'false',
-  LOG_LEVEL: 'info'
-}, { logs, setup: i => { inner = i } })
-await app.listen({ port, host: '127.0.0.1' })
-const baseUrl = `http://127.0.0.1:${port}`
-const api = inner as FastifyInstance
+// Entra access tokens that near expiry at once: every client refresh renews the upstream grant.
+const { entra, api, baseUrl, logs } = await serviceWithEntraLike(t, { tenantId: TENANT, clientId: CLIENT, secret: SECRET, accessTokenTtl: 120 })
 
 const claimsOfRequest = (form: URLSearchParams | undefined) => JSON.parse(form?.get('claims') ?? 'null')
 const authorizeRequests = () => entra.requests.filter(r => r.method === 'GET' && r.url.pathname.endsWith('/oauth2/v2.0/authorize'))

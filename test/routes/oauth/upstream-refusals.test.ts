@@ -3,10 +3,8 @@
 // with the AADSTS code (throttled), audited upstream.error, shown by /health/ready when it concerns
 // the service's own credentials, and answered so that the client stops retrying.
 import t from 'tap'
-import type { FastifyInstance } from 'fastify'
-import { build, freePort } from '../../helper.ts'
 import { Browserless } from '../../support/browserless.ts'
-import { startEntraLike } from '../../support/entra-like-server.ts'
+import { serviceWithEntraLike } from '../../support/entra-like-server.ts'
 import { auditsOf, authorizeRequest, claimsOf, fullFlow, registerClient, signIn, tokenRequest } from '../../support/oauth-flow.ts'
 
 const TENANT = '6d7e8f90-a1b2-4c3d-8e4f-5a6b7c8d9e0f'
@@ -17,30 +15,8 @@ const EXPIRED_SECRET = { status: 401, body: { error: 'invalid_client', error_des
 const THROTTLED = { status: 400, body: { error: 'invalid_request', error_description: 'AADSTS50196: The server terminated an operation because it encountered a client request loop.' } }
 const UNKNOWN_SCOPE = { status: 400, body: { error: 'invalid_scope', error_description: 'AADSTS70011: The provided value for the input parameter \'scope\' is not valid.' } }
 
-const port = await freePort()
-const entra = await startEntraLike({
-  tenantId: TENANT,
-  // Entra access tokens that near expiry at once: every client refresh renews the upstream grant.
-  ttl: { accessToken: 120 },
-  clients: [{ clientId: CLIENT, clientSecret: SECRET, redirectUris: [`http://127.0.0.1:${port}/auth/callback`] }]
-})
-t.teardown(() => entra.close())
-
-const logs: string[] = []
-let inner: FastifyInstance | undefined
-const app = await build(t, {
-  AZURE_TENANT_ID: TENANT,
-  AZURE_CLIENT_ID: CLIENT,
-  AZURE_CLIENT_SECRET: SECRET,
-  AZURE_AUTHORITY_HOST: entra.url,
-  AZURE_GRAPH_SCOPES: 'User.Read',
-  MCP_BASE_URL: `http://127.0.0.1:${port}`,
-  RATE_LIMIT_ENABLED: 'false',
-  LOG_LEVEL: 'info'
-}, { logs, setup: i => { inner = i } })
-await app.listen({ port, host: '127.0.0.1' })
-const baseUrl = `http://127.0.0.1:${port}`
-const api = inner as FastifyInstance
+// Entra access tokens that near expiry at once: every client refresh renews the upstream grant.
+const { entra, app, api, baseUrl, logs } = await serviceWithEntraLike(t, { tenantId: TENANT, clientId: CLIENT, secret: SECRET, accessTokenTtl: 120 })
 
 async function signedIn () {
   entra.refuseTokenRequests()
