@@ -7,7 +7,7 @@ import t from 'tap'
 import { Browserless } from '../../support/browserless.ts'
 import { serviceWithEntraLike } from '../../support/entra-like-server.ts'
 import { MFA_CHALLENGE } from '../../../dev-idp/conditional-access.ts'
-import { auditsOf, claimsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../../support/oauth-flow.ts'
+import { REDIRECT_URI, auditsOf, authorizeRequest, claimsOf, fullFlow, mcpStatus, registerClient, tokenRequest } from '../../support/oauth-flow.ts'
 
 const TENANT = '7e8f9a0b-b1c2-4d3e-9f4a-6b7c8d9e0f1a'
 const CLIENT = 'a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d'
@@ -80,4 +80,23 @@ t.test('a challenge waits only for the same user and client: another client sign
   const before = authorizeRequests().length
   await signedIn(MARGARET)
   t.equal(authorizeRequests().length - before, 1, 'no second leg for another client')
+})
+
+t.test('the second leg stays bound to the browser that started the sign-in: its callback carried to another browser is refused, and the first browser still finishes', async t => {
+  const margaret = oidOf(MARGARET)
+  entra.idp.demands.demand(margaret)
+  const first = await signedIn(MARGARET)
+  t.equal((await first.refresh()).status, 400, 'the renewal is challenged: a challenge waits for the next sign-in')
+  const request = await authorizeRequest(baseUrl, first.client, { scope: 'tools.read graph.read' })
+  const victim = new Browserless()
+  let callbacks = 0
+  const secondCallback = await victim.authorize(request.url, { user: MARGARET, stopAt: u => u.startsWith(`${baseUrl}/auth/callback`) && ++callbacks === 2 })
+  t.equal(callbacks, 2, 'stopped before the second leg\'s callback')
+  const stranger = await new Browserless().navigate(secondCallback.url)
+  t.equal(stranger.status, 403, 'another browser cannot finish it')
+  t.match(stranger.body, /started in another browser/)
+  const finished = await victim.navigate(secondCallback.url, { stopAt: u => u.startsWith(REDIRECT_URI) })
+  const params = new URL(finished.stoppedAt as string).searchParams
+  t.ok(params.get('code'), 'the browser that started it finishes the sign-in')
+  t.equal(params.get('state'), request.state)
 })
