@@ -19,6 +19,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const CACHE = join(ROOT, 'node_modules', '.cache', 'emg-test-js')
 const requireHere = createRequire(import.meta.url)
 const COMPILER_VERSION = JSON.parse(readFileSync(requireHere.resolve('typescript/package.json'), 'utf8')).version
+/** Part of every cache key: raise it when compile() changes, so nothing compiled before is used. */
+const HOOK_VERSION = 2
 /** Part of every cache key, so a change to the compiler options compiles everything again. */
 const TSCONFIG = readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')
 
@@ -46,14 +48,17 @@ function compile (source, filename) {
       inlineSourceMap: true,
       inlineSources: false,
       noEmit: false,
-      declaration: false
+      declaration: false,
+      // tsconfig's outDir (dist) would make the map's sources relative to dist/: test/x.ts would be
+      // mapped to test/test/x.ts. Without it they name the file beside the module, which they are.
+      outDir: undefined
     }
   }
   return ts.transpileModule(source, { compilerOptions, fileName: filename }).outputText
 }
 
 function cached (source, filename) {
-  const key = createHash('sha256').update(`${COMPILER_VERSION}\0${TSCONFIG}\0${filename}\0`).update(source).digest('hex')
+  const key = createHash('sha256').update(`${HOOK_VERSION}\0${COMPILER_VERSION}\0${TSCONFIG}\0${filename}\0`).update(source).digest('hex')
   const file = join(CACHE, `${key.slice(0, 32)}.js`)
   try {
     return readFileSync(file, 'utf8')
