@@ -101,11 +101,12 @@ t.test('the service with REDIS_CLUSTER=true and REDIS_AUTH=entra connects to eve
   const app = await build(t, {
     REDIS_URL: `redis://127.0.0.1:${ports[0]}`, REDIS_CLUSTER: 'true', REDIS_AUTH: 'entra', REDIS_KEY_PREFIX: `emg-test-${randomUUID()}:`
   }, { app: { store: { redisCredential: credential, redisAuthClock: clock } } })
+  // As App Service does: traffic once readiness says so (a loaded machine may need more than the store's 2 s start wait).
+  await until(async () => (await app.inject('/health/ready')).statusCode === 200, 'the service becomes ready on the cluster', 30000)
   for (let i = 0; i < 6; i++) {
     const res = await app.inject({ method: 'POST', url: '/register', payload: { client_name: `c${i}`, redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' } })
     t.equal(res.statusCode, 201, `registration ${i} stored in the cluster`)
   }
-  t.equal((await app.inject('/health/ready')).statusCode, 200)
   const users = (await Promise.all(admins.map(async a => ((await a.call('CLIENT', 'LIST')) as string).split('\n')
     .filter(line => / cmd=/.test(line) && !line.includes(' user=default ') && line.includes(' user=')).map(line => /\buser=(\S+)/.exec(line)?.[1])))).flat()
   t.ok(users.length > 0, 'the service has connections to the cluster')
