@@ -61,8 +61,9 @@ export async function ensureDevCertificate (dir = DEV_TLS_DIR, now = Date.now())
   return { certPath, keyPath, created: true }
 }
 
+/** DEV_TLS as the schema reads a flag (Value.Convert): true or 1; anything else is left to the checks. */
 function isOn (value: string | undefined): boolean {
-  return value !== undefined && ['true', '1', 'yes', 'on'].includes(value.trim().toLowerCase())
+  return value !== undefined && ['true', '1'].includes(value.trim().toLowerCase())
 }
 
 /**

@@ -1,13 +1,13 @@
 // `login --device`: the device authorization grant (RFC 8628) for a terminal with no browser
 // (SSH, a container, a CI runner). The CLI asks the server for a code, prints where to enter it,
 // and polls /token until the person has signed in on any other device; then it ends as `login`.
-import { discoverOAuthServerInfo, registerClient, type OAuthClientInformationMixed, type OAuthTokens } from '@modelcontextprotocol/client'
+import { registerClient, type OAuthClientInformationMixed, type OAuthTokens } from '@modelcontextprotocol/client'
 import { CliError } from '../ui/errors.ts'
 import { CliOAuthProvider } from './oauth-provider.ts'
 import type { Context } from './session.ts'
-import { revokeToken } from './revoke.ts'
+import { discoverAuthorizationServer, revokeReplaced } from './sign-in.ts'
 import { splitScopes, unionScopes } from './scopes.ts'
-import { issuerKey, type ServerEntry } from './token-cache.ts'
+import type { ServerEntry } from './token-cache.ts'
 
 export const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code'
 
@@ -60,30 +60,26 @@ function deviceOnlyMetadata (provider: CliOAuthProvider) {
 
 /** The server's endpoints, and a registration of this CLI that includes the device grant (device-only when new). */
 async function prepare (ctx: Context, provider: CliOAuthProvider, scope: string | undefined) {
-  const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
+  const { info, issuer } = await discoverAuthorizationServer(ctx, provider)
   const metadata = info.authorizationServerMetadata as (Record<string, any> & { token_endpoint: string }) | undefined
   const endpoint = metadata?.device_authorization_endpoint as string | undefined
   if (metadata === undefined || endpoint === undefined) {
     throw new CliError('signin_failed', `${ctx.server} does not offer sign-in with a code (no device_authorization_endpoint); run login without --device.`)
   }
-  await provider.saveDiscoveryState({ authorizationServerUrl: String(info.authorizationServerUrl), resourceMetadata: info.resourceMetadata, authorizationServerMetadata: info.authorizationServerMetadata })
-  // Credentials are bound to the authorization server's issuer (SEP-2352), as login binds them.
-  const issuer = (metadata.issuer as string | undefined) ?? String(info.authorizationServerUrl)
   // Read from the cache itself: the provider refuses, outside a browser sign-in, an issuer with no registration.
   const cached = (await ctx.cache.get(ctx.server, issuer))?.client as (OAuthClientInformationMixed & { grant_types?: string[], scope?: string }) | undefined
   const offered = unionScopes(info.resourceMetadata?.scopes_supported?.join(' '), cached?.scope, scope)
   const fits = cached?.grant_types?.includes(DEVICE_GRANT) === true && splitScopes(scope).every(s => splitScopes(cached.scope ?? offered).includes(s))
+  let client = cached as OAuthClientInformationMixed
   if (!fits) {
-    const registration = await registerClient(info.authorizationServerUrl, {
+    client = await registerClient(info.authorizationServerUrl, {
       metadata: info.authorizationServerMetadata,
       clientMetadata: deviceOnlyMetadata(provider),
       scope: offered !== '' ? offered : undefined,
       fetchFn: ctx.fetch
     })
-    await provider.saveClientInformation({ ...registration, issuer }, { issuer })
-    return { endpoint, tokenEndpoint: metadata.token_endpoint, resource: info.resourceMetadata?.resource, client: registration as OAuthClientInformationMixed, issuer }
+    await provider.saveClientInformation({ ...client, issuer }, { issuer })
   }
-  const client = cached as OAuthClientInformationMixed
   return { endpoint, tokenEndpoint: metadata.token_endpoint, resource: info.resourceMetadata?.resource, client, issuer }
 }
 
@@ -145,8 +141,6 @@ export async function deviceSignIn (ctx: Context, { scope, sleep = wait }: Devic
   const entry = provider.currentEntry
   if (entry?.tokens === undefined) throw new CliError('signin_failed', 'The sign-in finished without tokens.')
   // The grant this sign-in replaces is of no further use: revoke it (best effort) at its own authorization server, as login does.
-  const old = previous?.tokens?.refresh_token
-  const sameServer = previous?.issuer !== undefined && issuerKey(previous.issuer) === issuerKey(issuer)
-  if (old !== undefined && old !== entry.tokens.refresh_token && sameServer) await revokeToken(ctx, previous, old, 'refresh_token').catch(() => {})
+  await revokeReplaced(ctx, previous, entry)
   return entry
 }

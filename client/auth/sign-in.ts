@@ -18,6 +18,20 @@ export function needsRefresh (entry: ServerEntry, now: number): boolean {
 }
 
 /**
+ * The server's authorization server, discovered afresh and saved for the SDK, and the issuer that
+ * credentials are bound to (SEP-2352, as auth() binds them): the metadata's, else the server's URL.
+ */
+export async function discoverAuthorizationServer (ctx: Context, provider: CliOAuthProvider) {
+  const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
+  await provider.saveDiscoveryState({
+    authorizationServerUrl: String(info.authorizationServerUrl),
+    resourceMetadata: info.resourceMetadata,
+    authorizationServerMetadata: info.authorizationServerMetadata
+  })
+  return { info, issuer: info.authorizationServerMetadata?.issuer ?? String(info.authorizationServerUrl) }
+}
+
+/**
  * Discovers the server's authorization server afresh (a sign-in must go where the server sends it
  * now, not where a cached discovery says it sent the CLI last time), then registers the CLI
  * (RFC 7591) there for every scope the server offers, not only the ones asked for now. The SDK's
@@ -27,20 +41,13 @@ export function needsRefresh (entry: ServerEntry, now: number): boolean {
  * device-only one from `login --device`), is replaced.
  */
 async function ensureRegistration (ctx: Context, provider: CliOAuthProvider, scope: string | undefined): Promise<void> {
-  const info = await discoverOAuthServerInfo(ctx.server, { fetchFn: ctx.fetch })
-  await provider.saveDiscoveryState({
-    authorizationServerUrl: String(info.authorizationServerUrl),
-    resourceMetadata: info.resourceMetadata,
-    authorizationServerMetadata: info.authorizationServerMetadata
-  })
+  const { info, issuer } = await discoverAuthorizationServer(ctx, provider)
   // A scope the server does not offer would only be refused later, with a less helpful message.
   const supported = info.resourceMetadata?.scopes_supported
   const unknown = supported === undefined ? [] : splitScopes(scope).filter(s => !supported.includes(s))
   if (unknown.length > 0) {
     throw new CliError('scope_refused', `The server does not offer the scope${unknown.length > 1 ? 's' : ''} ${unknown.join(' ')} (it offers: ${supported?.join(' ')}).`)
   }
-  // The same issuer auth() binds credentials to (SEP-2352): the metadata's, else the server's URL.
-  const issuer = info.authorizationServerMetadata?.issuer ?? String(info.authorizationServerUrl)
   const client = await provider.clientInformation({ issuer })
   if (client !== undefined && codeFlow(client) && covers(client, scope)) return
   const offered = unionScopes(supported?.join(' '), registeredScope(client), scope)
@@ -123,7 +130,7 @@ export async function signIn (ctx: Context, { scope }: { scope?: string } = {}):
 }
 
 /** The grant a sign-in replaces is of no further use: revoke it (best effort), at its own authorization server only. */
-async function revokeReplaced (ctx: Context, previous: ServerEntry | undefined, entry: ServerEntry): Promise<void> {
+export async function revokeReplaced (ctx: Context, previous: ServerEntry | undefined, entry: ServerEntry): Promise<void> {
   const old = previous?.tokens?.refresh_token
   if (old === undefined || old === entry.tokens?.refresh_token) return
   if (previous?.issuer === undefined || entry.issuer === undefined || issuerKey(previous.issuer) !== issuerKey(entry.issuer)) return

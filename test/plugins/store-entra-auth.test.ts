@@ -26,16 +26,21 @@ async function service (t: Parameters<typeof build>[0], env: Record<string, stri
   return { app, logs }
 }
 
-t.before(requireRedis)
-
-t.test('the service signs in to Redis as the identity (oid) with its token and serves requests', async t => {
+/** The service signed in as an ACL user of the test's own, whose password is the credential's first token (an hour). */
+async function signedInAsAclUser (t: Parameters<typeof build>[0]) {
   const env = redisEnv()
   const user = await aclUser(t, env.REDIS_KEY_PREFIX)
   const token1 = user.token()
   await user.setPassword(token1)
   const clock = new ManualClock()
   const credential = new TestCredential(clock, { token: token1, lifetimeMs: HOUR })
-  const { app, logs } = await service(t, env, credential, clock)
+  return { env, user, token1, clock, credential, ...await service(t, env, credential, clock) }
+}
+
+t.before(requireRedis)
+
+t.test('the service signs in to Redis as the identity (oid) with its token and serves requests', async t => {
+  const { env, user, token1, clock, credential, app, logs } = await signedInAsAclUser(t)
 
   t.same(credential.scopes, [REDIS_SCOPE], 'one token, for the Redis scope')
   const ready = await app.inject('/health/ready')
@@ -49,13 +54,7 @@ t.test('the service signs in to Redis as the identity (oid) with its token and s
 })
 
 t.test('when the token changes, every connection re-authenticates before the old one expires; old and new connections keep working without the old password', async t => {
-  const env = redisEnv()
-  const user = await aclUser(t, env.REDIS_KEY_PREFIX)
-  const token1 = user.token()
-  await user.setPassword(token1)
-  const clock = new ManualClock()
-  const credential = new TestCredential(clock, { token: token1, lifetimeMs: HOUR })
-  const { app, logs } = await service(t, env, credential, clock)
+  const { user, token1, clock, credential, app, logs } = await signedInAsAclUser(t)
   const before = await user.connections()
   t.equal(before.length, 1)
 
