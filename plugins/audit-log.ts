@@ -6,9 +6,17 @@ import { auditLine } from './audit-log/line.ts'
 import { createStreamWriter } from './audit-log/stream.ts'
 import { configLoadedFields } from './audit-log/config-loaded.ts'
 
+/** One written audit line (secrets already masked) and when it was written (epoch ms). */
+export type AuditListener = (line: Readonly<Record<string, unknown>>, at: number) => void
+
 declare module 'fastify' {
   interface FastifyInstance {
     audit: (event: AuditEvent, fields?: AuditFields, request?: FastifyRequest) => void
+    /**
+     * Calls `listener` with every audit line this instance writes, after it is written (metrics,
+     * the admin feed); returns the unsubscribe. A listener must not change the line or throw.
+     */
+    onAudit: (listener: AuditListener) => () => void
   }
 }
 
@@ -40,10 +48,22 @@ export default fp(async function auditLog (fastify) {
     ? createStreamWriter(fastify.redis, { name: streamName, maxLen: config.audit.streamMaxLen }, fastify.log)
     : undefined
 
+  const listeners = new Set<AuditListener>()
+  fastify.decorate('onAudit', function onAudit (listener: AuditListener) {
+    listeners.add(listener)
+    return () => { listeners.delete(listener) }
+  })
+
   fastify.decorate('audit', function audit (event: AuditEvent, fields: AuditFields = {}, request?: FastifyRequest) {
     const line = auditLine(event, fields, request)
     logger.info(line, event)
     append?.(line)
+    if (listeners.size === 0) return
+    const at = Date.now()
+    for (const listener of listeners) {
+      // A listener's bug must not fail the request that was audited.
+      try { listener(line, at) } catch (err) { fastify.log.error({ err }, 'audit listener failed') }
+    }
   })
 
   fastify.addHook('onReady', async () => {

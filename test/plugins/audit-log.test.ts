@@ -2,6 +2,7 @@ import t from 'tap'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
+import type { FastifyInstance } from 'fastify'
 import { redisEnv, requireRedis, freePort, REDIS_URL } from '../helper.ts'
 import { buildWithRoutes, auditLines } from '../support/rate-limit.ts'
 import { AUDIT_EVENTS } from '../../plugins/audit-log/events.ts'
@@ -160,4 +161,29 @@ t.test('docs/rate-limit-and-audit.md has an example line, valid JSON, for every 
     t.equal(example?.audit, true)
     t.type(example?.outcome, 'string')
   }
+})
+
+t.test('fastify.onAudit hands every written line to its listeners until they unsubscribe; a failing listener fails nothing', async t => {
+  const logs: string[] = []
+  let service: FastifyInstance | undefined
+  const app = await buildWithRoutes(t, { LOG_LEVEL: 'error' }, logs, scope => {
+    service = scope
+    scope.post('/t/audit-listen', async (request) => {
+      scope.audit('token.rejected', { outcome: 'failure', reason: 'expired', client_secret: 'never-seen' }, request)
+      return { ok: true }
+    })
+  })
+  const seen: Array<{ line: Readonly<Record<string, unknown>>, at: number }> = []
+  const stop = service!.onAudit((line, at) => { seen.push({ line, at }) })
+  service!.onAudit(() => { throw new Error('listener bug') })
+  const before = Date.now()
+  const first = await app.inject({ method: 'POST', url: '/t/audit-listen' })
+  t.equal(first.statusCode, 200, 'the audited request still succeeds')
+  t.equal(seen.length, 1)
+  t.match(seen[0].line, { event: 'token.rejected', outcome: 'failure', reason: 'expired', client_secret: '[Redacted]' })
+  t.ok(seen[0].at >= before && seen[0].at <= Date.now(), 'with the time it was written')
+  t.ok(logs.some(l => l.includes('audit listener failed')), 'the failing listener is logged')
+  stop()
+  await app.inject({ method: 'POST', url: '/t/audit-listen' })
+  t.equal(seen.length, 1, 'no line after unsubscribing')
 })
