@@ -110,8 +110,8 @@ export class RedisStore implements Store {
       const multi = this.client.multi()
       build(multi)
       const replies = (await multi.exec()) as Array<[Error | null, unknown]>
-      const failed = replies.find(([err]) => err !== null)
-      if (failed !== undefined) throw failed[0] as Error
+      const failed = replies.find(([err]) => err !== null)?.[0]
+      if (failed != null) throw failed
       return replies.map(([, reply]) => reply)
     })
   }
