@@ -23,7 +23,11 @@ export type { UpstreamTokensApi } from './oauth-proxy/upstream-entra/upstream-to
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The OAuth state: authorize transactions, consent approvals, grants, codes, refresh tokens (plugins/oauth-proxy/grants/model.ts). */
+    /**
+     * The OAuth state: authorize transactions, consent approvals, grants, codes, refresh tokens
+     * (plugins/oauth-proxy/grants/model.ts); `grants.admin` lists and revokes them for administrators
+     * (grants/admin.ts).
+     */
     grants: GrantStore
     /** Approvals remembered per browser (plugins/oauth-proxy/consent/consents.ts). */
     consents: Consents
@@ -81,7 +85,8 @@ export default fp<OAuthProxyOptions>(async function oauthProxy (fastify, opts) {
     audit: (event, fields, request) => fastify.audit(event, fields, request),
     // The renewal reads and saves the grant through this model: bound once both exist.
     renewUpstream: async (grant: Grant, request?: FastifyRequest) => await renewUpstream(grant, request),
-    nowMs: opts.grantsClock
+    nowMs: opts.grantsClock,
+    clients: fastify.clients
   })
   const claimsChallenges = new ClaimsChallenges(fastify.store)
   const renewUpstream = createUpstreamRenewal(fastify.entra, grants, claimsChallenges)

@@ -21,9 +21,23 @@ export interface Store {
   delete (key: string): Promise<void>
   /** Adds one and returns the new count; the TTL starts with the first increment. */
   incr (key: string, ttlSeconds: number): Promise<number>
+  /**
+   * Sorted index (a Redis sorted set; one key, so any slot on a cluster): puts `member` at `score`
+   * (again: moves it), first dropping members scored at or below `expired`; the key lives
+   * `ttlSeconds` from now (0: no expiry).
+   */
+  indexAdd (key: string, member: string, score: number, opts: { expired: number, ttlSeconds: number }): Promise<void>
+  indexRemove (key: string, members: readonly string[]): Promise<void>
+  /** Members scored above `expired`, highest score first, at most `limit`; those at or below are dropped. */
+  indexRange (key: string, opts: { expired: number, limit: number }): Promise<IndexEntry[]>
+  /** How many members score above `expired`. */
+  indexCount (key: string, expired: number): Promise<number>
   ping (): Promise<void>
   close (): Promise<void>
 }
+
+/** A member of a sorted index and its score. */
+export interface IndexEntry { member: string, score: number }
 
 /**
  * The store's epoch: when its data began (epoch seconds). Missing later means the data was lost

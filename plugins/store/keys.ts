@@ -28,8 +28,13 @@ export const clientJtiKey = (clientId: string, jti: string) => `client-jti:${sha
 
 /** An authorize transaction (its id is also the upstream `state`). */
 export const transactionKey = (id: string) => `tx:${id}`
-/** The scopes a consent session approved for a client. */
-export const consentKey = (session: string, clientId: string) => `consent:${session}:${clientId}`
+/**
+ * The scopes a consent session approved for a client. The session (a cookie's value) is hashed:
+ * the hash is the consent's id in the admin listing, which never shows the cookie.
+ */
+export const consentId = (session: string) => sha256(session, 'base64url')
+export const consentKey = (session: string, clientId: string) => consentRecordKey(consentId(session), clientId)
+export const consentRecordKey = (id: string, clientId: string) => `consent:${id}:${clientId}`
 /** A proxy authorization code, and its single-use counter. */
 export const codeKey = (code: string) => `code:${sha256(code, 'base64url')}`
 export const codeUseKey = (code: string) => `code-use:${sha256(code, 'base64url')}`
@@ -38,6 +43,20 @@ export const grantKey = (sid: string) => `grant:${sid}`
 /** A refresh token of a grant, and its single-use counter. */
 export const refreshKey = (token: string) => `rt:${sha256(token, 'base64url')}`
 export const refreshUseKey = (token: string) => `rt-use:${sha256(token, 'base64url')}`
+
+/**
+ * Sorted indexes for the admin listings (Store.indexAdd), each one key read or written on its own,
+ * so any slot on a cluster. Scores are expiry times (epoch seconds): a member whose score has passed
+ * is dropped. Grants: all of them, per user (tid, oid), per client (hashed: a client id may be a
+ * URL), and the client ids that have grants (CIMD clients are listed from it). Registered (DCR)
+ * clients. Consents, member `<consent id>:<client_id>`.
+ */
+export const GRANT_INDEX_KEY = 'grant-index:all'
+export const userGrantIndexKey = (tid: string, oid: string) => `grant-index:user:${tid}:${oid}`
+export const clientGrantIndexKey = (clientId: string) => `grant-index:client:${sha256(clientId, 'base64url')}`
+export const GRANT_CLIENTS_INDEX_KEY = 'grant-index:clients'
+export const REGISTERED_CLIENTS_INDEX_KEY = 'client-index:registered'
+export const CONSENT_INDEX_KEY = 'consent-index:all'
 
 /**
  * A device authorization (RFC 8628), by the id of its device code (`deviceCodeId`, a hash: the code

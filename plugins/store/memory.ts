@@ -1,6 +1,7 @@
-import { StoreFullError, type EpochRead, type Store, type StoreKind } from './contract.ts'
+import { StoreFullError, type EpochRead, type IndexEntry, type Store, type StoreKind } from './contract.ts'
 
-interface Entry { value: string, expiresAt: number }
+/** A value, or a sorted index (`members`, with the highest `expired` it was told, for the sweep). */
+interface Entry { value: string, expiresAt: number, members?: Map<string, number>, expired?: number }
 
 // Key prefixes (up to the first ':') of entries that are only copies of something fetched, or budgets
 // of outbound fetches: dropping one costs a refetch, never a check.
@@ -34,6 +35,9 @@ export function memoryStoreBounds (maxEntries: number): Record<StoreKind, number
  * One process only: state dies with it and is not seen by other instances.
  * Bounded per kind (memoryStoreBounds): a full cache drops its oldest entry; any other full kind
  * refuses the new key with StoreFullError. Nothing that protects a check is ever dropped for room.
+ * A sorted index is one entry of its kind and holds at most that kind's bound of members (expired
+ * ones are dropped first; then a new member is refused, never an old one dropped: an index may be
+ * what finds a grant to revoke).
  * Its epoch is the moment it was made (kept outside the bounded entries): a restart is a wipe.
  */
 export class MemoryStore implements Store {
@@ -90,7 +94,14 @@ export class MemoryStore implements Store {
     const now = this.now()
     for (const [key, entry] of entries) {
       if (entry.expiresAt !== 0 && entry.expiresAt <= now) entries.delete(key)
+      else if (entry.members !== undefined && entry.expired !== undefined) dropExpired(entry.members, entry.expired)
     }
+  }
+
+  /** The live index at `key`, or undefined (a plain value there counts as none). */
+  private liveIndex (key: string): Entry | undefined {
+    const entry = this.live(key)
+    return entry?.members === undefined ? undefined : entry
   }
 
   sweep (): void {
@@ -140,10 +151,56 @@ export class MemoryStore implements Store {
     return count
   }
 
+  async indexAdd (key: string, member: string, score: number, opts: { expired: number, ttlSeconds: number }) {
+    let entry = this.liveIndex(key)
+    if (entry === undefined) {
+      this.put(key, '', opts.ttlSeconds)
+      entry = this.entriesOf(key).get(key) as Entry
+      entry.members = new Map()
+    }
+    const members = entry.members as Map<string, number>
+    entry.expired = Math.max(entry.expired ?? -Infinity, opts.expired)
+    if (!members.has(member) && members.size >= this.bounds[storeKindOf(key)]) {
+      dropExpired(members, opts.expired)
+      if (members.size >= this.bounds[storeKindOf(key)]) throw new StoreFullError(storeKindOf(key))
+    }
+    members.set(member, score)
+    entry.expiresAt = opts.ttlSeconds > 0 ? this.now() + opts.ttlSeconds * 1000 : 0
+  }
+
+  async indexRemove (key: string, members: readonly string[]) {
+    const entry = this.liveIndex(key)
+    for (const member of members) entry?.members?.delete(member)
+  }
+
+  // An add only records its expired mark (dropping then would cost a pass over the members each
+  // time); reads and the sweep drop up to the highest mark seen, so the index behaves as Redis' does.
+  async indexRange (key: string, opts: { expired: number, limit: number }): Promise<IndexEntry[]> {
+    const entry = this.liveIndex(key)
+    if (entry?.members === undefined) return []
+    const { members } = entry
+    dropExpired(members, Math.max(opts.expired, entry.expired ?? -Infinity))
+    return [...members].map(([member, score]) => ({ member, score }))
+      .sort((a, b) => b.score - a.score || (a.member < b.member ? 1 : -1))
+      .slice(0, Math.max(0, opts.limit))
+  }
+
+  async indexCount (key: string, expired: number) {
+    const entry = this.liveIndex(key)
+    const mark = Math.max(expired, entry?.expired ?? -Infinity)
+    let count = 0
+    for (const score of entry?.members?.values() ?? []) if (score > mark) count++
+    return count
+  }
+
   async ping () {}
 
   async close () {
     clearInterval(this.sweeper)
     this.kinds.clear()
   }
+}
+
+function dropExpired (members: Map<string, number>, expired: number): void {
+  for (const [member, score] of members) if (score <= expired) members.delete(member)
 }

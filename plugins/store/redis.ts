@@ -1,4 +1,4 @@
-import { StoreUnavailableError, type EpochRead, type Store } from './contract.ts'
+import { StoreUnavailableError, type EpochRead, type IndexEntry, type Store } from './contract.ts'
 import { EPOCH_KEY, oneSlot } from './keys.ts'
 import { isCluster, type RedisClient } from './connection.ts'
 
@@ -102,6 +102,46 @@ export class RedisStore implements Store {
       .exec()) as Array<[Error | null, unknown]>)
     if (setErr !== null || incrErr !== null) throw new StoreUnavailableError({ cause: setErr ?? incrErr })
     return count as number
+  }
+
+  /** One MULTI on one key (any slot); a failed command in it fails the call. */
+  private async multiOn (build: (multi: ReturnType<RedisClient['multi']>) => unknown): Promise<unknown[]> {
+    return await this.run(async () => {
+      const multi = this.client.multi()
+      build(multi)
+      const replies = (await multi.exec()) as Array<[Error | null, unknown]>
+      const failed = replies.find(([err]) => err !== null)?.[0]
+      if (failed != null) throw failed
+      return replies.map(([, reply]) => reply)
+    })
+  }
+
+  async indexAdd (key: string, member: string, score: number, opts: { expired: number, ttlSeconds: number }) {
+    const full = this.prefix + key
+    await this.multiOn(multi => {
+      multi.zremrangebyscore(full, '-inf', opts.expired).zadd(full, score, member)
+      if (opts.ttlSeconds > 0) multi.expire(full, opts.ttlSeconds)
+      else multi.persist(full)
+    })
+  }
+
+  async indexRemove (key: string, members: readonly string[]) {
+    if (members.length === 0) return
+    await this.run(() => this.client.zrem(this.prefix + key, ...members))
+  }
+
+  async indexRange (key: string, opts: { expired: number, limit: number }): Promise<IndexEntry[]> {
+    if (opts.limit <= 0) return []
+    const full = this.prefix + key
+    const [, flat] = await this.multiOn(multi => multi.zremrangebyscore(full, '-inf', opts.expired).zrevrange(full, 0, opts.limit - 1, 'WITHSCORES'))
+    const pairs = flat as string[]
+    const entries: IndexEntry[] = []
+    for (let i = 0; i < pairs.length; i += 2) entries.push({ member: pairs[i], score: Number(pairs[i + 1]) })
+    return entries
+  }
+
+  async indexCount (key: string, expired: number) {
+    return await this.run(() => this.client.zcount(this.prefix + key, `(${expired}`, '+inf'))
   }
 
   /**

@@ -128,6 +128,47 @@ function contract (name: string, make: (t: Test) => Promise<Subject>) {
       t.equal(await takeJson(store, 'j'), null)
     })
 
+    t.test('a sorted index lists highest scores first up to a limit; adding again moves a member; remove and count', async t => {
+      const { store } = await make(t)
+      const keep = { expired: 0, ttlSeconds: 60 }
+      t.same(await store.indexRange('grant-index:t', { expired: 0, limit: 10 }), [], 'a missing index is empty')
+      t.equal(await store.indexCount('grant-index:t', 0), 0)
+      for (const [member, score] of [['a', 10], ['b', 30], ['c', 20], ['d', 40]] as const) await store.indexAdd('grant-index:t', member, score, keep)
+      t.same(await store.indexRange('grant-index:t', { expired: 0, limit: 3 }), [{ member: 'd', score: 40 }, { member: 'b', score: 30 }, { member: 'c', score: 20 }])
+      await store.indexAdd('grant-index:t', 'a', 50, keep)
+      t.same((await store.indexRange('grant-index:t', { expired: 0, limit: 10 })).map(e => e.member), ['a', 'd', 'b', 'c'], 'a moved to the top, not added twice')
+      await store.indexRemove('grant-index:t', ['d', 'missing'])
+      await store.indexRemove('grant-index:t', [])
+      t.equal(await store.indexCount('grant-index:t', 0), 3)
+      t.equal(await store.indexCount('grant-index:t', 20), 2, 'counts only scores above the expired mark')
+      t.same(await store.indexRange('grant-index:t', { expired: 0, limit: 0 }), [])
+    })
+
+    t.test('a sorted index drops members at or below the expired mark on read and on add, for good', async t => {
+      const { store } = await make(t)
+      for (const [member, score] of [['old', 100], ['edge', 200], ['new', 300]] as const) await store.indexAdd('grant-index:e', member, score, { expired: 0, ttlSeconds: 60 })
+      t.same((await store.indexRange('grant-index:e', { expired: 200, limit: 10 })).map(e => e.member), ['new'])
+      t.same((await store.indexRange('grant-index:e', { expired: 0, limit: 10 })).map(e => e.member), ['new'], 'dropped, not only hidden')
+      await store.indexAdd('grant-index:f', 'stale', 5, { expired: 0, ttlSeconds: 60 })
+      await store.indexAdd('grant-index:f', 'fresh', 50, { expired: 10, ttlSeconds: 60 })
+      t.equal(await store.indexCount('grant-index:f', 0), 1, 'an add drops what expired')
+    })
+
+    t.test('a sorted index key expires as a whole after its TTL (renewed by each add; 0: none)', async t => {
+      const { store, elapse } = await make(t)
+      await store.indexAdd('grant-index:ttl', 'a', 1, { expired: 0, ttlSeconds: 10 })
+      await store.indexAdd('grant-index:forever', 'a', 1, { expired: 0, ttlSeconds: 0 })
+      await elapse(8)
+      await store.indexAdd('grant-index:ttl', 'b', 2, { expired: 0, ttlSeconds: 10 })
+      await elapse(8)
+      t.equal(await store.indexCount('grant-index:ttl', 0), 2, 'the second add renewed it')
+      await elapse(3)
+      t.equal(await store.indexCount('grant-index:ttl', 0), 0)
+      t.equal(await store.indexCount('grant-index:forever', 0), 1)
+      await store.delete('grant-index:forever')
+      t.same(await store.indexRange('grant-index:forever', { expired: 0, limit: 5 }), [], 'delete removes an index')
+    })
+
     t.test('ping answers', async t => {
       const { store } = await make(t)
       await t.resolves(store.ping())
@@ -279,6 +320,19 @@ t.test('memory store: each kind has its own bound; clients and sign-in state ref
 
   clock += 601_000
   await t.resolves(store.set('code:fresh', '{}', 60), 'expired entries are swept before refusing')
+})
+
+t.test('memory store: an index holds at most its kind\'s bound of members; expired ones make room, live ones are never dropped', async t => {
+  const store = new MemoryStore({ maxEntries: 100 })
+  t.teardown(() => store.close())
+  for (let i = 0; i < 100; i++) await store.indexAdd('grant-index:all', `g${i}`, 1000 + i, { expired: 0, ttlSeconds: 60 })
+  await t.rejects(store.indexAdd('grant-index:all', 'one-more', 5000, { expired: 0, ttlSeconds: 60 }), { code: 'FST_ERR_STORE_FULL', kind: 'grant' })
+  await store.indexAdd('grant-index:all', 'g0', 2000, { expired: 0, ttlSeconds: 60 })
+  t.equal(await store.indexCount('grant-index:all', 0), 100, 'moving a member takes no room; nothing was dropped')
+  await store.indexAdd('grant-index:all', 'one-more', 5000, { expired: 1010, ttlSeconds: 60 })
+  t.equal(await store.indexCount('grant-index:all', 0), 91, 'the ten expired (g1..g10) made room for it')
+  t.equal(storeKindOf('grant-index:user:t:o'), 'grant', 'indexes are bounded as sign-in state')
+  t.equal(storeKindOf('client-index:registered'), 'grant')
 })
 
 t.test('memory store: a full kind is swept of expired entries before a write is refused', async t => {

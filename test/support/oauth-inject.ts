@@ -5,6 +5,10 @@ import type { FastifyInstance } from 'fastify'
 import { build, type BuildOptions } from '../helper.ts'
 import { pkcePair } from './browserless.ts'
 import { REDIRECT_URI, TOOLS_LIST, type TestClient } from './oauth-flow.ts'
+import type { GrantUser } from '../../plugins/oauth-proxy/grants/records.ts'
+
+/** The user codeFor signs in unless told otherwise. */
+export const ADA: GrantUser = { sub: 'sub', oid: 'oid', tid: 'tid', name: 'Ada Lovelace' }
 
 export interface InjectedAnswer {
   status: number
@@ -25,11 +29,11 @@ export async function injectedOAuth (t: Parameters<typeof build>[0], env: Record
     return res.json() as TestClient
   }
 
-  /** A code for the client, as a completed sign-in and consent would leave it. */
-  const codeFor = async (client: { client_id: string }) => {
+  /** A code for the client, as a completed sign-in and consent would leave it (by Ada Lovelace unless `user` says who). */
+  const codeFor = async (client: { client_id: string }, user: GrantUser = ADA) => {
     const { verifier, challenge } = await pkcePair()
     const tx = { id: 'x'.repeat(43), clientId: client.client_id, redirectUri: REDIRECT_URI, state: 's', codeChallenge: challenge, scopes: ['tools.read', 'tools.write'], resource: api.config.resource, csrf: 'c', browser: 'b', createdAt: 0 }
-    const { code } = await api.grants.createGrant({ tx, user: { sub: 'sub', oid: 'oid', tid: 'tid', name: 'Ada Lovelace' }, tokens: { access_token: 'entra-at', expires_in: 3600 } })
+    const { code } = await api.grants.createGrant({ tx, user, tokens: { access_token: 'entra-at', expires_in: 3600 } })
     return { code, verifier, challenge }
   }
 
@@ -48,8 +52,8 @@ export async function injectedOAuth (t: Parameters<typeof build>[0], env: Record
   }
 
   /** A seeded code redeemed at /token, as oauth-flow's fullFlow does after the sign-in. */
-  const signedIn = async (client: TestClient) => {
-    const { code, verifier } = await codeFor(client)
+  const signedIn = async (client: TestClient, user?: GrantUser) => {
+    const { code, verifier } = await codeFor(client, user)
     const tokens = await token({ grant_type: 'authorization_code', code, redirect_uri: client.redirect_uris[0], code_verifier: verifier, client_id: client.client_id, client_secret: client.client_secret })
     return { code, verifier, tokens }
   }

@@ -5,7 +5,8 @@ import { getJson, setJson } from '../../store/contract.ts'
 import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord, type MetadataRules } from './metadata.ts'
 import { SafeFetchError, type AddressPolicy, type Resolver } from '../../shared/safe-fetch.ts'
 import { jsonDocuments } from './json-documents.ts'
-import { clientKey, metadataDocumentKey } from '../../store/keys.ts'
+import { REGISTERED_CLIENTS_INDEX_KEY, clientKey, metadataDocumentKey } from '../../store/keys.ts'
+import type { ClientDirectory } from '../grants/admin.ts'
 
 export type { ClientRecord, ClientMetadata, TokenEndpointAuthMethod } from './metadata.ts'
 export { redirectUriMatches } from '../../shared/redirect-uris.ts'
@@ -26,7 +27,7 @@ export interface ClientRegistryOptions {
 
 export type ClientLookup = { client: ClientRecord, reason?: undefined } | { client: null, reason: string }
 
-export interface ClientRegistry {
+export interface ClientRegistry extends ClientDirectory {
   /** A registered client (`client:{id}`) or, for an https client_id, its validated metadata document; null if neither. */
   get (clientId: string): Promise<ClientRecord | null>
   /** Like get, with the reason when there is no client (for an error page or a log line; not secret). */
@@ -49,6 +50,9 @@ declare module 'fastify' {
 /** Metadata documents are cached between one minute and one day; five minutes without a cache header. */
 export const CIMD_CACHE = { min: 60, max: 86400, fallback: 300 }
 const MAX_CLIENT_ID_LENGTH = 2000
+
+/** A registration without expiry is indexed as ending this far after it was made (keeps newest-first order). */
+const NO_EXPIRY = 100 * 365 * 86400
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest()
 
@@ -158,8 +162,33 @@ export function createClientRegistry (fastify: FastifyInstance, opts: ClientRegi
         client.client_secret_hash = hashSecret(clientSecret)
         client.client_secret_expires_at = ttl > 0 ? issuedAt + ttl : 0
       }
+      // Indexed first (for the admin listing), scored with when the registration ends.
+      await store.indexAdd(REGISTERED_CLIENTS_INDEX_KEY, client.client_id, issuedAt + (ttl > 0 ? ttl : NO_EXPIRY), { expired: issuedAt, ttlSeconds: 0 })
       await setJson(store, clientKey(client.client_id), client, ttl > 0 ? ttl : undefined)
       return { client, clientSecret }
+    },
+
+    async known (clientId) {
+      if (/^https:\/\//i.test(clientId)) return await getJson<ClientRecord>(store, metadataDocumentKey(clientId))
+      return await getJson<ClientRecord>(store, clientKey(clientId))
+    },
+
+    async registered (limit) {
+      const now = Math.floor(Date.now() / 1000)
+      const ids = (await store.indexRange(REGISTERED_CLIENTS_INDEX_KEY, { expired: now, limit })).map(e => e.member)
+      const records = await store.getMany(ids.map(clientKey))
+      return records.flatMap(r => r === null ? [] : [JSON.parse(r) as ClientRecord])
+    },
+
+    async remove (clientId) {
+      if (/^https:\/\//i.test(clientId)) {
+        await store.delete(metadataDocumentKey(clientId))
+        return false
+      }
+      const existed = await store.get(clientKey(clientId)) !== null
+      await store.delete(clientKey(clientId))
+      await store.indexRemove(REGISTERED_CLIENTS_INDEX_KEY, [clientId])
+      return existed
     }
   }
   return registry

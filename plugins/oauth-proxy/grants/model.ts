@@ -2,13 +2,15 @@ import type { FastifyRequest } from 'fastify'
 import type { AuditEvent, AuditFields } from '../../audit-log/events.ts'
 import { InvalidGrantError, InvalidScopeError } from '../../errors/oauth.ts'
 import { getJson, setJson, takeJson, type Store } from '../../store/contract.ts'
-import { codeKey, codeUseKey, consentKey, grantKey, refreshKey, refreshUseKey, transactionKey } from '../../store/keys.ts'
+import { CONSENT_INDEX_KEY, codeKey, codeUseKey, consentId, consentKey, grantKey, refreshKey, refreshUseKey, transactionKey } from '../../store/keys.ts'
 import { verifyS256 } from '../authorize/pkce.ts'
 import { requestedScopes } from '../authorize/requested-scopes.ts'
 import { isTransactionId, remainingTtl, type AuthorizeTransaction } from '../authorize/transactions.ts'
 import type { EntraTokenSet } from '../upstream-entra.ts'
 import type { TokenCipher } from './token-crypto.ts'
 import { DeviceGrants } from './devices.ts'
+import { GrantIndex } from './grant-index.ts'
+import { GrantAdmin, type ClientDirectory } from './admin.ts'
 import {
   CODE_TTL, USED_CODE_TTL, isOpaqueToken, randomToken, type CodeRecord, type Grant, type GrantUser, type RefreshRecord, type UpstreamTokens
 } from './records.ts'
@@ -29,7 +31,7 @@ export interface TokenResponse {
 }
 
 /** Why a grant was revoked (audit `reason`). */
-export type RevocationReason = 'code_replay' | 'refresh_reused' | 'revoked_by_client' | 'revoked_by_user' | 'upstream_ended'
+export type RevocationReason = 'code_replay' | 'refresh_reused' | 'revoked_by_client' | 'revoked_by_user' | 'revoked_by_admin' | 'upstream_ended'
 
 export interface GrantStoreOptions {
   store: Store
@@ -43,6 +45,8 @@ export interface GrantStoreOptions {
   audit (event: AuditEvent, fields?: AuditFields, request?: FastifyRequest): void
   /** Renews Entra's tokens of a grant when they near expiry (at a client refresh); throws OAuth errors. */
   renewUpstream (grant: Grant, request?: FastifyRequest): Promise<Grant>
+  /** The client registry, for the admin's listings and deletions (names, registrations); none: no client is known. */
+  clients?: ClientDirectory
   /** Epoch seconds (records, expiries). */
   now?: () => number
   /** Epoch milliseconds: when a refresh token was rotated, for the reuse grace period. */
@@ -80,6 +84,10 @@ export class GrantStore {
   private readonly nowMs: () => number
   /** Device authorizations (RFC 8628): requested, answered by the user, polled by the client. */
   readonly devices: DeviceGrants
+  /** The grants' indexes (active grants overall, per user, per client). */
+  readonly index: GrantIndex
+  /** Listings and revocations for administrators (admin.ts). */
+  readonly admin: GrantAdmin
 
   constructor (opts: GrantStoreOptions) {
     this.opts = opts
@@ -88,6 +96,8 @@ export class GrantStore {
     this.config = opts.config
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000))
     this.nowMs = opts.nowMs ?? (() => Date.now())
+    this.index = new GrantIndex({ store: opts.store, now: this.now, refreshTokenTtl: opts.config.refreshTokenTtl })
+    this.admin = new GrantAdmin({ grants: this, store: opts.store, clients: opts.clients, now: this.now, consentTtl: opts.config.consentTtl })
     this.devices = new DeviceGrants({
       store: opts.store,
       now: this.now,
@@ -117,6 +127,9 @@ export class GrantStore {
 
   /** Stores the session's approvals for the client (for CONSENT_TTL). */
   async approveScopes (session: string, clientId: string, scopes: readonly string[]): Promise<void> {
+    const { consentTtl } = this.config
+    const expired = this.now()
+    await this.store.indexAdd(CONSENT_INDEX_KEY, `${consentId(session)}:${clientId}`, expired + consentTtl, { expired, ttlSeconds: consentTtl })
     await setJson(this.store, consentKey(session, clientId), scopes, this.config.consentTtl)
   }
 
@@ -133,6 +146,7 @@ export class GrantStore {
   private async storeGrant (clientId: string, scopes: string[], user: GrantUser, tokens: EntraTokenSet): Promise<Grant> {
     const sid = randomToken(24)
     const grant: Grant = { sid, clientId, scopes, user, upstream: this.seal(tokensToUpstream(tokens, this.now()), sid), createdAt: this.now() }
+    await this.index.add(grant)
     await setJson(this.store, grantKey(sid), grant, this.config.refreshTokenTtl)
     return grant
   }
@@ -156,6 +170,7 @@ export class GrantStore {
   /** Stores the grant with new Entra tokens (sealed). */
   async saveUpstream (grant: Grant, upstream: UpstreamTokens): Promise<Grant> {
     const updated = { ...grant, upstream: this.seal(upstream, grant.sid) }
+    await this.index.add(updated)
     await setJson(this.store, grantKey(grant.sid), updated, this.config.refreshTokenTtl)
     return updated
   }
@@ -232,6 +247,7 @@ export class GrantStore {
       if (marked.used === true && !inGrace(marked.usedAt)) throw await reused()
     }
     if (marked?.used !== true) await setJson(store, refreshKey(input.token), { ...record, used: true, usedAt: this.nowMs() }, config.refreshTokenTtl)
+    await this.index.add(renewed)
     return { grant: renewed, scopes, reusedWithinGrace: uses > 1 }
   }
 
@@ -250,12 +266,17 @@ export class GrantStore {
     return answer
   }
 
-  /** Every token of the grant stops working: access tokens refused, refresh tokens find no grant. */
-  async revoke (sid: string, reason: RevocationReason, request?: FastifyRequest): Promise<void> {
+  /**
+   * Every token of the grant stops working: access tokens refused, refresh tokens find no grant.
+   * Returns the grant as it was (null: it had expired or was revoked before).
+   */
+  async revoke (sid: string, reason: RevocationReason, request?: FastifyRequest): Promise<Grant | null> {
     const grant = await this.readGrant(sid)
     await this.opts.denyGrant(sid)
     await this.store.delete(grantKey(sid))
+    await this.index.remove(grant ?? { sid })
     this.opts.audit('token.revoked', { reason, token_type: 'grant', client_id: grant?.clientId, oid: grant?.user.oid, tid: grant?.user.tid }, request)
+    return grant
   }
 
   /** RFC 7009 for a refresh token: its grant is revoked when the token is the client's; anything else is ignored. */
