@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
-import { getJson, setJson } from '../../store/contract.ts'
+import { getJson, setJson, type Store } from '../../store/contract.ts'
 import { metadataDocumentUrlProblem, validateClientMetadata, type ClientMetadata, type ClientRecord, type MetadataRules } from './metadata.ts'
 import { SafeFetchError, type AddressPolicy, type Resolver } from '../../shared/safe-fetch.ts'
 import { jsonDocuments } from './json-documents.ts'
@@ -119,6 +119,34 @@ function metadataDocumentLookup (fastify: FastifyInstance, opts: ClientRegistryO
   }
 }
 
+/** The admin's view of the clients (grants/admin.ts ClientDirectory): never fetches a document. */
+function clientDirectory (store: Store): ClientDirectory {
+  return {
+    async known (clientId) {
+      if (/^https:\/\//i.test(clientId)) return await getJson<ClientRecord>(store, metadataDocumentKey(clientId))
+      return await getJson<ClientRecord>(store, clientKey(clientId))
+    },
+
+    async registered (limit) {
+      const now = Math.floor(Date.now() / 1000)
+      const ids = (await store.indexRange(REGISTERED_CLIENTS_INDEX_KEY, { expired: now, limit })).map(e => e.member)
+      const records = await store.getMany(ids.map(clientKey))
+      return records.flatMap(r => r === null ? [] : [JSON.parse(r) as ClientRecord])
+    },
+
+    async remove (clientId) {
+      if (/^https:\/\//i.test(clientId)) {
+        await store.delete(metadataDocumentKey(clientId))
+        return false
+      }
+      const existed = await store.get(clientKey(clientId)) !== null
+      await store.delete(clientKey(clientId))
+      await store.indexRemove(REGISTERED_CLIENTS_INDEX_KEY, [clientId])
+      return existed
+    }
+  }
+}
+
 /**
  * The clients this authorization server knows. Registered clients live in the store with no
  * expiry (or CLIENT_REGISTRATION_TTL); an https client_id is a client ID metadata document,
@@ -147,6 +175,8 @@ export function createClientRegistry (fastify: FastifyInstance, opts: ClientRegi
       return clientSecretValid(client, credentials.clientSecret)
     },
 
+    ...clientDirectory(store),
+
     async register (metadata) {
       const issuedAt = Math.floor(Date.now() / 1000)
       const ttl = config.clientRegistrationTtl
@@ -166,30 +196,8 @@ export function createClientRegistry (fastify: FastifyInstance, opts: ClientRegi
       await store.indexAdd(REGISTERED_CLIENTS_INDEX_KEY, client.client_id, issuedAt + (ttl > 0 ? ttl : NO_EXPIRY), { expired: issuedAt, ttlSeconds: 0 })
       await setJson(store, clientKey(client.client_id), client, ttl > 0 ? ttl : undefined)
       return { client, clientSecret }
-    },
-
-    async known (clientId) {
-      if (/^https:\/\//i.test(clientId)) return await getJson<ClientRecord>(store, metadataDocumentKey(clientId))
-      return await getJson<ClientRecord>(store, clientKey(clientId))
-    },
-
-    async registered (limit) {
-      const now = Math.floor(Date.now() / 1000)
-      const ids = (await store.indexRange(REGISTERED_CLIENTS_INDEX_KEY, { expired: now, limit })).map(e => e.member)
-      const records = await store.getMany(ids.map(clientKey))
-      return records.flatMap(r => r === null ? [] : [JSON.parse(r) as ClientRecord])
-    },
-
-    async remove (clientId) {
-      if (/^https:\/\//i.test(clientId)) {
-        await store.delete(metadataDocumentKey(clientId))
-        return false
-      }
-      const existed = await store.get(clientKey(clientId)) !== null
-      await store.delete(clientKey(clientId))
-      await store.indexRemove(REGISTERED_CLIENTS_INDEX_KEY, [clientId])
-      return existed
     }
+
   }
   return registry
 }
