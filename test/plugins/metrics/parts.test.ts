@@ -4,7 +4,9 @@ import t from 'tap'
 import { Registry } from 'prom-client'
 import { boundedLabel } from '../../../plugins/metrics/labels.ts'
 import { createBearerCheck } from '../../../plugins/metrics/access.ts'
-import { upstreamOf } from '../../../plugins/metrics/upstream.ts'
+import { observeUpstream, upstreamOf } from '../../../plugins/metrics/upstream.ts'
+import http from 'node:http'
+import { freePort } from '../../helper.ts'
 import { createAuditCounter } from '../../../plugins/metrics/audit.ts'
 import { createMetrics } from '../../../plugins/metrics/registry.ts'
 import { registerActiveGrants } from '../../../plugins/metrics/grants.ts'
@@ -39,16 +41,30 @@ t.test('createBearerCheck: only "Bearer <token>" with the exact token passes', a
 
 t.test('upstreamOf: Graph and Entra by the configured prefixes, Graph first; anything else is other', async t => {
   const prefixes = { entra: 'https://login.microsoftonline.com', graph: 'https://graph.microsoft.com/v1.0' }
-  t.equal(upstreamOf({ origin: 'https://login.microsoftonline.com', path: '/tid/oauth2/v2.0/token' }, prefixes), 'entra')
-  t.equal(upstreamOf({ origin: new URL('https://graph.microsoft.com'), path: '/v1.0/me' }, prefixes), 'graph', 'an origin given as a URL')
-  t.equal(upstreamOf({ origin: 'https://graph.microsoft.com', path: '/beta/me' }, prefixes), 'other', 'not under the configured base URL')
-  t.equal(upstreamOf({ origin: 'https://login.microsoftonline.com.evil.example', path: '/x' }, prefixes), 'other', 'a host that only starts like it')
-  t.equal(upstreamOf({ origin: 'https://client.example', path: '/metadata.json' }, prefixes), 'other')
+  t.equal(upstreamOf('https://login.microsoftonline.com', '/tid/oauth2/v2.0/token', prefixes), 'entra')
+  t.equal(upstreamOf('https://graph.microsoft.com', '/v1.0/me', prefixes), 'graph')
+  t.equal(upstreamOf('https://graph.microsoft.com', '/beta/me', prefixes), 'other', 'not under the configured base URL')
+  t.equal(upstreamOf('https://login.microsoftonline.com.evil.example', '/x', prefixes), 'other', 'a host that only starts like it')
+  t.equal(upstreamOf('https://client.example', '/metadata.json', prefixes), 'other')
   // The development provider: Entra and its Graph stand-in under one origin.
   const dev = { entra: 'http://localhost:8000/dev-idp', graph: 'http://localhost:8000/dev-idp/graph/v1.0' }
-  t.equal(upstreamOf({ origin: 'http://localhost:8000', path: '/dev-idp/graph/v1.0/me' }, dev), 'graph')
-  t.equal(upstreamOf({ origin: 'http://localhost:8000', path: '/dev-idp/tenant/oauth2/v2.0/token' }, dev), 'entra')
-  t.equal(upstreamOf({ origin: 'http://localhost:8000', path: '/dev-idpx/token' }, dev), 'other')
+  t.equal(upstreamOf('http://localhost:8000', '/dev-idp/graph/v1.0/me', dev), 'graph')
+  t.equal(upstreamOf('http://localhost:8000', '/dev-idp/tenant/oauth2/v2.0/token', dev), 'entra')
+  t.equal(upstreamOf('http://localhost:8000', '/dev-idpx/token', dev), 'other')
+})
+
+t.test('observeUpstream: a refused connection counts as an error of its upstream, from fetch and from node:http; none once unsubscribed', async t => {
+  const metrics = createMetrics()
+  // A loopback port nobody listens on: the connection is refused at once.
+  const closed = `http://127.0.0.1:${await freePort()}`
+  const unsubscribe = observeUpstream(metrics, { entra: `${closed}/authority`, graph: `${closed}/graph` })
+  await t.rejects(fetch(`${closed}/authority/tenant/oauth2/v2.0/token`))
+  await new Promise<void>(resolve => http.get(`${closed}/graph/me`).on('error', () => resolve()))
+  unsubscribe()
+  await t.rejects(fetch(`${closed}/authority/again`))
+  const text = await metrics.registry.metrics()
+  t.match(text, /^emg_upstream_request_errors_total\{upstream="entra",host="[^"]+"\} 1$/m)
+  t.match(text, /^emg_upstream_request_errors_total\{upstream="graph",host="[^"]+"\} 1$/m)
 })
 
 t.test('createAuditCounter: sign-ins, token rejections, scope denials and rate-limit hits from audit lines; no identifier as a label', async t => {
