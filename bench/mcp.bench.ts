@@ -205,7 +205,9 @@ export default async function mcpBench (): Promise<void> {
   const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
   const metered = process.env.BENCH_METRICS === '1' ? await startMetered(command, (port, base) => serviceEnv(port, base, { REDIS_URL })) : undefined
   try {
-    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline), waitFor(`${baseC}/health`, onCluster), ...(metered !== undefined ? [waitFor(`${metered.base}/health`, metered.child)] : [])])
+    // Up to 3 minutes to start: on a loaded machine (load 15+ on 2 cores) four tsx processes took more than one.
+    const up = (url: string, child: ChildProcess) => waitFor(url, child, 180_000)
+    await Promise.all([up(`${baseA}/health`, service), up(`${baseB}/health`, baseline), up(`${baseC}/health`, onCluster), ...(metered !== undefined ? [up(`${metered.base}/health`, metered.child)] : [])])
     // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
     const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service, 2025')
