@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks'
 import type { Metrics } from './registry.ts'
 import { boundedLabel } from './labels.ts'
 
-interface CommandContext { command?: string, error?: unknown, [STARTED]?: number }
 const STARTED = Symbol('metrics.startedAt')
+interface CommandContext { command?: string, error?: unknown, [STARTED]?: number }
 
 /** Subscribes; returns the unsubscribe (for onClose). */
 export function observeStoreCommands (metrics: Pick<Metrics, 'storeDuration' | 'storeErrors'>): () => void {
