@@ -200,14 +200,20 @@ export default async function mcpBench (): Promise<void> {
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
   const cluster = await startRedisCluster({ primaries: 3 })
-  const service = start(command.script, serviceEnv(portA, baseA, { REDIS_URL }), command.flags)
-  const onCluster = start(command.script, serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }), command.flags)
-  const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
-  const metered = process.env.BENCH_METRICS === '1' ? await startMetered(command, (port, base) => serviceEnv(port, base, { REDIS_URL })) : undefined
+  // One at a time: on a loaded machine (load 15+ on 2 cores) four or five tsx processes starting at
+  // once took longer than Fastify's plugin timeout (10 s) to load the app.
+  const up = async (url: string, child: ChildProcess) => { await waitFor(url, child, 180_000); return child }
+  const children: ChildProcess[] = []
+  const started = async (base: string, child: ChildProcess) => { children.push(child); return await up(`${base}/health`, child) }
+  let metered: { base: string, child: ChildProcess } | undefined
   try {
-    // Up to 3 minutes to start: on a loaded machine (load 15+ on 2 cores) four tsx processes took more than one.
-    const up = (url: string, child: ChildProcess) => waitFor(url, child, 180_000)
-    await Promise.all([up(`${baseA}/health`, service), up(`${baseB}/health`, baseline), up(`${baseC}/health`, onCluster), ...(metered !== undefined ? [up(`${metered.base}/health`, metered.child)] : [])])
+    const service = await started(baseA, start(command.script, serviceEnv(portA, baseA, { REDIS_URL }), command.flags))
+    const onCluster = await started(baseC, start(command.script, serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }), command.flags))
+    const baseline = await started(baseB, start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB }))
+    if (process.env.BENCH_METRICS === '1') {
+      metered = await startMetered(command, (port, base) => serviceEnv(port, base, { REDIS_URL }))
+      await started(metered.base, metered.child)
+    }
     // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
     const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service, 2025')
@@ -231,10 +237,7 @@ export default async function mcpBench (): Promise<void> {
     process.stdout.write(`cluster (c) / one node (a): req/s ${(clustered.rps / one.rps).toFixed(2)}, server CPU per request ${one.cpuUs > 0 ? (clustered.cpuUs / one.cpuUs).toFixed(2) : '?'}\n`)
     if (metered !== undefined) await reportMetered(summary(targets[1].rounds), one, metered)
   } finally {
-    metered?.child.kill('SIGTERM')
-    service.kill('SIGTERM')
-    baseline.kill('SIGTERM')
-    onCluster.kill('SIGTERM')
+    for (const child of children) child.kill('SIGTERM')
     await cluster.stop()
   }
 }
