@@ -26,7 +26,10 @@ const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
 const SELF_REQUIRED = ['iss', 'aud', 'exp', 'iat', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 
-export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger): TrustedKeys {
+/** `onJwksRefresh`: told after each fetch of an Entra key set, whether it succeeded (metrics). */
+export function createTrustedKeys (
+  config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger, onJwksRefresh?: (ok: boolean) => void
+): TrustedKeys {
   const toleranceMs = config.clockToleranceSeconds * 1000
   // Refusals are not cached (fast-jwt would keep one for the clock tolerance): a token refused as
   // not yet valid must be accepted once its nbf is reached.
@@ -54,7 +57,8 @@ export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid
           pem,
           verify: createVerifier({ key: pem, allowedIss: issuers, allowedAud: entraAudiences, requiredClaims: ENTRA_REQUIRED, ...common }) as Verify
         }),
-        onProblem: (message, detail) => log.warn({ jwks: detail }, `entra signing keys: ${message}`)
+        onProblem: (message, detail) => log.warn({ jwks: detail }, `entra signing keys: ${message}`),
+        onRefresh: onJwksRefresh
       })
       entraKeySets.set(tid, set)
     }
