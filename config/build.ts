@@ -111,7 +111,8 @@ export function buildConfig (checked: CheckedEnv): Config {
     }),
     logLevel: env.LOG_LEVEL,
     rateLimit: buildRateLimit(env),
-    audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN }
+    audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN },
+    tracing: checked.tracing
   }
   return Object.freeze(config)
 }

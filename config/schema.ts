@@ -79,7 +79,15 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_MCP_PER_IP: Rate('3000/60'),
   RATE_LIMIT_TOKEN_PER_IP: Rate('300/60'),
   AUDIT_REDIS_STREAM: Type.Optional(Type.String({ minLength: 1 })),
-  AUDIT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100000 })
+  AUDIT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100000 }),
+
+  // Traces (OpenTelemetry, config/tracing.ts): off unless an exporter is set
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(HttpUrl),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ minLength: 1 })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'entra-mcp-gateway', minLength: 1 }),
+  APPLICATIONINSIGHTS_CONNECTION_STRING: Type.Optional(Type.String({ minLength: 1 })),
+  // Set by App Service on each instance: the traces' service.instance.id.
+  WEBSITE_INSTANCE_ID: Type.Optional(Type.String({ minLength: 1 }))
 })
 
 export type Env = Static<typeof EnvSchema>
