@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, onSendHookHandler } from 'fastify'
-import { FastifyOtelInstrumentation } from '@fastify/otel'
-import { context, propagation, trace, type Span } from '@opentelemetry/api'
+import { context, propagation, trace } from '@opentelemetry/api'
 import type { Tracing } from './tracing/provider.ts'
 import { traceStoreCommands } from './tracing/store-spans.ts'
 import { createPeerNamer, traceUpstreamCalls } from './tracing/upstream-spans.ts'
@@ -21,14 +20,6 @@ declare module 'fastify' {
 }
 
 export interface TracingPluginOptions { tracing: Tracing }
-
-/** The request span's name (`POST /token`) and its path without the query, which may hold a code or a state. */
-function describeRequest (span: Span, request: FastifyRequest): void {
-  const route = request.routeOptions.url
-  span.updateName(route !== undefined ? `${request.method} ${route}` : request.method)
-  const query = request.url.indexOf('?')
-  span.setAttribute('url.path', query < 0 ? request.url : request.url.slice(0, query))
-}
 
 /** The caller, once a bearer token named it: client id, tenant, and which issuer made the token. */
 const describeCaller: onSendHookHandler = function describeCaller (request, _reply, payload, done) {
@@ -61,15 +52,8 @@ function auditOnSpan (line: Readonly<Record<string, unknown>>): void {
   span.addEvent(String(line.event), { 'audit.outcome': String(line.outcome) })
 }
 
-export default fp<TracingPluginOptions>(async function tracing (fastify) {
-  const instrumentation = new FastifyOtelInstrumentation({
-    // One span per request: no span per hook or handler (each would cost as much as the request's own).
-    instrumentHooks: false,
-    instrumentHandler: false,
-    // A thrown OAuth error is an answer, not a crash; the span's status still says ERROR on a 5xx.
-    recordExceptions: false,
-    requestHook: describeRequest
-  })
+export default fp<TracingPluginOptions>(async function tracing (fastify, opts) {
+  const { instrumentation } = opts.tracing
   await fastify.register(instrumentation.plugin())
   const tracer = trace.getTracer('entra-mcp-gateway', fastify.config.version)
   const stops = [traceStoreCommands(tracer), traceUpstreamCalls(tracer, createPeerNamer(fastify.config))]

@@ -1,4 +1,6 @@
-import { context, propagation, trace } from '@opentelemetry/api'
+import { FastifyOtelInstrumentation } from '@fastify/otel'
+import { context, propagation, trace, type Span } from '@opentelemetry/api'
+import type { FastifyRequest } from 'fastify'
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources'
 import { BatchSpanProcessor, NodeTracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace-node'
 import type { TracingConfig } from '../../config/index.ts'
@@ -9,6 +11,8 @@ import type { TracingConfig } from '../../config/index.ts'
 export interface Tracing {
   /** Which exporters receive the spans: `otlp`, `azure_monitor`. */
   readonly exporters: string[]
+  /** @fastify/otel, made here with the provider so that app.ts's registration waits on no module load. */
+  readonly instrumentation: FastifyOtelInstrumentation
   /** Pino mixin: `trace_id` and `span_id` of the span active when a line is written. */
   logMixin: () => Record<string, string>
   /** Exports the spans ended so far (tests). */
@@ -23,6 +27,14 @@ export function traceLogFields (): Record<string, string> {
   if (span === undefined) return {}
   const { traceId, spanId } = span.spanContext()
   return { trace_id: traceId, span_id: spanId }
+}
+
+/** The request span's name (`POST /token`) and its path without the query, which may hold a code or a state. */
+function describeRequest (span: Span, request: FastifyRequest): void {
+  const route = request.routeOptions.url
+  span.updateName(route !== undefined ? `${request.method} ${route}` : request.method)
+  const query = request.url.indexOf('?')
+  span.setAttribute('url.path', query < 0 ? request.url : request.url.slice(0, query))
 }
 
 function resourceOf (settings: TracingConfig, version: string): Resource {
@@ -75,7 +87,16 @@ export async function startTracing (settings: TracingConfig, version: string): P
       context.disable()
     }
   }
+  const instrumentation = new FastifyOtelInstrumentation({
+    // One span per request: no span per hook or handler (each would cost as much as the request's own).
+    instrumentHooks: false,
+    instrumentHandler: false,
+    // A thrown OAuth error is an answer, not a crash; the span's status still says ERROR on a 5xx.
+    recordExceptions: false,
+    requestHook: describeRequest
+  })
   return {
+    instrumentation,
     exporters: [...(settings.otlp !== undefined ? ['otlp'] : []), ...(settings.azureMonitor !== undefined ? ['azure_monitor'] : [])],
     logMixin: traceLogFields,
     flush: async () => {
