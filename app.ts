@@ -18,6 +18,7 @@ import type { ClientRegistryOptions } from './plugins/oauth-proxy/clients/regist
 import oauthRoutes from './routes/oauth/index.ts'
 import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 import serviceRoutes from './routes/index.ts'
+import type { Tracing } from './plugins/tracing/provider.ts'
 
 export interface AppOptions {
   config: Config
@@ -29,6 +30,8 @@ export interface AppOptions {
   mcp?: McpPluginOptions
   /** Test seam: the credential and clock of Microsoft Entra authentication to Redis (REDIS_AUTH=entra). */
   store?: StoreOptions
+  /** Tracing started by server.ts (or a test) when the configuration has an exporter; undefined: off. */
+  tracing?: Tracing
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -92,7 +95,7 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 
 /**
  * The whole service, one registration per concern, in the order each needs the ones before it
- * (docs/architecture.md): config -> errors -> readiness -> store -> security headers -> audit ->
+ * (docs/architecture.md): config -> [tracing] -> errors -> readiness -> store -> security headers -> audit ->
  * metrics -> rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> its routes -> mcp -> service routes.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
@@ -108,6 +111,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   })
 
   await fastify.register(configPlugin, { config: opts.config })
+  // Right after config, so its request span starts before any other hook runs. Imported only when
+  // tracing is on: with it off, no OpenTelemetry module is loaded and no hook is added.
+  if (opts.tracing !== undefined) await fastify.register((await import('./plugins/tracing.ts')).default, { tracing: opts.tracing })
   await fastify.register(errors)
   await fastify.register(readiness)
   await fastify.register(store, opts.store ?? {})

@@ -35,15 +35,21 @@ if (config.tls?.development === true) trustDevCertificate(config.tls.cert)
 
 // Loaded once the configuration is known to be good, so a bad one fails fast.
 const { default: app, serverOptions } = await import('./app.ts')
+// OpenTelemetry is loaded only when an exporter is configured (memory: none of it otherwise).
+const tracing = config.tracing !== undefined
+  ? await (await import('./plugins/tracing/provider.ts')).startTracing(config.tracing, config.version)
+  : undefined
 
 const options = serverOptions(config)
+// Every line written while a span is active carries its trace_id and span_id.
+if (tracing !== undefined) options.logger = { ...(options.logger as object), mixin: tracing.logMixin }
 if (flags.has('--pretty-logs') && process.stdout.isTTY === true) {
   const stream = await prettyStream()
   if (stream !== null) options.logger = { ...(options.logger as object), stream }
   else process.stderr.write('pino-pretty is not installed, so the logs stay JSON: run `npm install` (it is a development dependency).\n')
 }
 const fastify = Fastify(options)
-await fastify.register(app, { config })
+await fastify.register(app, { config, tracing })
 
 closeWithGrace({
   delay: 10000,
@@ -52,6 +58,8 @@ closeWithGrace({
   if (err !== undefined) fastify.log.error({ err }, 'closing after an uncaught error')
   else fastify.log.info({ signal }, 'closing: finishing in-flight requests')
   await fastify.close()
+  // after the last request: its spans are in the batch that shutdown exports
+  await tracing?.shutdown()
 })
 
 try {

@@ -7,6 +7,8 @@
 // autocannon, 10 connections; the servers are child processes, so none shares its event loop
 // with the load generator. Prints req/s, p50/p99 per round and overall, the ratios a/b and m/b,
 // and the service's resident memory (VmRSS now, VmHWM peak) under load.
+// BENCH_TRACING=1 adds (t): the service of (a) with OpenTelemetry traces on, exported over OTLP/HTTP
+// to a local sink (a child process that reads and drops each export), to put a figure on their cost.
 // Targets (issue 14): ratios >= 4.5 (aim 6), p99 < 5 ms, RSS < 150 MB.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
@@ -173,6 +175,16 @@ async function reportMetered (on: Round, off: Round, metered: { base: string }):
   process.stdout.write(`(x) /metrics: HTTP ${scrape.status}, ${text.length} bytes, /mcp 200 observed ${count ?? '?'} times\n`)
 }
 
+/** An OTLP/HTTP sink in a child process: reads each export, counts its spans (`"spanId"`), answers 200; GET answers the count. */
+function startOtlpSink (port: number): ChildProcess {
+  const script = `let n = 0; require('node:http').createServer((req, res) => { let body = ''; req.on('data', c => { body += c }); req.on('end', () => { if (req.method === 'GET') return res.end(String(n)); n += body.split('"spanId"').length - 1; res.writeHead(200, { 'content-type': 'application/json' }).end('{}') }) }).listen(${port}, '127.0.0.1')`
+  return spawn(process.execPath, ['-e', script], { stdio: 'ignore' })
+}
+
+async function sinkCount (port: number): Promise<string> {
+  try { return await (await fetch(`http://127.0.0.1:${port}/`)).text() } catch { return '?' }
+}
+
 export default async function mcpBench (): Promise<void> {
   const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   const [key] = parseSigningKeys(privatePem)
@@ -199,6 +211,11 @@ export default async function mcpBench (): Promise<void> {
     // BENCH_LOG_LEVEL=info measures the service with its default request logging.
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
+  const tracingOn = process.env.BENCH_TRACING === '1'
+  const portT = await freePort()
+  const baseT = `http://127.0.0.1:${portT}`
+  const sinkPort = await freePort()
+  const sink = tracingOn ? startOtlpSink(sinkPort) : undefined
   const cluster = await startRedisCluster({ primaries: 3 })
   // One at a time: on a loaded machine (load 15+ on 2 cores) four or five tsx processes starting at
   // once took longer than Fastify's plugin timeout (10 s) to load the app.
@@ -214,6 +231,7 @@ export default async function mcpBench (): Promise<void> {
       metered = await startMetered(command, (port, base) => serviceEnv(port, base, { REDIS_URL }))
       await started(metered.base, metered.child)
     }
+    const traced = tracingOn ? await started(baseT, start(command.script, { ...serviceEnv(portT, baseT, { REDIS_URL }), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}` }, command.flags)) : undefined
     // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
     const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service, 2025')
@@ -221,6 +239,8 @@ export default async function mcpBench (): Promise<void> {
     await check(`${baseB}/mcp`, tokenB, '(b) baseline')
     const tokenC = createTokenSigner([key], { issuer: baseC, audience: `${baseC}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseC}/mcp`, tokenC, '(c) service on a cluster')
+    const tokenT = createTokenSigner([key], { issuer: baseT, audience: `${baseT}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
+    if (traced !== undefined) await check(`${baseT}/mcp`, tokenT, '(t) service with traces')
     process.stdout.write(`service: node ${[...command.flags, command.script].join(' ')}; RSS before load ${memoryMb(service.pid).rss.toFixed(0)} MB\n`)
     process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each), service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? 'warn'}\n`)
     const tokenX = metered === undefined ? '' : createTokenSigner([key], { issuer: metered.base, audience: `${metered.base}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
@@ -230,14 +250,21 @@ export default async function mcpBench (): Promise<void> {
       ...(metered !== undefined ? [{ label: '(x) (a) with METRICS_TOKEN (metrics on) ', url: `${metered.base}/mcp`, token: tokenX, pid: metered.child.pid, shape: LEGACY, rounds: [] }] : []),
       { label: '(m) service 2026-07-28 + Redis rate limit', url: `${baseA}/mcp`, token: tokenA, pid: service.pid, shape: MODERN, rounds: [] },
       { label: '(c) service 2025-06-18 + Redis Cluster   ', url: `${baseC}/mcp`, token: tokenC, pid: onCluster.pid, shape: LEGACY, rounds: [] },
+      ...(traced !== undefined ? [{ label: '(t) service 2025-06-18 + traces (OTLP)   ', url: `${baseT}/mcp`, token: tokenT, pid: traced.pid, shape: LEGACY, rounds: [] }] : []),
       { label: '(b) SDK v1 express baseline, 2025-06-18  ', url: `${baseB}/mcp`, token: tokenB, pid: baseline.pid, shape: LEGACY, rounds: [] }
     ]
     await measure(targets, service.pid)
-    const [one, clustered] = [summary(targets[0].rounds), summary(targets[2].rounds)]
+    const roundsOf = (child: ChildProcess, shape = LEGACY) => summary(targets.find(t => t.pid === child.pid && t.shape === shape)!.rounds)
+    const [one, clustered] = [roundsOf(service), roundsOf(onCluster)]
     process.stdout.write(`cluster (c) / one node (a): req/s ${(clustered.rps / one.rps).toFixed(2)}, server CPU per request ${one.cpuUs > 0 ? (clustered.cpuUs / one.cpuUs).toFixed(2) : '?'}\n`)
-    if (metered !== undefined) await reportMetered(summary(targets[1].rounds), one, metered)
+    if (metered !== undefined) await reportMetered(roundsOf(metered.child), one, metered)
+    if (traced !== undefined) {
+      const withTraces = roundsOf(traced)
+      process.stdout.write(`traces on (t) / off (a): req/s ${(withTraces.rps / one.rps).toFixed(2)}, server CPU per request ${one.cpuUs > 0 ? (withTraces.cpuUs / one.cpuUs).toFixed(2) : '?'}, RSS ${memoryMb(traced.pid).rss.toFixed(0)} MB (t) vs ${memoryMb(service.pid).rss.toFixed(0)} MB (a); spans received by the sink: ${await sinkCount(sinkPort)}\n`)
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM')
+    sink?.kill('SIGTERM')
     await cluster.stop()
   }
 }

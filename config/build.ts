@@ -113,7 +113,8 @@ export function buildConfig (checked: CheckedEnv): Config {
     logLevel: env.LOG_LEVEL,
     rateLimit: buildRateLimit(env),
     audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN },
-    metrics: Object.freeze({ token: env.METRICS_TOKEN })
+    metrics: Object.freeze({ token: env.METRICS_TOKEN }),
+    tracing: checked.tracing
   }
   return Object.freeze(config)
 }

@@ -9,6 +9,7 @@ import { privateUseSchemeProblem } from '../plugins/shared/redirect-uris.ts'
 import { GUID, SCOPE_TOKEN } from '../plugins/shared/syntax.ts'
 import { checkTls } from './tls.ts'
 import { checkAuditStore, checkRedisAuth } from './redis.ts'
+import { checkTracing, type TracingConfig } from './tracing.ts'
 import type { ClientCertificate, Config, RateRule, RedisEntraAuth } from './index.ts'
 
 // One check per area of the environment. Each returns the problems it found and the values it
@@ -42,10 +43,11 @@ export interface CheckedEnv {
   allowedOrigins: string[]
   trustProxy: boolean | string[]
   redisEntraAuth?: RedisEntraAuth
+  tracing?: TracingConfig
 }
 
 // Values never echoed in an error message.
-const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY', 'REDIS_URL', 'METRICS_TOKEN'])
+const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY', 'REDIS_URL', 'METRICS_TOKEN', 'APPLICATIONINSIGHTS_CONNECTION_STRING', 'OTEL_EXPORTER_OTLP_HEADERS'])
 /** Names added later that look secret are not echoed either. */
 export const isSecretName = (name: string) => SECRET_NAMES.has(name) || /SECRET|PASSWORD|CREDENTIAL|_KEY$/.test(name)
 const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i
@@ -308,10 +310,11 @@ export function checkEnv (source: Record<string, string | undefined>): Checked<C
   const auditStore = checkAuditStore(r)
   const trustProxy = checkTrustProxy(r)
   const redisAuth = checkRedisAuth(r)
+  const tracing = checkTracing(r)
   const problems = [
     ...read.problems, ...identity.problems, ...certificate.problems, ...tenants.problems, ...scopes.problems,
     ...base.problems, ...keys.problems, ...tls.problems, ...httpLimits, ...redirects.problems, ...origins.problems,
-    ...rateLimits, ...auditStore, ...trustProxy.problems, ...redisAuth.problems
+    ...rateLimits, ...auditStore, ...trustProxy.problems, ...redisAuth.problems, ...tracing.problems
   ]
   return {
     problems,
@@ -328,7 +331,8 @@ export function checkEnv (source: Record<string, string | undefined>): Checked<C
       redirects: redirects.value,
       allowedOrigins: origins.value,
       trustProxy: trustProxy.value,
-      redisEntraAuth: redisAuth.value
+      redisEntraAuth: redisAuth.value,
+      tracing: tracing.value
     }
   }
 }

@@ -3,12 +3,14 @@ import { buildConfig } from './build.ts'
 import { isLoopbackHost } from '../plugins/shared/redirect-uris.ts'
 import type { KeyObject } from 'node:crypto'
 import type { SigningKey } from './keys.ts'
+import type { TracingConfig } from './tracing.ts'
 
 // The public entry of config/: the Config type, loadConfig, and the views of a loaded Config.
 // The checks live in checks.ts (one per area), the building of the frozen value in build.ts.
 
 export { isSecretName, list } from './checks.ts'
 export { packageVersion } from './build.ts'
+export { tracingView, type TracingConfig } from './tracing.ts'
 
 export interface RateRule { max: number, windowSeconds: number }
 
@@ -113,6 +115,8 @@ export interface Config {
   audit: { redisStream?: string, streamMaxLen: number }
   /** Prometheus metrics: served at /metrics to this bearer token (secret); undefined: off, nothing registered. */
   metrics: { token?: string }
+  /** OpenTelemetry traces (config/tracing.ts); undefined: off, and no OpenTelemetry module is loaded. */
+  tracing?: TracingConfig
 }
 
 export class ConfigError extends Error {

@@ -85,7 +85,15 @@ export const EnvSchema = Type.Object({
 
   // Prometheus metrics at GET /metrics, for a scraper holding this bearer token; off when unset.
   // Token68 characters only (what a Bearer header can carry), at least 32 of them.
-  METRICS_TOKEN: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9\\-._~+/]{32,}=*$', description: 'at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (e.g. openssl rand -hex 32)' }))
+  METRICS_TOKEN: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9\\-._~+/]{32,}=*$', description: 'at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (e.g. openssl rand -hex 32)' })),
+
+  // Traces (OpenTelemetry, config/tracing.ts): off unless an exporter is set
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(HttpUrl),
+  OTEL_EXPORTER_OTLP_HEADERS: Type.Optional(Type.String({ minLength: 1 })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'entra-mcp-gateway', minLength: 1 }),
+  APPLICATIONINSIGHTS_CONNECTION_STRING: Type.Optional(Type.String({ minLength: 1 })),
+  // Set by App Service on each instance: the traces' service.instance.id.
+  WEBSITE_INSTANCE_ID: Type.Optional(Type.String({ minLength: 1 }))
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -57,20 +57,20 @@ function functionName (node: ts.SignatureDeclaration): string {
   return '(anonymous)'
 }
 
-interface ProjectImport { file: string, specifier: string, target: string, typeOnly: boolean }
+interface ProjectImport { file: string, specifier: string, target: string, typeOnly: boolean, /** `import()`: loaded when the code runs, not with the file. */ dynamic?: boolean }
 
 /** Relative imports and re-exports of a file, resolved to paths from the project root. */
 function projectImports (file: string, sf: ts.SourceFile): ProjectImport[] {
   const found: ProjectImport[] = []
-  const add = (specifier: ts.Expression | undefined, typeOnly: boolean) => {
+  const add = (specifier: ts.Expression | undefined, typeOnly: boolean, dynamic = false) => {
     if (specifier === undefined || !ts.isStringLiteral(specifier) || !specifier.text.startsWith('.')) return
     const target = posix.normalize(posix.join(posix.dirname(file), specifier.text))
-    found.push({ file, specifier: specifier.text, target, typeOnly })
+    found.push({ file, specifier: specifier.text, target, typeOnly, ...(dynamic ? { dynamic } : {}) })
   }
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node)) add(node.moduleSpecifier, node.importClause?.isTypeOnly === true)
     else if (ts.isExportDeclaration(node)) add(node.moduleSpecifier, node.isTypeOnly)
-    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0], false)
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0], false, true)
     else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal, true)
     ts.forEachChild(node, visit)
   }
@@ -107,6 +107,12 @@ const IMPORT_RULES: Array<{ rule: string, applies: (file: string) => boolean, al
     rule: 'mcp/ never imports the store',
     applies: file => under(file, 'mcp'),
     allowed: ({ target }) => !isStore(target)
+  },
+  {
+    // With tracing off no OpenTelemetry module may load: app.ts and server.ts import() these when it is on.
+    rule: 'plugins/tracing.ts and plugins/tracing/ are imported statically only by each other, else with import() or as types',
+    applies: file => file !== 'plugins/tracing.ts' && !under(file, 'plugins/tracing'),
+    allowed: ({ target, typeOnly, dynamic }) => typeOnly || dynamic === true || (target !== 'plugins/tracing.ts' && !under(target, 'plugins/tracing'))
   }
 ]
 

@@ -43,6 +43,9 @@ export async function build (t: Test, env: Record<string, string | undefined> = 
     })
     options.logger = { ...(options.logger as object), level: env.LOG_LEVEL ?? 'debug', stream }
   }
+  // as server.ts does when tracing is on
+  const tracing = opts.app?.tracing
+  if (tracing !== undefined) options.logger = { ...(options.logger as object), mixin: tracing.logMixin }
   const fastify = Fastify(options)
   // app.ts is an encapsulated plugin; `setup` runs inside its context (after it), so test-only
   // routes see its decorators (store, config, ...) and its error handler.

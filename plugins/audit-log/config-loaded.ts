@@ -1,4 +1,4 @@
-import { publicConfig, type Config } from '../../config/index.ts'
+import { publicConfig, tracingView, type Config } from '../../config/index.ts'
 import type { AuditFields } from './events.ts'
 
 /** The fields of `config.loaded`: the public configuration, the rate limits, the audit stream, whether /metrics is on. */
@@ -15,6 +15,7 @@ export function configLoadedFields (config: Config, storeKind: string): AuditFie
     },
     audit_stream: streamName !== undefined ? { name: streamName, max_len: config.audit.streamMaxLen } : null,
     // whether METRICS_TOKEN is set; never the token
-    metrics: config.metrics.token !== undefined
+    metrics: config.metrics.token !== undefined,
+    tracing: tracingView(config.tracing)
   }
 }

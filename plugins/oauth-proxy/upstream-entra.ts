@@ -40,6 +40,7 @@ export default fp(async function upstreamEntra (fastify) {
     simple,
     watch,
     signingKey: async (tid, kid) => await fastify.entraSigningKey(tid, kid),
-    audit: (event, fields, request) => fastify.audit(event, fields, request)
+    audit: (event, fields, request) => fastify.audit(event, fields, request),
+    traceHeaders: fastify.traceHeaders
   }))
 }, { name: 'upstream-entra', dependencies: ['config', 'readiness', 'audit-log', 'jwt-verify'] })

@@ -39,6 +39,8 @@ export interface EntraClientDeps {
   /** Entra's signing key for a tenant and kid, as PEM (plugins/jwt-verify's key sets). */
   signingKey: IdTokenVerifierOptions['signingKey']
   audit (event: AuditEvent, fields?: AuditFields, request?: FastifyRequest): void
+  /** With tracing on: the active span's `traceparent` for simple-oauth2's requests (plugins/tracing.ts). */
+  traceHeaders?: () => Record<string, string>
 }
 
 /**
@@ -53,11 +55,13 @@ function apiScopesOf (entra: Pick<Config['entra'], 'upstreamScopes' | 'graphScop
  * The upstream leg's operations. With a certificate, token requests carry a `client_assertion`
  * (undici); with a secret they go through simple-oauth2. On-behalf-of is always undici.
  */
-export function createEntraClient ({ config, simple, watch, signingKey, audit }: EntraClientDeps): EntraClient {
+export function createEntraClient ({ config, simple, watch, signingKey, audit, traceHeaders }: EntraClientDeps): EntraClient {
   const entra = config.entra
   const useCertificate = entra.certificate !== undefined
   const apiScopes = apiScopesOf(entra)
   const { observed } = watch
+  // simple-oauth2 merges these into its request's options (Node's http client, no undici channel to add them)
+  const httpOptions = () => traceHeaders !== undefined ? { headers: traceHeaders() } : undefined
 
   const tokenRequest = async (params: Record<string, string>) => await postTokenRequest({
     tokenUrl: entra.tokenUrl, clientId: entra.clientId, clientSecret: entra.clientSecret, certificate: entra.certificate, userAgent: `entra-mcp-gateway/${config.version}`
@@ -70,12 +74,12 @@ export function createEntraClient ({ config, simple, watch, signingKey, audit }:
       const params = { code, redirect_uri: config.redirectUri, code_verifier: codeVerifier, scope: apiScopes.join(' '), claims: claimsParameter() }
       return await observed('authorization_code', async () => useCertificate
         ? await tokenRequest({ grant_type: 'authorization_code', ...params })
-        : await viaSimpleOAuth2(() => simple.getToken(params)))
+        : await viaSimpleOAuth2(() => simple.getToken(params, httpOptions())))
     },
     async refresh (refreshToken, scopes) {
       return await observed('refresh_token', async () => useCertificate
         ? await tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken, scope: scopes.join(' '), claims: claimsParameter() })
-        : await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' '), claims: claimsParameter() })))
+        : await viaSimpleOAuth2(() => simple.createToken({ refresh_token: refreshToken }).refresh({ scope: scopes.join(' '), claims: claimsParameter() }, httpOptions())))
     },
     async onBehalfOf (assertion, scopes) {
       return await observed('on_behalf_of', async () => await tokenRequest({
