@@ -19,11 +19,13 @@ declare module 'fastify' {
 }
 
 /**
- * The grants model's count of active grants. Until `countActiveGrants()` lands on the grants model
- * (branch `grants`), none: the gauge is not reported. Then: `() => fastify.grants.countActiveGrants()`.
+ * The grants model's approximate count of active grants (one index count per scrape). Asked for at
+ * onReady: the oauth-proxy plugin, which decorates `grants`, registers after this one.
  */
-function activeGrantCount (_fastify: FastifyInstance): CountActiveGrants | undefined {
-  return undefined
+function activeGrantCount (fastify: FastifyInstance): CountActiveGrants | undefined {
+  if (!fastify.hasDecorator('grants')) return undefined
+  const admin = fastify.grants.admin
+  return async () => await admin.countActiveGrants()
 }
 
 /**

@@ -69,6 +69,16 @@ t.test('a sign-in, a failed sign-in, a bad token, a scope denial and a rate-limi
   t.equal(sum(after, 'emg_audit_events_total', { event: 'login.succeeded' }), 1)
 })
 
+t.test('active grants are counted from the grants index at each scrape, and a revocation lowers the count', async t => {
+  t.match(await scrape(), /^emg_active_grants(\{[^}]*\})? 1$/m, 'the flow\'s grant')
+  const extra = await fullFlow(baseUrl, client, new Browserless(), { scope: 'tools.read' })
+  t.equal(extra.tokens.status, 200)
+  t.match(await scrape(), /^emg_active_grants(\{[^}]*\})? 2$/m, 'a second sign-in')
+  const revoked = await app.inject({ method: 'POST', url: '/revoke', payload: { token: extra.tokens.body.refresh_token, client_id: client.client_id } })
+  t.equal(revoked.statusCode, 200)
+  t.match(await scrape(), /^emg_active_grants(\{[^}]*\})? 1$/m, 'its revocation')
+})
+
 t.test('the request histogram has /mcp by method and status, from the pattern, never the raw URL', async t => {
   await app.inject({ url: '/mcp?secret=abc' })
   await app.inject({ url: '/no/such/path/0123456789' })
