@@ -26,7 +26,8 @@ const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
 const SELF_REQUIRED = ['iss', 'aud', 'exp', 'iat', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 
-export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger): TrustedKeys {
+/** `audience`: the resource our own tokens must name (the MCP resource, or the admin API for its verifier). */
+export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger, audience: string = config.resource): TrustedKeys {
   const toleranceMs = config.clockToleranceSeconds * 1000
   // Refusals are not cached (fast-jwt would keep one for the clock tolerance): a token refused as
   // not yet valid must be accepted once its nbf is reached.
@@ -37,7 +38,7 @@ export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid
   for (const { kid, publicPem } of selfKeys) {
     self.set(kid, {
       pem: publicPem,
-      verify: createVerifier({ key: publicPem, allowedIss: config.issuer, allowedAud: config.resource, requiredClaims: SELF_REQUIRED, checkTyp: 'at+jwt', ...common }) as Verify
+      verify: createVerifier({ key: publicPem, allowedIss: config.issuer, allowedAud: audience, requiredClaims: SELF_REQUIRED, checkTyp: 'at+jwt', ...common }) as Verify
     })
   }
 
