@@ -17,6 +17,8 @@ import type { ClientRegistryOptions } from './plugins/oauth-proxy/clients/regist
 import oauthRoutes from './routes/oauth/index.ts'
 import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 import serviceRoutes from './routes/index.ts'
+import admin from './plugins/admin.ts'
+import adminRoutes from './routes/admin/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -28,6 +30,8 @@ export interface AppOptions {
   mcp?: McpPluginOptions
   /** Test seam: the credential and clock of Microsoft Entra authentication to Redis (REDIS_AUTH=entra). */
   store?: StoreOptions
+  /** Test seam: the admin sessions' clock (epoch seconds), instead of Date.now. */
+  adminClock?: () => number
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -92,7 +96,8 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 /**
  * The whole service, one registration per concern, in the order each needs the ones before it
  * (docs/architecture.md): config -> errors -> readiness -> store -> security headers -> audit ->
- * rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> its routes -> mcp -> service routes.
+ * rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> admin sessions -> its routes -> mcp ->
+ * service routes -> admin area.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Not a Fastify option: past this many open connections Node closes each new one at once.
@@ -118,7 +123,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Imported only when enabled: oidc-provider and its dependencies are ~30 MB of resident memory.
   if (opts.config.devIdentityProvider) await fastify.register((await import('./dev-idp/plugin.ts')).default)
   await fastify.register(oauthProxy, { ...opts.clientRegistry, grantsClock: opts.grantsClock })
+  await fastify.register(admin, { now: opts.adminClock })
   await fastify.register(oauthRoutes)
   await fastify.register(mcp, opts.mcp ?? {})
   await fastify.register(serviceRoutes)
+  await fastify.register(adminRoutes)
 }
