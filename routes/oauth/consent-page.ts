@@ -71,7 +71,7 @@ ${warning}${input.adminApi === true ? ADMIN_API_WARNING : ''}
 <p>It asks for:</p>
 <ul id="scopes">${scopes}</ul>
 <p class="muted">After you approve, you sign in with your organisation account (Microsoft Entra ID). If you did not start this, choose Deny.</p>
-<p class="muted" id="remembered">${escapeHtml(rememberedText(input.rememberedForSeconds))}</p>
+<p class="muted" id="remembered">${escapeHtml(input.adminApi === true ? 'You are asked every time an application asks for the admin API.' : rememberedText(input.rememberedForSeconds))}</p>
 ${decisionForm(input)}`
   return layout(`Allow ${name}?`, body)
 }
