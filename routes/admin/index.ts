@@ -4,6 +4,8 @@ import { createAdminGuards } from '../../plugins/admin/guards.ts'
 import layoutCss from './layout-css.ts'
 import signIn from './sign-in.ts'
 import landing from './landing.ts'
+import grants from './grants.ts'
+import clients from './clients.ts'
 import { sendNotice } from './layout.ts'
 
 /**
@@ -23,6 +25,8 @@ const adminRoutes: FastifyPluginAsync = async function (fastify) {
   //    its /admin/api/events and /admin/api/summary), replacing the landing below:
   //      await fastify.register(dashboard, { guards })
   await fastify.register(landing, { guards })
+  await fastify.register(grants, { guards })
+  await fastify.register(clients, { guards })
 }
 
 export default adminRoutes

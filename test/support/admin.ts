@@ -35,15 +35,18 @@ export async function adminApp (t: Parameters<typeof build>[0], env: Record<stri
     return { id, cookie: `${cookieName}=${id}`, csrf: session.csrf }
   }
 
-  /** An access token of this service for `resource`, for a user with these app roles (through /token). */
-  const token = async (resource: string, roles: string[] = ['Gateway.Admin']) => {
-    const client = (await app.inject({ method: 'POST', url: '/register', payload: { redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] } })).json()
+  /**
+   * Tokens of this service for `resource` (through /token), for a user with these app roles (Grace
+   * by default), with a new client unless one is given.
+   */
+  const token = async (resource: string, roles: string[] = ['Gateway.Admin'], as: { oid: string, tid: string, name: string } = { oid: ADMIN.oid, tid: 'tid-1', name: 'Grace Hopper' }, clientId?: string) => {
+    const client = clientId !== undefined ? { client_id: clientId } : (await app.inject({ method: 'POST', url: '/register', payload: { redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'], client_name: 'Test Client' } })).json()
     const { verifier, challenge } = await pkcePair()
     const tx = { id: 'x'.repeat(43), clientId: client.client_id, redirectUri: REDIRECT_URI, state: 's', codeChallenge: challenge, scopes: ['tools.read'], resource, csrf: 'c', browser: 'b', createdAt: 0 }
-    const { code } = await api.grants.createGrant({ tx, user: { sub: 'sub', oid: ADMIN.oid, tid: 'tid-1', name: 'Grace Hopper', roles }, tokens: { access_token: 'entra-at', expires_in: 3600 } })
+    const { code } = await api.grants.createGrant({ tx, user: { sub: as.oid, ...as, roles }, tokens: { access_token: 'entra-at', expires_in: 3600 } })
     const res = await app.inject({ method: 'POST', url: '/token', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier, client_id: client.client_id }).toString() })
     if (res.statusCode !== 200) throw new Error(`token: ${res.statusCode} ${res.body}`)
-    return res.json() as { access_token: string, refresh_token: string }
+    return { ...res.json() as { access_token: string, refresh_token: string }, clientId: client.client_id as string }
   }
 
   const audits = (event: string) => logs.map(l => JSON.parse(l)).filter(l => l.audit === true && l.event === event)
