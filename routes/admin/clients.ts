@@ -50,7 +50,7 @@ const deletionJson = (d: ClientDeletion) => ({ clientId: d.clientId, registratio
 function clientRow (client: ClientSummary, csrfToken: string | undefined): string {
   const source = client.source === 'metadata_document' ? 'metadata document' : 'registered'
   return `<tr><td><strong>${escapeHtml(client.name ?? '(no name)')}</strong><br><span class="muted mono">${escapeHtml(client.clientId)}</span></td>
-<td>${escapeHtml(source)}<br><span class="muted">${escapeHtml(client.authMethod ?? '')}</span></td><td>${tags(client.redirectUris)}</td><td>${tags(client.grantTypes)}</td>
+<td>${escapeHtml(source)}<br><span class="muted">${client.authMethod === undefined ? '' : `token auth: ${escapeHtml(client.authMethod)}`}</span></td><td>${tags(client.redirectUris)}</td><td>${tags(client.grantTypes)}</td>
 <td>${time(client.registeredAt)}</td><td>${client.activeGrants}</td>
 <td class="actions">${actionForm({ action: '/admin/clients/delete', fields: { client_id: client.clientId }, label: 'Delete', csrfToken, title: 'Delete the client, revoke its grants, forget its consents' })}</td></tr>`
 }

@@ -41,7 +41,7 @@ t.test('the grants page lists active grants (user, tenant, client, scopes, creat
 })
 
 t.test('revoke one grant: a CSRF-checked POST, then that grant\'s MCP token is refused at once; the user\'s other grant lives', async t => {
-  const { app, form, ada1, ada2, alan, mcpStatus, sidOf, audits } = await scene(t)
+  const { form, ada1, ada2, alan, mcpStatus, sidOf, audits } = await scene(t)
   t.equal(await mcpStatus(ada1.access_token), 200)
   const forged = await form('/admin/grants/revoke', { sid: sidOf(ada1.access_token) }, 'wrong')
   t.equal(forged.statusCode, 403, 'no CSRF token, no revocation')
