@@ -5,7 +5,7 @@ import type { AdminGuards } from '../../plugins/admin/guards.ts'
 import type { ClientDeletion, ClientSummary, ConsentSummary } from '../../plugins/oauth-proxy/grants/admin.ts'
 import { escapeHtml } from '../../plugins/shared/html.ts'
 import { sendAdminPage } from './layout.ts'
-import { ApiError, Csrf, DoneQuery, Limit, actionForm, flash, tags, time } from './parts.ts'
+import { ApiError, Csrf, DoneQuery, Limit, actionForm, byAdmin, flash, tags, time } from './parts.ts'
 
 // Registered clients and the consents browsers remembered for them: the page (/admin/clients) and
 // the JSON (/admin/api/clients, /admin/api/consents). Deleting a client revokes its grants and
@@ -38,11 +38,11 @@ const DONE: Record<string, string> = {
 }
 
 function auditClient (fastify: FastifyInstance, request: FastifyRequest, deletion: ClientDeletion) {
-  fastify.audit('admin.client_deleted', { admin_oid: request.admin?.oid, admin_tid: request.admin?.tid, client_id: deletion.clientId, registration: deletion.registration, grants: deletion.grants.length, consents: deletion.consents.length }, request)
+  fastify.audit('admin.client_deleted', { ...byAdmin(request), client_id: deletion.clientId, registration: deletion.registration, grants: deletion.grants.length, consents: deletion.consents.length }, request)
 }
 
 function auditConsent (fastify: FastifyInstance, request: FastifyRequest, consent: ConsentSummary) {
-  fastify.audit('admin.consent_deleted', { admin_oid: request.admin?.oid, admin_tid: request.admin?.tid, client_id: consent.clientId, consent: consent.id }, request)
+  fastify.audit('admin.consent_deleted', { ...byAdmin(request), client_id: consent.clientId, consent: consent.id }, request)
 }
 
 const deletionJson = (d: ClientDeletion) => ({ clientId: d.clientId, registration: d.registration, grants: d.grants.length, consents: d.consents.length })

@@ -5,7 +5,7 @@ import type { AdminGuards } from '../../plugins/admin/guards.ts'
 import type { GrantSummary } from '../../plugins/oauth-proxy/grants/admin.ts'
 import { escapeHtml } from '../../plugins/shared/html.ts'
 import { sendAdminPage } from './layout.ts'
-import { ApiError, Csrf, DoneQuery, Limit, actionForm, flash, tags, time } from './parts.ts'
+import { ApiError, Csrf, DoneQuery, Limit, actionForm, byAdmin, flash, tags, time } from './parts.ts'
 
 // Active grants (one sign-in of one user with one client): the page (/admin/grants) and its JSON
 // (/admin/api/grants). Revoking one grant or all of a user's refuses their tokens at once on every
@@ -34,11 +34,11 @@ const DONE: Record<string, string> = {
 
 /** `admin.grant_revoked`: who revoked which grant of whom. */
 function auditGrant (fastify: FastifyInstance, request: FastifyRequest, grant: GrantSummary) {
-  fastify.audit('admin.grant_revoked', { admin_oid: request.admin?.oid, admin_tid: request.admin?.tid, sid: grant.sid, client_id: grant.clientId, oid: grant.user.oid, tid: grant.user.tid }, request)
+  fastify.audit('admin.grant_revoked', { ...byAdmin(request), sid: grant.sid, client_id: grant.clientId, oid: grant.user.oid, tid: grant.user.tid }, request)
 }
 
 function auditUser (fastify: FastifyInstance, request: FastifyRequest, user: { tid: string, oid: string }, revoked: GrantSummary[]) {
-  fastify.audit('admin.user_revoked', { admin_oid: request.admin?.oid, admin_tid: request.admin?.tid, oid: user.oid, tid: user.tid, count: revoked.length }, request)
+  fastify.audit('admin.user_revoked', { ...byAdmin(request), oid: user.oid, tid: user.tid, count: revoked.length }, request)
 }
 
 function userCell (grant: GrantSummary): string {

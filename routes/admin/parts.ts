@@ -1,4 +1,5 @@
 import Type from 'typebox'
+import type { FastifyRequest } from 'fastify'
 import { escapeHtml } from '../../plugins/shared/html.ts'
 import { csrfField } from './layout.ts'
 
@@ -40,3 +41,8 @@ export const Csrf = { _csrf: Type.Optional(Type.String({ maxLength: 100 })) }
 
 /** `?limit=` of the JSON listings (1..1000, default 100). */
 export const Limit = Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 }))
+
+/** The acting administrator's fields of an `admin.*` audit line. */
+export function byAdmin (request: FastifyRequest): { admin_oid?: string, admin_tid?: string } {
+  return { admin_oid: request.admin?.oid, admin_tid: request.admin?.tid }
+}

@@ -7,6 +7,7 @@ import { s256Challenge } from '../../plugins/oauth-proxy/authorize/pkce.ts'
 import { IdTokenError, UpstreamError } from '../../plugins/oauth-proxy/upstream-entra/errors.ts'
 import { readableDescription } from '../../plugins/oauth-proxy/upstream-entra/aadsts.ts'
 import { sendNotice } from './layout.ts'
+import { byAdmin } from './parts.ts'
 
 // The administrators' sign-in, through Entra with this service's own app registration and upstream
 // leg: GET /admin/login starts it (PKCE, state `admin.<id>`, nonce, bound to this browser by a
@@ -43,7 +44,7 @@ const signIn: FastifyPluginAsync<{ guards: AdminGuards }> = async function (fast
   fastify.post('/admin/logout', { preHandler: [guards.page, guards.csrf] }, async (request, reply) => {
     await fastify.adminSessions.destroy(request.cookies[sessionCookie])
     reply.clearCookie(sessionCookie, sessionCookieOptions(config.baseUrl))
-    fastify.audit('admin.signed_out', { admin_oid: request.admin?.oid, admin_tid: request.admin?.tid }, request)
+    fastify.audit('admin.signed_out', byAdmin(request), request)
     return reply.header('cache-control', 'no-store').redirect('/admin/signed-out', 303)
   })
 
