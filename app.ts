@@ -8,6 +8,7 @@ import readiness from './plugins/readiness.ts'
 import store, { type StoreOptions } from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
+import metrics from './plugins/metrics.ts'
 import { createThrottle } from './plugins/shared/throttle.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import signingKeys from './plugins/jwt-verify/signing-keys.ts'
@@ -96,8 +97,8 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 /**
  * The whole service, one registration per concern, in the order each needs the ones before it
  * (docs/architecture.md): config -> errors -> readiness -> store -> security headers -> audit ->
- * rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> admin sessions -> its routes -> mcp ->
- * service routes -> admin area.
+ * metrics -> rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> admin sessions -> its routes ->
+ * mcp -> service routes -> admin area.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Not a Fastify option: past this many open connections Node closes each new one at once.
@@ -117,6 +118,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(store, opts.store ?? {})
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
+  await fastify.register(metrics)
   await fastify.register(rateLimit)
   await fastify.register(signingKeys)
   await fastify.register(jwtVerify)

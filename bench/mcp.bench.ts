@@ -2,7 +2,8 @@
 //  (a) this service (server.ts) with Redis rate limiting on, 2025-era request (pooled servers),
 //  (m) the same service, 2026-07-28 request (`_meta` envelope, Mcp-* headers: the SDK's handler), and
 //  (c) the same service on a Redis Cluster of three primaries started for the bench (REDIS_CLUSTER=true), and
-//  (b) the MCP SDK v1's own stateless express example with requireBearerAuth (bench/sdk-baseline-server.ts).
+//  (b) the MCP SDK v1's own stateless express example with requireBearerAuth (bench/sdk-baseline-server.ts);
+//  with BENCH_METRICS=1 also (x): (a) with METRICS_TOKEN set (Prometheus metrics on), and its ratio to (a).
 // autocannon, 10 connections; the servers are child processes, so none shares its event loop
 // with the load generator. Prints req/s, p50/p99 per round and overall, the ratios a/b and m/b,
 // and the service's resident memory (VmRSS now, VmHWM peak) under load.
@@ -154,6 +155,24 @@ async function measure (targets: Target[], servicePid: number | undefined): Prom
   if (targets.some(t => { const s = summary(t.rounds); return s.non2xx + s.errors > 0 })) process.stdout.write('WARNING: some requests failed; the figures are not comparable\n')
 }
 
+const METRICS_TOKEN = 'bench-metrics-token-0123456789abcdef0123'
+
+/** (x): the service with METRICS_TOKEN set, on its own port. */
+async function startMetered (command: { script: string, flags: string[] }, env: (port: number, base: string) => Record<string, string>) {
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  return { base, child: start(command.script, { ...env(port, base), METRICS_TOKEN }, command.flags) }
+}
+
+/** The metrics-on / metrics-off ratios, and a scrape showing the requests were counted. */
+async function reportMetered (on: Round, off: Round, metered: { base: string }): Promise<void> {
+  process.stdout.write(`metrics on (x) / off (a): req/s ${(on.rps / off.rps).toFixed(2)}, server CPU per request ${off.cpuUs > 0 ? (on.cpuUs / off.cpuUs).toFixed(2) : '?'}\n`)
+  const scrape = await fetch(`${metered.base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  const text = await scrape.text()
+  const count = /^emg_http_request_duration_seconds_count\{[^}]*route="\/mcp",method="POST",status_code="200"\} (\d+)/m.exec(text)?.[1]
+  process.stdout.write(`(x) /metrics: HTTP ${scrape.status}, ${text.length} bytes, /mcp 200 observed ${count ?? '?'} times\n`)
+}
+
 export default async function mcpBench (): Promise<void> {
   const privatePem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
   const [key] = parseSigningKeys(privatePem)
@@ -181,11 +200,20 @@ export default async function mcpBench (): Promise<void> {
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn'
   })
   const cluster = await startRedisCluster({ primaries: 3 })
-  const service = start(command.script, serviceEnv(portA, baseA, { REDIS_URL }), command.flags)
-  const onCluster = start(command.script, serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }), command.flags)
-  const baseline = start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB })
+  // One at a time: on a loaded machine (load 15+ on 2 cores) four or five tsx processes starting at
+  // once took longer than Fastify's plugin timeout (10 s) to load the app.
+  const up = async (url: string, child: ChildProcess) => { await waitFor(url, child, 180_000); return child }
+  const children: ChildProcess[] = []
+  const started = async (base: string, child: ChildProcess) => { children.push(child); return await up(`${base}/health`, child) }
+  let metered: { base: string, child: ChildProcess } | undefined
   try {
-    await Promise.all([waitFor(`${baseA}/health`, service), waitFor(`${baseB}/health`, baseline), waitFor(`${baseC}/health`, onCluster)])
+    const service = await started(baseA, start(command.script, serviceEnv(portA, baseA, { REDIS_URL }), command.flags))
+    const onCluster = await started(baseC, start(command.script, serviceEnv(portC, baseC, { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true' }), command.flags))
+    const baseline = await started(baseB, start('bench/sdk-baseline-server.ts', { BASELINE_PORT: String(portB), BASELINE_PUBLIC_KEY: key.publicPem, BASELINE_ISSUER: baseB }))
+    if (process.env.BENCH_METRICS === '1') {
+      metered = await startMetered(command, (port, base) => serviceEnv(port, base, { REDIS_URL }))
+      await started(metered.base, metered.child)
+    }
     // Minted once the service is up: its new store's epoch refuses tokens issued before it (store_reset).
     const tokenA = createTokenSigner([key], { issuer: baseA, audience: `${baseA}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
     await check(`${baseA}/mcp`, tokenA, '(a) service, 2025')
@@ -195,8 +223,11 @@ export default async function mcpBench (): Promise<void> {
     await check(`${baseC}/mcp`, tokenC, '(c) service on a cluster')
     process.stdout.write(`service: node ${[...command.flags, command.script].join(' ')}; RSS before load ${memoryMb(service.pid).rss.toFixed(0)} MB\n`)
     process.stdout.write(`authenticated tools/call whoami, ${CONNECTIONS} connections, ${ROUNDS} x ${SECONDS} s each, alternating (after 2 s warm-up each), service LOG_LEVEL=${process.env.BENCH_LOG_LEVEL ?? 'warn'}\n`)
+    const tokenX = metered === undefined ? '' : createTokenSigner([key], { issuer: metered.base, audience: `${metered.base}/mcp`, ttlSeconds: 3600, source: 'configured' }).issueAccessToken(claims).accessToken
+    if (metered !== undefined) await check(`${metered.base}/mcp`, tokenX, '(x) service with metrics')
     const targets: Target[] = [
       { label: '(a) service 2025-06-18 + Redis rate limit', url: `${baseA}/mcp`, token: tokenA, pid: service.pid, shape: LEGACY, rounds: [] },
+      ...(metered !== undefined ? [{ label: '(x) (a) with METRICS_TOKEN (metrics on) ', url: `${metered.base}/mcp`, token: tokenX, pid: metered.child.pid, shape: LEGACY, rounds: [] }] : []),
       { label: '(m) service 2026-07-28 + Redis rate limit', url: `${baseA}/mcp`, token: tokenA, pid: service.pid, shape: MODERN, rounds: [] },
       { label: '(c) service 2025-06-18 + Redis Cluster   ', url: `${baseC}/mcp`, token: tokenC, pid: onCluster.pid, shape: LEGACY, rounds: [] },
       { label: '(b) SDK v1 express baseline, 2025-06-18  ', url: `${baseB}/mcp`, token: tokenB, pid: baseline.pid, shape: LEGACY, rounds: [] }
@@ -204,10 +235,9 @@ export default async function mcpBench (): Promise<void> {
     await measure(targets, service.pid)
     const [one, clustered] = [summary(targets[0].rounds), summary(targets[2].rounds)]
     process.stdout.write(`cluster (c) / one node (a): req/s ${(clustered.rps / one.rps).toFixed(2)}, server CPU per request ${one.cpuUs > 0 ? (clustered.cpuUs / one.cpuUs).toFixed(2) : '?'}\n`)
+    if (metered !== undefined) await reportMetered(summary(targets[1].rounds), one, metered)
   } finally {
-    service.kill('SIGTERM')
-    baseline.kill('SIGTERM')
-    onCluster.kill('SIGTERM')
+    for (const child of children) child.kill('SIGTERM')
     await cluster.stop()
   }
 }

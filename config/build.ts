@@ -63,7 +63,8 @@ function buildRateLimit (env: CheckedEnv['reading']['env']): Config['rateLimit']
     revoke: rate(env.RATE_LIMIT_REVOKE),
     mcp: rate(env.RATE_LIMIT_MCP),
     mcpPerIp: rate(env.RATE_LIMIT_MCP_PER_IP),
-    tokenPerIp: rate(env.RATE_LIMIT_TOKEN_PER_IP)
+    tokenPerIp: rate(env.RATE_LIMIT_TOKEN_PER_IP),
+    metrics: rate(env.RATE_LIMIT_METRICS)
   })
 }
 
@@ -112,7 +113,8 @@ export function buildConfig (checked: CheckedEnv): Config {
     }),
     logLevel: env.LOG_LEVEL,
     rateLimit: buildRateLimit(env),
-    audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN }
+    audit: { redisStream: env.AUDIT_REDIS_STREAM, streamMaxLen: env.AUDIT_STREAM_MAXLEN },
+    metrics: Object.freeze({ token: env.METRICS_TOKEN })
   }
   return Object.freeze(config)
 }

@@ -45,7 +45,7 @@ export interface CheckedEnv {
 }
 
 // Values never echoed in an error message.
-const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY', 'REDIS_URL'])
+const SECRET_NAMES = new Set(['AZURE_CLIENT_SECRET', 'TOKEN_SIGNING_KEY', 'TOKEN_ENCRYPTION_KEY', 'REDIS_URL', 'METRICS_TOKEN'])
 /** Names added later that look secret are not echoed either. */
 export const isSecretName = (name: string) => SECRET_NAMES.has(name) || /SECRET|PASSWORD|CREDENTIAL|_KEY$/.test(name)
 const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i
@@ -258,7 +258,7 @@ export function checkOrigins (r: Reading): Checked<string[]> {
   return { problems, value: allowedOrigins }
 }
 
-export const RATE_NAMES = ['RATE_LIMIT_REGISTER', 'RATE_LIMIT_AUTHORIZE', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_MCP', 'RATE_LIMIT_MCP_PER_IP', 'RATE_LIMIT_TOKEN_PER_IP'] as const
+export const RATE_NAMES = ['RATE_LIMIT_REGISTER', 'RATE_LIMIT_AUTHORIZE', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_MCP', 'RATE_LIMIT_MCP_PER_IP', 'RATE_LIMIT_TOKEN_PER_IP', 'RATE_LIMIT_METRICS'] as const
 
 /** Rate limits: the schema checks the max/windowSeconds shape, this the window. */
 export function checkRateLimits (r: Reading): string[] {

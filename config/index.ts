@@ -109,8 +109,12 @@ export interface Config {
     mcpPerIp: RateRule
     /** Ceiling per client IP on /token, checked before the body (and its client_id) is read. */
     tokenPerIp: RateRule
+    /** GET /metrics per client IP. */
+    metrics: RateRule
   }
   audit: { redisStream?: string, streamMaxLen: number }
+  /** Prometheus metrics: served at /metrics to this bearer token (secret); undefined: off, nothing registered. */
+  metrics: { token?: string }
 }
 
 export class ConfigError extends Error {

@@ -82,8 +82,14 @@ export const EnvSchema = Type.Object({
   // Ceilings per client IP behind the per-user /mcp and per-client /token budgets (see docs/rate-limit-and-audit.md).
   RATE_LIMIT_MCP_PER_IP: Rate('3000/60'),
   RATE_LIMIT_TOKEN_PER_IP: Rate('300/60'),
+  // GET /metrics per client IP (scrapes and wrong tokens alike), when METRICS_TOKEN is set.
+  RATE_LIMIT_METRICS: Rate('60/60'),
   AUDIT_REDIS_STREAM: Type.Optional(Type.String({ minLength: 1 })),
-  AUDIT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100000 })
+  AUDIT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100000 }),
+
+  // Prometheus metrics at GET /metrics, for a scraper holding this bearer token; off when unset.
+  // Token68 characters only (what a Bearer header can carry), at least 32 of them.
+  METRICS_TOKEN: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9\\-._~+/]{32,}=*$', description: 'at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (e.g. openssl rand -hex 32)' }))
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -54,7 +54,7 @@ function adminAuthentication (fastify: FastifyInstance, entra: EntraTrust, onSto
     selfIssuer: config.issuer,
     entra,
     clockToleranceSeconds: config.clockToleranceSeconds,
-    keys: createTrustedKeys(config, fastify.tokenSigner.verificationKeys, fastify.log, config.admin.resource),
+    keys: createTrustedKeys(config, fastify.tokenSigner.verificationKeys, fastify.log, undefined, config.admin.resource),
     onStoreRead,
     selfOnly: true
   })
@@ -78,7 +78,7 @@ export default fp(async function jwtVerify (fastify) {
     acceptV1Tokens: config.entra.acceptV1Tokens,
     issuerFor: config.entra.issuerFor
   }
-  const keys = createTrustedKeys(config, fastify.tokenSigner.verificationKeys, fastify.log)
+  const keys = createTrustedKeys(config, fastify.tokenSigner.verificationKeys, fastify.log, fastify.metrics?.jwksRefreshed)
 
   function noteStoreReset (read: EpochRead, detected: 'startup' | 'request' | 'token', request?: FastifyRequest) {
     if (!read.reset) return
@@ -128,4 +128,4 @@ export default fp(async function jwtVerify (fastify) {
   })
   fastify.decorateRequest('identity', undefined)
   fastify.decorateRequest('tokenReport', undefined)
-}, { name: 'jwt-verify', dependencies: ['config', 'store', 'signing-keys', 'audit-log', 'rate-limit'] })
+}, { name: 'jwt-verify', dependencies: ['config', 'store', 'signing-keys', 'audit-log', 'rate-limit', 'metrics'] })

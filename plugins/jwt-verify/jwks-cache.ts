@@ -24,6 +24,8 @@ export interface KeySetOptions<K> {
   fetch?: typeof fetch
   /** Told about fetch failures and refused keys (for a log line). */
   onProblem?: (message: string, detail: Record<string, unknown>) => void
+  /** Told after each fetch of the set, whether it gave a usable set (for metrics). */
+  onRefresh?: (ok: boolean) => void
 }
 
 export interface RsaJwk { kty: 'RSA', kid: string, n: string, e: string, alg?: string, use?: string }
@@ -40,6 +42,7 @@ export class RemoteKeySet<K> {
   private readonly now: () => number
   private readonly fetchImpl: typeof fetch
   private readonly onProblem: NonNullable<KeySetOptions<K>['onProblem']>
+  private readonly onRefresh: KeySetOptions<K>['onRefresh']
 
   private keys: Map<string, K> | null = null
   private fetchedAt = -Infinity
@@ -59,6 +62,7 @@ export class RemoteKeySet<K> {
     this.now = opts.now ?? Date.now
     this.fetchImpl = opts.fetch ?? fetch
     this.onProblem = opts.onProblem ?? (() => {})
+    this.onRefresh = opts.onRefresh
   }
 
   get state (): FetchState {
@@ -114,11 +118,13 @@ export class RemoteKeySet<K> {
       this.keys = keys
       this.fetchedAt = this.now()
       this.lastFailureAt = -Infinity
+      this.onRefresh?.(true)
     } catch (err) {
       this.lastFailureAt = this.now()
       this.onProblem('cannot fetch signing keys; cached keys (if any) keep serving', {
         url: this.url, reason: (err as Error).name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (err as Error).message, cached_keys: this.keys?.size ?? 0
       })
+      this.onRefresh?.(false)
     }
   }
 

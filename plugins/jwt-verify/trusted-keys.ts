@@ -26,8 +26,14 @@ const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
 const SELF_REQUIRED = ['iss', 'aud', 'exp', 'iat', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 
-/** `audience`: the resource our own tokens must name (the MCP resource, or the admin API for its verifier). */
-export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger, audience: string = config.resource): TrustedKeys {
+/**
+ * `onJwksRefresh`: told after each fetch of an Entra key set, whether it succeeded (metrics).
+ * `audience`: the resource our own tokens must name (the MCP resource, or the admin API for its verifier).
+ */
+export function createTrustedKeys (
+  config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger, onJwksRefresh?: (ok: boolean) => void,
+  audience: string = config.resource
+): TrustedKeys {
   const toleranceMs = config.clockToleranceSeconds * 1000
   // Refusals are not cached (fast-jwt would keep one for the clock tolerance): a token refused as
   // not yet valid must be accepted once its nbf is reached.
@@ -55,7 +61,8 @@ export function createTrustedKeys (config: Config, selfKeys: ReadonlyArray<{ kid
           pem,
           verify: createVerifier({ key: pem, allowedIss: issuers, allowedAud: entraAudiences, requiredClaims: ENTRA_REQUIRED, ...common }) as Verify
         }),
-        onProblem: (message, detail) => log.warn({ jwks: detail }, `entra signing keys: ${message}`)
+        onProblem: (message, detail) => log.warn({ jwks: detail }, `entra signing keys: ${message}`),
+        onRefresh: onJwksRefresh
       })
       entraKeySets.set(tid, set)
     }

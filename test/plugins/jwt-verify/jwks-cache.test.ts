@@ -122,3 +122,17 @@ t.test('a JWKS without usable keys, or too large, is a failed fetch', async t =>
   t.equal(await small.get('key-a'), undefined)
   t.match(problems[1], { reason: /larger than 100 bytes/ })
 })
+
+t.test('onRefresh is told of each fetch and whether it gave a usable set (metrics)', async t => {
+  const server = await startJwksServer(t, [A])
+  const clock = fakeClock()
+  const refreshes: boolean[] = []
+  const set = new RemoteKeySet<string>({ url: server.keysUrl(TENANT), convert: (jwk) => jwk.kid, now: () => clock.now, onRefresh: ok => refreshes.push(ok) })
+  t.equal(await set.get('key-a'), 'key-a')
+  t.equal(await set.get('key-a'), 'key-a')
+  t.same(refreshes, [true], 'a cached key: no fetch, nothing told')
+  server.setMode('down')
+  clock.tick(3600_000)
+  await set.get('key-a')
+  t.same(refreshes, [true, false], 'the expired set refetched, and the endpoint down')
+})

@@ -1,0 +1,45 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { CountActiveGrants } from './metrics/grants.ts'
+
+/** What the metrics plugin offers the route and the other concerns (null when METRICS_TOKEN is unset). */
+export interface MetricsHandle {
+  /** The registry in Prometheus' text exposition format. */
+  exposition: () => Promise<{ contentType: string, body: string }>
+  /** Whether an Authorization header is `Bearer <METRICS_TOKEN>` (constant time). */
+  authorized: (header: string | string[] | undefined) => boolean
+  /** Counts one fetch of an Entra key set (jwt-verify's JWKS cache). */
+  jwksRefreshed: (ok: boolean) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: MetricsHandle | null
+  }
+}
+
+/**
+ * The grants model's count of active grants. Until `countActiveGrants()` lands on the grants model
+ * (branch `grants`), none: the gauge is not reported. Then: `() => fastify.grants.countActiveGrants()`.
+ */
+function activeGrantCount (_fastify: FastifyInstance): CountActiveGrants | undefined {
+  return undefined
+}
+
+/**
+ * Prometheus metrics (docs/operations.md), only when METRICS_TOKEN is set: otherwise nothing is
+ * imported, registered, subscribed or hooked, and `fastify.metrics` is null. When set
+ * (metrics/instrument.ts): one prom-client registry per app (metrics/registry.ts), request durations
+ * from one onResponse hook, security events from the audit trail (metrics/audit.ts), Redis commands
+ * and outgoing HTTP from their libraries' diagnostics channels (metrics/store-commands.ts,
+ * metrics/upstream.ts), unsubscribed on close.
+ */
+export default fp(async function metrics (fastify) {
+  const token = fastify.config.metrics.token
+  if (token === undefined) {
+    fastify.decorate('metrics', null)
+    return
+  }
+  const { instrument } = await import('./metrics/instrument.ts')
+  fastify.decorate('metrics', instrument(fastify, token, () => activeGrantCount(fastify)))
+}, { name: 'metrics', dependencies: ['config', 'store', 'audit-log'] })
