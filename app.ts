@@ -19,6 +19,8 @@ import oauthRoutes from './routes/oauth/index.ts'
 import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 import serviceRoutes from './routes/index.ts'
 import type { Tracing } from './plugins/tracing/provider.ts'
+import admin from './plugins/admin.ts'
+import adminRoutes from './routes/admin/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -32,6 +34,8 @@ export interface AppOptions {
   store?: StoreOptions
   /** Tracing started by server.ts (or a test) when the configuration has an exporter; undefined: off. */
   tracing?: Tracing
+  /** Test seam: the admin sessions' clock (epoch seconds), instead of Date.now. */
+  adminClock?: () => number
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -96,7 +100,8 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 /**
  * The whole service, one registration per concern, in the order each needs the ones before it
  * (docs/architecture.md): config -> [tracing] -> errors -> readiness -> store -> security headers -> audit ->
- * metrics -> rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> its routes -> mcp -> service routes.
+ * metrics -> rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> admin sessions -> its routes ->
+ * mcp -> service routes -> admin area.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Not a Fastify option: past this many open connections Node closes each new one at once.
@@ -126,7 +131,9 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Imported only when enabled: oidc-provider and its dependencies are ~30 MB of resident memory.
   if (opts.config.devIdentityProvider) await fastify.register((await import('./dev-idp/plugin.ts')).default)
   await fastify.register(oauthProxy, { ...opts.clientRegistry, grantsClock: opts.grantsClock })
+  await fastify.register(admin, { now: opts.adminClock })
   await fastify.register(oauthRoutes)
   await fastify.register(mcp, opts.mcp ?? {})
   await fastify.register(serviceRoutes)
+  await fastify.register(adminRoutes)
 }

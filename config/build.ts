@@ -87,6 +87,7 @@ export function buildConfig (checked: CheckedEnv): Config {
     refreshTokenTtl: env.REFRESH_TOKEN_TTL,
     refreshReuseGrace: env.REFRESH_TOKEN_REUSE_GRACE,
     consentTtl: env.CONSENT_TTL,
+    admin: Object.freeze({ role: env.ADMIN_ROLE, resource: `${baseUrl}/admin/api`, sessionTtl: env.ADMIN_SESSION_TTL, sessionIdle: env.ADMIN_SESSION_IDLE }),
     clockToleranceSeconds: env.CLOCK_TOLERANCE,
     // The development provider serves a stand-in for Graph's /me, so graph_me works on a laptop.
     graphBaseUrl: (devIdentityProvider && raw.GRAPH_BASE_URL === undefined ? `${baseUrl}/dev-idp/graph/v1.0` : env.GRAPH_BASE_URL).replace(/\/+$/, ''),

@@ -73,6 +73,8 @@ export interface Config {
   /** Seconds after a rotation in which the old refresh token still refreshes instead of revoking the grant. */
   refreshReuseGrace: number
   consentTtl: number
+  /** The admin area: its app role, its bearer resource (RFC 8707), its session lifetimes (seconds). */
+  admin: { role: string, resource: string, sessionTtl: number, sessionIdle: number }
   clockToleranceSeconds: number
   graphBaseUrl: string
   /** null: none configured, an ephemeral key is made at start. */

@@ -38,6 +38,10 @@ export const EnvSchema = Type.Object({
   REFRESH_TOKEN_TTL: Seconds(2592000, 60),
   REFRESH_TOKEN_REUSE_GRACE: Seconds(30, 0),
   CONSENT_TTL: Seconds(2592000, 0),
+  // The admin area (/admin): the Entra app role it needs, and its browser session's lifetimes.
+  ADMIN_ROLE: Type.String({ default: 'Gateway.Admin', pattern: '^[^\\s]{1,120}$', description: 'an app role value (no spaces, at most 120 characters)' }),
+  ADMIN_SESSION_TTL: Seconds(28800, 60, 604800),
+  ADMIN_SESSION_IDLE: Seconds(1800, 60, 604800),
   CLOCK_TOLERANCE: Seconds(60, 0),
   GRAPH_BASE_URL: Type.String({ default: 'https://graph.microsoft.com/v1.0', pattern: '^https?://' }),
 

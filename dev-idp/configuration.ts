@@ -119,7 +119,9 @@ function account (user: DevUser, tenant: string): Account {
       ver: '2.0',
       name: user.name,
       preferred_username: user.preferredUsername,
-      email: user.email
+      email: user.email,
+      // Like Entra: `roles` only for a user with an app role assigned (absent otherwise).
+      ...(user.roles !== undefined && user.roles.length > 0 ? { roles: [...user.roles] } : {})
     })
   }
 }
@@ -261,7 +263,7 @@ export function entraLikeConfiguration (input: ConfigurationInput): Configuratio
     routes: { authorization: paths.authorize, token: paths.token, jwks: paths.jwks, end_session: paths.logout, userinfo: paths.userinfo },
     scopes: [...OIDC_SCOPES],
     claims: {
-      openid: ['sub', 'oid', 'tid', 'ver'],
+      openid: ['sub', 'oid', 'tid', 'ver', 'roles'],
       profile: ['name', 'preferred_username', 'email'],
       email: ['email']
     },

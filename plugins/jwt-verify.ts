@@ -1,10 +1,10 @@
 import fp from 'fastify-plugin'
-import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { EpochRead } from './store/contract.ts'
 import type { Identity } from './jwt-verify/identity.ts'
 import type { EntraTrust } from './jwt-verify/rules.ts'
 import { createTrustedKeys } from './jwt-verify/trusted-keys.ts'
-import { createTokenVerifier, type TokenReport, type VerifiedToken } from './jwt-verify/verifier.ts'
+import { createTokenVerifier, type TokenReport, type VerifiedToken, type VerifierOptions } from './jwt-verify/verifier.ts'
 import { createDenyList, type DenyList } from './jwt-verify/revocation.ts'
 import { createBearerChallenge, createBearerHooks, type ChallengeOptions } from './jwt-verify/hooks.ts'
 
@@ -12,6 +12,14 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: sets `request.identity` from a valid bearer token, or answers 401 / 400. */
     authenticate: preHandlerAsyncHookHandler
+    /**
+     * preHandler for the admin API: like `authenticate`, for tokens of this service whose audience is
+     * `{MCP_BASE_URL}/admin/api` (an MCP token, or an Entra token, is refused: 401 invalid_token).
+     * Sets `request.identity`; whether it holds ADMIN_ROLE is the admin guard's question.
+     */
+    authenticateAdmin: preHandlerAsyncHookHandler
+    /** The `WWW-Authenticate` value of the admin API (its own protected resource metadata). */
+    adminBearerChallenge: (opts?: ChallengeOptions) => string
     /** preHandler factory (after `authenticate`): answers 403 insufficient_scope unless every scope is held. */
     requireScopes: (...scopes: string[]) => preHandlerAsyncHookHandler
     /** The `WWW-Authenticate` value for this resource (with `resource_metadata`). */
@@ -37,6 +45,21 @@ declare module 'fastify' {
     /** How the bearer token of this request was checked (for `validate_token`). */
     tokenReport?: TokenReport
   }
+}
+
+/** The admin API is a resource of its own (RFC 8707): its own audience, our tokens only. */
+function adminAuthentication (fastify: FastifyInstance, entra: EntraTrust, onStoreRead: VerifierOptions['onStoreRead']) {
+  const { config } = fastify
+  const verifier = createTokenVerifier({
+    selfIssuer: config.issuer,
+    entra,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    keys: createTrustedKeys(config, fastify.tokenSigner.verificationKeys, fastify.log, undefined, config.admin.resource),
+    onStoreRead,
+    selfOnly: true
+  })
+  const adminBearerChallenge = createBearerChallenge(config.baseUrl, [], '/admin/api')
+  return { authenticateAdmin: createBearerHooks(fastify, verifier, adminBearerChallenge).authenticate, adminBearerChallenge }
 }
 
 /**
@@ -73,9 +96,12 @@ export default fp(async function jwtVerify (fastify) {
 
   const bearerChallenge = createBearerChallenge(config.baseUrl, config.scopes)
   const { authenticate, requireScopes } = createBearerHooks(fastify, verifier, bearerChallenge)
+  const { authenticateAdmin, adminBearerChallenge } = adminAuthentication(fastify, entra, (read, request) => { noteStoreReset(read, 'request', request) })
   const denyList = createDenyList(store, { clockToleranceSeconds: config.clockToleranceSeconds, grantTtlSeconds: config.refreshTokenTtl })
 
   fastify.decorate('authenticate', authenticate)
+  fastify.decorate('authenticateAdmin', authenticateAdmin)
+  fastify.decorate('adminBearerChallenge', adminBearerChallenge)
   fastify.decorate('requireScopes', requireScopes)
   fastify.decorate('bearerChallenge', bearerChallenge)
   fastify.decorate('verifyAccessToken', async function verifyAccessToken (token: string): Promise<VerifiedToken> {

@@ -77,8 +77,10 @@ export default fp<OAuthProxyOptions>(async function oauthProxy (fastify, opts) {
     signAccessToken: async (grant, scope) => {
       await fastify.ensureStoreEpoch()
       const { user } = grant
+      // The user's app roles go only into tokens for the admin API: an MCP token stays what it was.
+      const admin = grant.resource === config.admin.resource ? { audience: config.admin.resource, roles: user.roles ?? [] } : {}
       return fastify.tokenSigner.issueAccessToken({
-        sub: user.sub, oid: user.oid, tid: user.tid, name: user.name, preferred_username: user.preferred_username, email: user.email, client_id: grant.clientId, scope, sid: grant.sid
+        sub: user.sub, oid: user.oid, tid: user.tid, name: user.name, preferred_username: user.preferred_username, email: user.email, client_id: grant.clientId, scope, sid: grant.sid, ...admin
       })
     },
     denyGrant,

@@ -43,6 +43,19 @@ const wellKnownResource: FastifyPluginAsyncTypebox = async function (fastify) {
     })
   }
 
+  // The admin API: a resource of its own (RFC 8707), so that an MCP client's token never drives it.
+  const adminMetadata = {
+    resource: config.admin.resource,
+    authorization_servers: [config.issuer],
+    scopes_supported: [],
+    bearer_methods_supported: ['header'],
+    resource_name: 'Entra MCP Gateway admin API'
+  }
+  fastify.get('/.well-known/oauth-protected-resource/admin/api', { schema }, async (request, reply) => {
+    reply.header('cache-control', 'public, max-age=3600')
+    return adminMetadata
+  })
+
   fastify.get('/.well-known/jwks.json', { schema: { response: { 200: Jwks } } }, async (request, reply) => {
     // Short enough that a rotated-in key is seen soon; clients refetch on an unknown kid anyway.
     reply.header('cache-control', 'public, max-age=300')

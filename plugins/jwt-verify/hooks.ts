@@ -31,8 +31,8 @@ function answer (reply: FastifyReply, status: number, challenge: string, error: 
 }
 
 /** The `WWW-Authenticate` challenge of this resource, naming its protected resource metadata (RFC 9728). */
-export function createBearerChallenge (baseUrl: string, offeredScopes: readonly string[]): BearerChallenge {
-  const resourceMetadata = `${baseUrl}/.well-known/oauth-protected-resource/mcp`
+export function createBearerChallenge (baseUrl: string, offeredScopes: readonly string[], resourcePath = '/mcp'): BearerChallenge {
+  const resourceMetadata = `${baseUrl}/.well-known/oauth-protected-resource${resourcePath}`
   return function bearerChallenge (opts: ChallengeOptions = {}): string {
     const scope = opts.scope === undefined ? offeredScopes : typeof opts.scope === 'string' ? opts.scope.split(' ') : opts.scope
     return formatChallenge({ resourceMetadata, scope, error: opts.error, description: opts.description })

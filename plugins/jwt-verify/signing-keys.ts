@@ -11,6 +11,8 @@ export interface AccessTokenClaims extends GrantUser {
   scope: string
   /** The grant the token belongs to (revoking the grant revokes the token). */
   sid: string
+  /** RFC 8707 audience when not the MCP resource: the admin API (its tokens alone carry `roles`). */
+  audience?: string
 }
 
 export interface IssuedAccessToken {
@@ -62,7 +64,7 @@ export function createTokenSigner (keys: SigningKey[], opts: { issuer: string, a
       const jti = randomBytes(16).toString('base64url')
       const payload: Record<string, unknown> = {
         iss: opts.issuer,
-        aud: opts.audience,
+        aud: claims.audience ?? opts.audience,
         sub: claims.sub,
         client_id: claims.client_id,
         scope: claims.scope,
@@ -75,6 +77,7 @@ export function createTokenSigner (keys: SigningKey[], opts: { issuer: string, a
       for (const name of ['oid', 'tid', 'name', 'preferred_username', 'email'] as const) {
         if (claims[name] !== undefined) payload[name] = claims[name]
       }
+      if (claims.roles !== undefined) payload.roles = claims.roles
       return { accessToken: sign(payload), jti, expiresIn: opts.ttlSeconds }
     }
   }

@@ -26,9 +26,13 @@ const VERIFY_CACHE = { cache: 2000, cacheTTL: 60_000 }
 const SELF_REQUIRED = ['iss', 'aud', 'exp', 'iat', 'sub', 'jti']
 const ENTRA_REQUIRED = ['iss', 'aud', 'exp', 'sub']
 
-/** `onJwksRefresh`: told after each fetch of an Entra key set, whether it succeeded (metrics). */
+/**
+ * `onJwksRefresh`: told after each fetch of an Entra key set, whether it succeeded (metrics).
+ * `audience`: the resource our own tokens must name (the MCP resource, or the admin API for its verifier).
+ */
 export function createTrustedKeys (
-  config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger, onJwksRefresh?: (ok: boolean) => void
+  config: Config, selfKeys: ReadonlyArray<{ kid: string, publicPem: string }>, log: FastifyBaseLogger, onJwksRefresh?: (ok: boolean) => void,
+  audience: string = config.resource
 ): TrustedKeys {
   const toleranceMs = config.clockToleranceSeconds * 1000
   // Refusals are not cached (fast-jwt would keep one for the clock tolerance): a token refused as
@@ -40,7 +44,7 @@ export function createTrustedKeys (
   for (const { kid, publicPem } of selfKeys) {
     self.set(kid, {
       pem: publicPem,
-      verify: createVerifier({ key: publicPem, allowedIss: config.issuer, allowedAud: config.resource, requiredClaims: SELF_REQUIRED, checkTyp: 'at+jwt', ...common }) as Verify
+      verify: createVerifier({ key: publicPem, allowedIss: config.issuer, allowedAud: audience, requiredClaims: SELF_REQUIRED, checkTyp: 'at+jwt', ...common }) as Verify
     })
   }
 

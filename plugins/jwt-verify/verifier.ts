@@ -53,6 +53,8 @@ export interface VerifierOptions {
   keys: TrustedKeys
   /** Told of every store read made for a token of ours (the plugin notes a store reset). */
   onStoreRead: (read: EpochRead, request?: FastifyRequest) => void
+  /** Only tokens this service issued (the admin API): an Entra token is refused before any key lookup. */
+  selfOnly?: boolean
 }
 
 export function createTokenVerifier (opts: VerifierOptions): TokenVerifier {
@@ -70,6 +72,7 @@ export function createTokenVerifier (opts: VerifierOptions): TokenVerifier {
   async function check (token: string): Promise<CheckedToken> {
     const peeked = peek(token)
     const route = routeIssuer(peeked.payload, opts.selfIssuer, opts.entra)
+    if (opts.selfOnly === true && route.kind !== 'self') throw new TokenRejection('wrong_issuer', 'This resource accepts only tokens issued by this service')
     const kid = peeked.kid
     if (kid === undefined) throw new TokenRejection('unknown_key', 'The token header names no signing key (kid)')
     const key = route.kind === 'self' ? opts.keys.self(kid) : await opts.keys.entra(route.tid, kid)

@@ -100,3 +100,11 @@ export const RATE_LIMIT_PREFIX = 'rl:'
 
 /** A Conditional Access claims challenge waiting for the next sign-in of a user with a client. */
 export const claimsChallengeKey = (clientId: string, tid: string, oid: string) => `claims-challenge:${clientId}:${tid}:${oid}`
+
+/**
+ * The admin area (plugins/admin/sessions.ts): a sign-in under way at Entra (its id is the upstream
+ * `state` after the `admin.` marker), and an administrator's browser session by the hash of its id
+ * (the cookie's value never sits in the store).
+ */
+export const adminLoginKey = (id: string) => `admin-login:${id}`
+export const adminSessionKey = (sessionId: string) => `admin-session:${sha256(sessionId, 'base64url')}`

@@ -90,7 +90,9 @@ function bindToBrowser (
 async function startSignIn (
   fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, tx: AuthorizeTransaction, client: ClientRecord | null
 ): Promise<FastifyReply> {
-  const maySkip = client !== null && consentMaySkip(client, tx.redirectUri)
+  // A token for the admin API is asked about every time: an approval of MCP scopes never lets a client skip to it.
+  const adminApi = tx.resource === fastify.config.admin.resource
+  const maySkip = client !== null && !adminApi && consentMaySkip(client, tx.redirectUri)
   const remembered = maySkip && await fastify.consents.remembered(request, tx.clientId, tx.scopes)
   fastify.audit('authorize.started', { client_id: tx.clientId, scopes: tx.scopes, consent_remembered: remembered }, request)
 
@@ -116,7 +118,8 @@ async function startSignIn (
     scopes: tx.scopes,
     rememberedForSeconds: maySkip ? fastify.config.consentTtl : 0,
     serviceName: 'Entra MCP Gateway',
-    action: CONSENT_PATH
+    action: CONSENT_PATH,
+    adminApi
   }))
 }
 

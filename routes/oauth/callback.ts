@@ -10,6 +10,8 @@ import { aadstsOf, clientErrorFor, readableDescription } from '../../plugins/oau
 import { pageHeaders, sendErrorPage } from './consent-page.ts'
 import { renderDeviceDonePage } from './device-page.ts'
 import { BrowserQuery } from './authorize.ts'
+import { isAdminState } from '../../plugins/admin/sessions.ts'
+import { finishAdminSignIn } from '../admin/sign-in.ts'
 
 /**
  * GET /auth/callback: Entra's answer. It must arrive in the browser that opened /authorize (its
@@ -30,6 +32,8 @@ const callback: FastifyPluginAsyncTypebox = async function (fastify) {
   }, async (request, reply) => {
     const q = request.query
     const str = (name: string) => typeof q[name] === 'string' ? q[name] as string : undefined
+    // One redirect URI in the app registration: an administrator's sign-in (state `admin.…`) ends here too.
+    if (isAdminState(q.state)) return await finishAdminSignIn(fastify, request, reply, q)
     const taken = await takeBoundTransaction(fastify, request, reply, str('state'), bindingCookie)
     if ('refused' in taken) return taken.refused
     const { tx } = taken

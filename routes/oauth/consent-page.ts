@@ -45,6 +45,8 @@ export interface ConsentPageInput {
   serviceName: string
   /** Path the form posts to. */
   action: string
+  /** The token asked for is for the admin API (RFC 8707 resource), not for MCP tools. */
+  adminApi?: boolean
 }
 
 export function renderConsentPage (input: ConsentPageInput): string {
@@ -65,14 +67,16 @@ export function renderConsentPage (input: ConsentPageInput): string {
 <p>The application <strong>${escapeHtml(name)}</strong> asks to act on your behalf.</p>
 <p class="muted">Client ID${input.metadataDocument ? ' (metadata document)' : ''}: <code id="client-id">${escapeHtml(input.clientId)}</code><br>
 It will receive the result at <code id="redirect-host">${escapeHtml(target)}</code>.</p>
-${warning}
+${warning}${input.adminApi === true ? ADMIN_API_WARNING : ''}
 <p>It asks for:</p>
 <ul id="scopes">${scopes}</ul>
 <p class="muted">After you approve, you sign in with your organisation account (Microsoft Entra ID). If you did not start this, choose Deny.</p>
-<p class="muted" id="remembered">${escapeHtml(rememberedText(input.rememberedForSeconds))}</p>
+<p class="muted" id="remembered">${escapeHtml(input.adminApi === true ? 'You are asked every time an application asks for the admin API.' : rememberedText(input.rememberedForSeconds))}</p>
 ${decisionForm(input)}`
   return layout(`Allow ${name}?`, body)
 }
+
+const ADMIN_API_WARNING = '<p class="warn" id="admin-api-warning">It asks for access to this gateway\'s <strong>admin API</strong>: if your account holds the administrator role, it can list and revoke everyone\'s sign-ins and registered applications. Approve only a script or tool you run yourself.</p>'
 
 /** The requested scopes as list items: what each allows, and its name. */
 export function scopeItems (scopes: readonly string[]): string {

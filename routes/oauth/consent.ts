@@ -71,7 +71,8 @@ const consent: FastifyPluginAsyncTypebox = async function (fastify) {
         error: 'access_denied', error_description: 'The user denied the request', state: taken.state, iss: config.issuer
       }), 303)
     }
-    await fastify.consents.remember(request, reply, taken.clientId, taken.scopes)
+    // An approval for the admin API is not remembered (asked every time, routes/oauth/authorize.ts).
+    if (taken.resource !== config.admin.resource) await fastify.consents.remember(request, reply, taken.clientId, taken.scopes)
     fastify.audit('consent.granted', { client_id: taken.clientId, scopes: taken.scopes }, request)
     return reply.redirect(await fastify.upstreamSignIn(taken), 303)
   })

@@ -1,6 +1,6 @@
 import { isValidS256Challenge } from './pkce.ts'
 import { parseScope, requestedScopes } from './requested-scopes.ts'
-import { isThisResource } from './resource-indicator.ts'
+import { resolveResource } from './resource-indicator.ts'
 
 /** What /authorize needs to know of a client (a subset of the registry's ClientRecord). */
 export interface AuthorizeClient {
@@ -16,6 +16,8 @@ export interface AuthorizeSettings {
   scopes: readonly string[]
   /** The canonical MCP resource URL. */
   resource: string
+  /** The admin API's resource URL (RFC 8707), asked for by administrators' scripts. */
+  admin: { resource: string }
 }
 
 export interface AuthorizeParams {
@@ -87,12 +89,12 @@ export function checkAuthorizeRequest (
   if (responseTypeRefused !== undefined) return fail(responseTypeRefused)
   const codeChallenge = checkPkce(query)
   if (typeof codeChallenge !== 'string') return fail(codeChallenge)
-  const resourceRefused = checkResource(query, settings)
-  if (resourceRefused !== undefined) return fail(resourceRefused)
+  const resource = checkResource(query, settings)
+  if (typeof resource !== 'string') return fail(resource)
   const scopes = checkScopes(query, known, settings)
   if (!Array.isArray(scopes)) return fail(scopes)
 
-  return { outcome: 'ok', params: { clientId: known.client_id, redirectUri, state, codeChallenge, scopes, resource: settings.resource } }
+  return { outcome: 'ok', params: { clientId: known.client_id, redirectUri, state, codeChallenge, scopes, resource } }
 }
 
 /** The client and the redirect URI it registered; until both are known, an error is shown as a page. */
@@ -141,12 +143,12 @@ function checkPkce (query: Record<string, unknown>): string | Refusal {
   return challenge.value
 }
 
-function checkResource (query: Record<string, unknown>, settings: AuthorizeSettings): Refusal | undefined {
+/** The canonical resource asked for (MCP when none is named), or why not (one resource per request). */
+function checkResource (query: Record<string, unknown>, settings: AuthorizeSettings): string | Refusal {
   const resource = single(query, 'resource')
-  if (resource.repeated) return refusal('invalid_target', `This service is one resource: ${settings.resource}`)
-  if (resource.value !== undefined && !isThisResource(resource.value, settings.resource)) {
-    return refusal('invalid_target', `Unknown resource; this service's resource is ${settings.resource}`)
-  }
+  if (resource.repeated) return refusal('invalid_target', `One resource per request: ${settings.resource} (or the admin API, ${settings.admin.resource})`)
+  const resolved = resolveResource(resource.value, { mcp: settings.resource, admin: settings.admin.resource })
+  return resolved ?? refusal('invalid_target', `Unknown resource; this service's resource is ${settings.resource}`)
 }
 
 /** The requested scopes (all offered), or the defaults when none is named. */

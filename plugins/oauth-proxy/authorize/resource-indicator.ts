@@ -16,3 +16,22 @@ export function isThisResource (presented: string, resource: string): boolean {
   const path = asked.pathname.replace(/\/$/, '')
   return path === '' || path === ours.pathname.replace(/\/$/, '')
 }
+
+/** The resources this service issues tokens for: MCP, and the admin API (a token for one is refused by the other). */
+export interface OwnResources {
+  /** `{MCP_BASE_URL}/mcp`: the default when a request names none. */
+  mcp: string
+  /** `{MCP_BASE_URL}/admin/api`: tokens carrying the user's app roles. */
+  admin: string
+}
+
+/**
+ * The canonical resource a presented `resource` names, or undefined when it is none of ours. The
+ * MCP resource keeps its tolerated variants (isThisResource); the admin API only its exact URL,
+ * with or without a trailing slash: it is a newer resource, no client normalises it otherwise.
+ */
+export function resolveResource (presented: string | undefined, own: OwnResources): string | undefined {
+  if (presented === undefined) return own.mcp
+  if (presented === own.admin || presented === `${own.admin}/`) return own.admin
+  return isThisResource(presented, own.mcp) ? own.mcp : undefined
+}

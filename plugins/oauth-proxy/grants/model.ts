@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import type { AuditEvent, AuditFields } from '../../audit-log/events.ts'
-import { InvalidGrantError, InvalidScopeError } from '../../errors/oauth.ts'
+import { InvalidGrantError, InvalidScopeError, InvalidTargetError } from '../../errors/oauth.ts'
 import { getJson, setJson, takeJson, type Store } from '../../store/contract.ts'
 import { CONSENT_INDEX_KEY, codeKey, codeUseKey, consentId, consentKey, grantKey, refreshKey, refreshUseKey, transactionKey } from '../../store/keys.ts'
 import { verifyS256 } from '../authorize/pkce.ts'
@@ -135,7 +135,7 @@ export class GrantStore {
 
   /** Stores a grant with Entra's tokens sealed, and mints the one-time proxy code bound to it. */
   async createGrant ({ tx, user, tokens }: { tx: AuthorizeTransaction, user: GrantUser, tokens: EntraTokenSet }): Promise<{ grant: Grant, code: string }> {
-    const grant = await this.storeGrant(tx.clientId, tx.scopes, user, tokens)
+    const grant = await this.storeGrant(tx.clientId, tx.scopes, user, tokens, tx.resource)
     const { sid } = grant
     const code = randomToken(32)
     const record: CodeRecord = { sid, clientId: tx.clientId, redirectUri: tx.redirectUri, codeChallenge: tx.codeChallenge, scopes: tx.scopes, resource: tx.resource }
@@ -143,9 +143,9 @@ export class GrantStore {
     return { grant, code }
   }
 
-  private async storeGrant (clientId: string, scopes: string[], user: GrantUser, tokens: EntraTokenSet): Promise<Grant> {
+  private async storeGrant (clientId: string, scopes: string[], user: GrantUser, tokens: EntraTokenSet, resource?: string): Promise<Grant> {
     const sid = randomToken(24)
-    const grant: Grant = { sid, clientId, scopes, user, upstream: this.seal(tokensToUpstream(tokens, this.now()), sid), createdAt: this.now() }
+    const grant: Grant = { sid, clientId, scopes, user, upstream: this.seal(tokensToUpstream(tokens, this.now()), sid), createdAt: this.now(), ...(resource !== undefined ? { resource } : {}) }
     await this.index.add(grant)
     await setJson(this.store, grantKey(sid), grant, this.config.refreshTokenTtl)
     return grant
@@ -184,7 +184,7 @@ export class GrantStore {
    * Redeems a proxy code once: bound to its client, redirect URI and PKCE challenge. A code
    * redeemed twice revokes its grant (every token issued with it).
    */
-  async redeemCode (input: { code: string, clientId: string, verifier: string, redirectUri?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[] }> {
+  async redeemCode (input: { code: string, clientId: string, verifier: string, redirectUri?: string, resource?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[] }> {
     const { store } = this
     const record = await getJson<CodeRecord>(store, codeKey(input.code))
     if (record === null) throw unknownCode()
@@ -198,6 +198,8 @@ export class GrantStore {
       throw new InvalidGrantError('redirect_uri does not match the one of the authorization request')
     }
     if (!verifyS256(input.verifier, record.codeChallenge)) throw new InvalidGrantError('The PKCE code_verifier does not match the code_challenge')
+    // RFC 8707: the code is for the resource named at /authorize; asking another one here is refused before the code is spent.
+    if (input.resource !== undefined && input.resource !== record.resource) throw new InvalidTargetError('resource is not the one of the authorization request')
 
     // One redemption only: the counter is atomic across instances; the record stays, marked used,
     // so that a replay (even after the code's own 60 s) finds the grant and revokes it.
@@ -215,7 +217,7 @@ export class GrantStore {
    * sign-in is over), the refresh token spent only after. An already-used refresh token revokes
    * the grant, except within REFRESH_TOKEN_REUSE_GRACE of its first use.
    */
-  async rotateRefresh (input: { token: string, clientId: string, scope?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[], reusedWithinGrace: boolean }> {
+  async rotateRefresh (input: { token: string, clientId: string, scope?: string, resource?: string }, request?: FastifyRequest): Promise<{ grant: Grant, scopes: string[], reusedWithinGrace: boolean }> {
     const { store, config } = this
     const record = await getJson<RefreshRecord>(store, refreshKey(input.token))
     if (record === null) throw unknownRefreshToken()
@@ -235,6 +237,10 @@ export class GrantStore {
     const scopes = narrowedScopes(record.scopes, input.scope, config.scopes)
     const grant = await this.readGrant(record.sid)
     if (grant === null) throw new InvalidGrantError('The sign-in behind this refresh token no longer exists (revoked or expired)')
+    // A grant is for one resource: its refresh token never mints a token for the other (checked before it is spent).
+    if (input.resource !== undefined && grant.resource !== undefined && input.resource !== grant.resource) {
+      throw new InvalidTargetError('This refresh token is for another resource')
+    }
     const renewed = await this.renew(grant, request)
 
     const uses = await store.incr(refreshUseKey(input.token), config.refreshTokenTtl)

@@ -8,6 +8,8 @@ export interface GrantUser {
   name?: string
   preferred_username?: string
   email?: string
+  /** Entra app roles from the id token; only tokens for the admin resource carry them. */
+  roles?: string[]
 }
 
 /** Entra's tokens for one grant; only ever stored sealed (AES-256-GCM, associated data = grant id). */
@@ -31,6 +33,8 @@ export interface Grant {
   upstream: string
   /** Epoch seconds. */
   createdAt: number
+  /** The RFC 8707 resource its tokens are for; absent: the MCP resource (`{MCP_BASE_URL}/mcp`). */
+  resource?: string
 }
 
 /** `code:{sha256(code)}`: a proxy authorization code, bound to client, redirect URI, challenge and grant. */

@@ -9,6 +9,8 @@ export interface EntraIdClaims {
   name?: string
   preferred_username?: string
   email?: string
+  /** App roles assigned to the user for this app (Entra emits `roles` only for assigned roles). */
+  roles?: string[]
 }
 
 export interface IdTokenVerifierOptions {
@@ -62,12 +64,14 @@ export function createIdTokenVerifier (opts: IdTokenVerifierOptions): (idToken: 
 
 function claimsOf (claims: Record<string, unknown>): EntraIdClaims {
   const str = (name: string) => typeof claims[name] === 'string' ? claims[name] as string : undefined
+  const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === 'string') : []
   return {
     sub: claims.sub as string,
     oid: str('oid'),
     tid: (claims.tid as string).toLowerCase(),
     name: str('name'),
     preferred_username: str('preferred_username'),
-    email: str('email')
+    email: str('email'),
+    ...(roles.length > 0 ? { roles } : {})
   }
 }

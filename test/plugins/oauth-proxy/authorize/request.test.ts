@@ -3,7 +3,7 @@ import { checkAuthorizeRequest, clientRedirect, defaultScopes, type AuthorizeCli
 import { parseScope, requestedScopes } from '../../../../plugins/oauth-proxy/authorize/requested-scopes.ts'
 import { createCodeVerifier, s256Challenge } from '../../../../plugins/oauth-proxy/authorize/pkce.ts'
 
-const settings = { scopes: ['tools.read', 'tools.write', 'graph.read'], resource: 'https://mcp.example.com/mcp' }
+const settings = { scopes: ['tools.read', 'tools.write', 'graph.read'], resource: 'https://mcp.example.com/mcp', admin: { resource: 'https://mcp.example.com/admin/api' } }
 const exact = (registered: string[], presented: string) => registered.includes(presented)
 const client: AuthorizeClient = { client_id: 'c1', redirect_uris: ['https://app.example.com/cb'], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] }
 const challenge = s256Challenge(createCodeVerifier())
@@ -14,6 +14,11 @@ const check = (query: Record<string, unknown>, c: AuthorizeClient | null = clien
 t.test('a good request passes with the requested scopes', async t => {
   const r = check({ ...good, scope: 'tools.read tools.read', resource: settings.resource })
   t.same(r, { outcome: 'ok', params: { clientId: 'c1', redirectUri: good.redirect_uri, state: 'xyz', codeChallenge: challenge, scopes: ['tools.read'], resource: settings.resource } })
+})
+
+t.test('the admin API is a resource of its own: the transaction carries it', async t => {
+  t.match(check({ ...good, resource: settings.admin.resource }), { outcome: 'ok', params: { resource: settings.admin.resource } })
+  t.match(check(good), { outcome: 'ok', params: { resource: settings.resource } }, 'no resource: MCP')
 })
 
 t.test('client and redirect URI problems are pages, never redirects', async t => {

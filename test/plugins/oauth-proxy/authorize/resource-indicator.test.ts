@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isThisResource } from '../../../../plugins/oauth-proxy/authorize/resource-indicator.ts'
+import { isThisResource, resolveResource } from '../../../../plugins/oauth-proxy/authorize/resource-indicator.ts'
 
 const RESOURCE = 'https://gw.example.com/mcp'
 
@@ -17,5 +17,16 @@ t.test('another origin, path, port, scheme, a query or a fragment does not', asy
     'gw.example.com/mcp', '/mcp', ''
   ]) {
     t.notOk(isThisResource(presented, RESOURCE), presented || '(empty)')
+  }
+})
+
+t.test('resolveResource: no resource is MCP; the admin API by its exact URL; anything else is none of ours', async t => {
+  const own = { mcp: RESOURCE, admin: 'https://gw.example.com/admin/api' }
+  t.equal(resolveResource(undefined, own), RESOURCE)
+  t.equal(resolveResource('https://gw.example.com', own), RESOURCE, 'the origin stays the MCP resource (Claude Code)')
+  t.equal(resolveResource('https://gw.example.com/admin/api', own), own.admin)
+  t.equal(resolveResource('https://gw.example.com/admin/api/', own), own.admin)
+  for (const presented of ['https://gw.example.com/admin', 'https://gw.example.com/admin/api/x', 'https://gw.example.com/admin/api?x', 'https://other.example.com/admin/api', 'http://gw.example.com/admin/api']) {
+    t.equal(resolveResource(presented, own), undefined, presented)
   }
 })
