@@ -23,34 +23,52 @@ const fakeRequest = (socket: EventEmitter) => ({
 }) as never
 const auth = { token: '', clientId: 'c', scopes: ['tools.read'] }
 
-t.test('a client that goes away mid-call aborts the running tool, and its server is reused', async t => {
+for (const path of ['direct', 'handler'] as const) {
+  t.test(`${path} path: a client that goes away mid-call aborts the running tool, and its server is reused`, async t => {
+    const leg = createModernLeg(registry, { name: 'test', version: '1' }, () => {})
+    t.teardown(leg.close)
+    const serve = path === 'direct' ? leg.serve : leg.serveWithHandler
+    const pool = path === 'direct' ? leg.directPool : leg.pool
+    const socket = new EventEmitter()
+    let seen: AbortSignal | undefined
+    const started = new Promise<void>(resolve => {
+      const scope: RequestScope = {
+        callTool: async (_tool, _args, signal) => {
+          seen = signal
+          resolve()
+          await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
+          return { content: [{ type: 'text', text: 'late' }] }
+        },
+        scopeChallenge: () => undefined
+      }
+      serve(fakeRequest(socket), call(1), scope, auth).catch(() => {})
+    })
+    await started
+    t.equal(seen?.aborted, false)
+    socket.emit('close')
+    await new Promise(resolve => setImmediate(resolve))
+    t.equal(seen?.aborted, true, 'the tool saw the abort')
+    t.equal(socket.listenerCount('close'), 0, 'the close listener is removed')
+    t.equal(pool.idle, 1, 'the server went back to the pool')
+
+    const answered: RequestScope = { callTool: async () => ({ content: [{ type: 'text', text: 'ok' }] }), scopeChallenge: () => undefined }
+    const answer = await serve(fakeRequest(new EventEmitter()), call(2), answered, auth)
+    t.equal(answer.status, 200)
+    t.match(answer.body, /"id":2/)
+    t.equal(pool.created, 1, 'no second server was built')
+  })
+}
+
+t.test('tools/call goes to the direct path; what it leaves (a wrong Mcp-Name) the handler refuses, the direct server back in its pool', async t => {
   const leg = createModernLeg(registry, { name: 'test', version: '1' }, () => {})
   t.teardown(leg.close)
-  const socket = new EventEmitter()
-  let seen: AbortSignal | undefined
-  const started = new Promise<void>(resolve => {
-    const scope: RequestScope = {
-      callTool: async (_tool, _args, signal) => {
-        seen = signal
-        resolve()
-        await new Promise(resolve => signal.addEventListener('abort', resolve, { once: true }))
-        return { content: [{ type: 'text', text: 'late' }] }
-      },
-      scopeChallenge: () => undefined
-    }
-    leg.serve(fakeRequest(socket), call(1), scope, auth).catch(() => {})
-  })
-  await started
-  t.equal(seen?.aborted, false)
-  socket.emit('close')
-  await new Promise(resolve => setImmediate(resolve))
-  t.equal(seen?.aborted, true, 'the tool saw the abort')
-  t.equal(socket.listenerCount('close'), 0, 'the close listener is removed')
-  t.equal(leg.pool.idle, 1, 'the server went back to the pool')
-
-  const answered: RequestScope = { callTool: async () => ({ content: [{ type: 'text', text: 'ok' }] }), scopeChallenge: () => undefined }
-  const answer = await leg.serve(fakeRequest(new EventEmitter()), call(2), answered, auth)
-  t.equal(answer.status, 200)
-  t.match(answer.body, /"id":2/)
-  t.equal(leg.pool.created, 1, 'no second server was built')
+  const scope: RequestScope = { callTool: async () => ({ content: [{ type: 'text', text: 'ok' }] }), scopeChallenge: () => undefined }
+  for (let id = 1; id <= 3; id++) t.equal((await leg.serve(fakeRequest(new EventEmitter()), call(id), scope, auth)).status, 200)
+  t.same([leg.directPool.created, leg.pool.created], [1, 0], 'one direct server served three calls')
+  const wrong = fakeRequest(new EventEmitter()) as { headers: Record<string, string> }
+  wrong.headers['mcp-name'] = 'other'
+  const refused = await leg.serve(wrong as never, call(4), scope, auth)
+  t.equal(refused.status, 400)
+  t.match(refused.body, /"id":4/)
+  t.same([leg.directPool.created, leg.pool.created, leg.directPool.idle], [1, 0, 1], 'refused by the handler before its factory')
 })
