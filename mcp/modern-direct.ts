@@ -134,11 +134,15 @@ export class DirectTransport extends PerRequestHTTPServerTransport {
   /** Hands one request to the server; resolves with the answer, or 'ladder' when a pre-handler gate refused it. */
   async exchange (message: JSONRPCRequest, extra: MessageExtraInfo, end: () => void): Promise<DirectAnswer | 'ladder'> {
     if (this.#exchange !== undefined || this.#closed || this.onmessage === undefined) throw new Error('the direct transport is busy, closed or not connected')
-    return await new Promise(resolve => {
+    return await new Promise((resolve, reject) => {
       const exchange: Exchange = { id: message.id, dispatching: true, settle: resolve, end }
       this.#exchange = exchange
       try {
         this.onmessage?.(message, extra)
+      } catch (err) {
+        // The server failed to take the message: nothing is pending on this transport.
+        if (this.#exchange === exchange) this.#exchange = undefined
+        reject(err)
       } finally {
         exchange.dispatching = false
       }
@@ -256,8 +260,13 @@ export function createDirectLeg (registry: ToolRegistry, pool: ServerPool) {
     let released = false
     const release = () => { if (!released) { released = true; stopWatching(); pool.release(slot) } }
     const stopWatching = onClientGone(() => { transport.close().catch(() => {}) })
-    const answer = await transport.exchange(route.message, { classification: route.classification, request: requestView(headers), authInfo }, release)
-    if (answer === 'ladder') return undefined
-    return answer
+    let answer
+    try {
+      answer = await transport.exchange(route.message, { classification: route.classification, request: requestView(headers), authInfo }, release)
+    } catch (err) {
+      stopWatching() // the server is not pooled again: its state after a failed hand-over is unknown
+      throw err
+    }
+    return answer === 'ladder' ? undefined : answer
   }
 }

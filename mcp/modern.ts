@@ -1,5 +1,7 @@
 // The 2026-07-28 leg of POST /mcp: the SDK's stateless handler (createMcpHandler) owns the
 // revision's answer ladder; its server factory lends pooled McpServers kept for this era only.
+// `tools/call`, `tools/list` and `server/discover` that pass the ladder are served beside it on
+// servers kept connected (mcp/modern-direct.ts), with the same answers.
 import { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import { SUPPORTED_PROTOCOL_VERSIONS, createMcpHandler, type AuthInfo, type McpHttpHandler, type ServerContext } from '@modelcontextprotocol/server'
