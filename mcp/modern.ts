@@ -1,11 +1,15 @@
 // The 2026-07-28 leg of POST /mcp: the SDK's stateless handler (createMcpHandler) owns the
 // revision's answer ladder; its server factory lends pooled McpServers kept for this era only.
+// `tools/call`, `tools/list` and `server/discover` that pass the ladder are served beside it on
+// servers kept connected (mcp/modern-direct.ts), with the same answers.
 import { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
-import { createMcpHandler, type AuthInfo, type McpHttpHandler, type ServerContext } from '@modelcontextprotocol/server'
+import { SUPPORTED_PROTOCOL_VERSIONS, createMcpHandler, type AuthInfo, type McpHttpHandler, type ServerContext } from '@modelcontextprotocol/server'
 import type { Identity } from '../plugins/jwt-verify/identity.ts'
 import { ServerPool, type RequestScope, type ServerInfo, type ServerSlot } from './server.ts'
 import type { ToolRegistry } from './registry.ts'
+import { MODERN_VERSIONS } from './local-transport.ts'
+import { createDirectLeg, directRoute } from './modern-direct.ts'
 
 /** One lending of a pooled server to one HTTP request; released exactly once. */
 interface Lending {
@@ -36,7 +40,7 @@ const PASSED_HEADERS = ['content-type', 'www-authenticate', 'allow', 'cache-cont
  * pool never serves a 2025 request) and takes it back when the exchange's transport closes, or,
  * when the handler refused before connecting it, once the handler has answered.
  */
-export function createModernLeg (registry: ToolRegistry, info: ServerInfo, onerror: (error: Error) => void) {
+export function createModernLeg (registry: ToolRegistry, info: ServerInfo, onerror: (error: Error) => void, { direct = true } = {}) {
   const pool = new ServerPool(registry, info)
   const release = (lending: Lending) => {
     if (lending.done || lending.slot === undefined) return
@@ -53,9 +57,26 @@ export function createModernLeg (registry: ToolRegistry, info: ServerInfo, onerr
     slot.onclose = () => release(lending)
     return slot.server
   }, { legacy: 'reject', onerror })
+  // `tools/call`, `tools/list`, `server/discover` (mcp/modern-direct.ts): servers kept connected, listing the revision as the handler leaves them.
+  const directPool = new ServerPool(registry, info, 64, [...SUPPORTED_PROTOCOL_VERSIONS, ...MODERN_VERSIONS])
+  const serveDirect = createDirectLeg(registry, directPool)
+  const socketOf = (request: FastifyRequest) => (abort: () => void) => {
+    request.raw.socket?.once('close', abort)
+    return () => { request.raw.socket?.off('close', abort) }
+  }
 
   /** Serves one 2026-07-28 request (`body` already parsed) for the caller of `request`. */
   async function serve (request: FastifyRequest, body: unknown, scope: RequestScope, authInfo: Omit<AuthInfo, 'extra'>): Promise<ModernAnswer> {
+    const route = direct ? directRoute(body, request.headers) : undefined
+    if (route !== undefined) {
+      const answer = await serveDirect(route, request.headers, scope, { ...authInfo, extra: { lending: { scope, done: false } } }, socketOf(request))
+      if (answer !== undefined) return answer
+    }
+    return await serveWithHandler(request, body, scope, authInfo)
+  }
+
+  /** The SDK's handler: every request the direct path leaves to it. */
+  async function serveWithHandler (request: FastifyRequest, body: unknown, scope: RequestScope, authInfo: Omit<AuthInfo, 'extra'>): Promise<ModernAnswer> {
     const lending: Lending = { scope, done: false }
     const aborted = new AbortController()
     // The client going away cancels the exchange (the SDK aborts the handler's signal).
@@ -71,7 +92,7 @@ export function createModernLeg (registry: ToolRegistry, info: ServerInfo, onerr
     }
   }
 
-  return { serve, close: async () => { await handler.close(); pool.clear() }, pool }
+  return { serve, serveWithHandler, close: async () => { await handler.close(); pool.clear(); directPool.clear() }, pool, directPool }
 }
 
 /**

@@ -74,10 +74,13 @@ export interface ServerSlot {
   onclose?: () => void
 }
 
-export function createMcpServer (registry: ToolRegistry, info: ServerInfo, validator: jsonSchemaValidator): ServerSlot {
+export function createMcpServer (registry: ToolRegistry, info: ServerInfo, validator: jsonSchemaValidator, protocolVersions?: string[]): ServerSlot {
   const server = new McpServer(
     { name: info.name, version: info.version },
     {
+      // The direct 2026-07-28 path (mcp/modern-direct.ts) lists the revision from the start, as the
+      // SDK's handler makes it per exchange (`installModernOnlyHandlers` appends it to this list).
+      ...(protocolVersions !== undefined ? { supportedProtocolVersions: protocolVersions } : {}),
       capabilities: { tools: { listChanged: false } },
       instructions: info.instructions,
       jsonSchemaValidator: validator,
@@ -126,13 +129,15 @@ export class ServerPool {
   readonly #info: ServerInfo
   readonly #maxIdle: number
   readonly #validator: jsonSchemaValidator
+  readonly #protocolVersions: string[] | undefined
   created = 0
 
-  constructor (registry: ToolRegistry, info: ServerInfo, maxIdle = 64) {
+  constructor (registry: ToolRegistry, info: ServerInfo, maxIdle = 64, protocolVersions?: string[]) {
     this.#registry = registry
     this.#info = info
     this.#maxIdle = maxIdle
     this.#validator = new AjvJsonSchemaValidator()
+    this.#protocolVersions = protocolVersions
   }
 
   acquire (): ServerSlot {
@@ -140,7 +145,7 @@ export class ServerPool {
     while (slot !== undefined && slot.version !== this.#registry.version) slot = this.#idle.pop()
     if (slot !== undefined) return slot
     this.created++
-    return createMcpServer(this.#registry, this.#info, this.#validator)
+    return createMcpServer(this.#registry, this.#info, this.#validator, this.#protocolVersions)
   }
 
   release (slot: ServerSlot): void {

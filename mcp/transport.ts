@@ -23,6 +23,8 @@ export interface McpPluginOptions extends CatalogOptions {
   upstreamTokens?: UpstreamTokens
   /** A tool call still running after this long is answered with an `isError` result (default 30 s). */
   toolTimeoutMs?: number
+  /** false: every 2026-07-28 request through createMcpHandler (tests compare the direct path with it). */
+  directModernPath?: boolean
 }
 
 export interface McpTools {
@@ -81,7 +83,7 @@ export default fp(async function mcp (fastify, opts: McpPluginOptions) {
   const info = serverInfo(config, catalog)
   const requestState = info.requestState
   const pool = new ServerPool(registry, info)
-  const modern = createModernLeg(registry, info, err => fastify.log.debug({ err }, 'mcp request refused'))
+  const modern = createModernLeg(registry, info, err => fastify.log.debug({ err }, 'mcp request refused'), { direct: opts.directModernPath ?? true })
   fastify.decorate('mcpTools', { list: () => registry.list(), get: (name: string) => registry.get(name) })
 
   const callGraph = createGraphCall(config.graphBaseUrl, () => opts.upstreamTokens ?? fastify.upstreamTokens)
