@@ -8,6 +8,7 @@ import readiness from './plugins/readiness.ts'
 import store, { type StoreOptions } from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
+import auditFeed, { type AuditFeedOptions } from './plugins/audit-feed.ts'
 import { createThrottle } from './plugins/shared/throttle.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import signingKeys from './plugins/jwt-verify/signing-keys.ts'
@@ -28,6 +29,8 @@ export interface AppOptions {
   mcp?: McpPluginOptions
   /** Test seam: the credential and clock of Microsoft Entra authentication to Redis (REDIS_AUTH=entra). */
   store?: StoreOptions
+  /** Test seam: the admin feed's bounds and chart clock. */
+  auditFeed?: AuditFeedOptions
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -91,7 +94,7 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 
 /**
  * The whole service, one registration per concern, in the order each needs the ones before it
- * (docs/architecture.md): config -> errors -> readiness -> store -> security headers -> audit ->
+ * (docs/architecture.md): config -> errors -> readiness -> store -> security headers -> audit -> audit feed ->
  * rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> its routes -> mcp -> service routes.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
@@ -112,6 +115,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(store, opts.store ?? {})
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
+  await fastify.register(auditFeed, opts.auditFeed ?? {})
   await fastify.register(rateLimit)
   await fastify.register(signingKeys)
   await fastify.register(jwtVerify)
