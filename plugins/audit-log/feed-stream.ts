@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisClient } from '../store/connection.ts'
@@ -32,6 +33,12 @@ export function entryEvent ([id, fields]: Entry): FeedEvent | undefined {
     } catch { return undefined }
   }
   return undefined
+}
+
+/** XREAD's entries of its one stream: pairs `[[key, entries]]` (RESP2), or a map flattened to `[key, entries]` (RESP3). */
+export function readEntries (answer: unknown): Entry[] {
+  if (!Array.isArray(answer) || answer.length === 0) return []
+  return (typeof answer[0] === 'string' ? answer[1] : answer[0]?.[1]) ?? []
 }
 
 async function range (redis: RedisClient, command: 'XRANGE' | 'XREVRANGE', name: string, from: string, to: string, count: number): Promise<Entry[]> {
@@ -106,8 +113,8 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
       await backfill(id)
       lastId = id
     }
-    const answer = await blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', opts.blockMs, 'STREAMS', opts.name, lastId) as Array<[string, Entry[]]> | null
-    for (const entry of answer?.[0]?.[1] ?? []) {
+    const answer = await blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', opts.blockMs, 'STREAMS', opts.name, lastId)
+    for (const entry of readEntries(answer)) {
       if (compareIds(entry[0], lastId) <= 0) continue
       lastId = entry[0]
       const e = entryEvent(entry)
@@ -117,6 +124,8 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
 
   async function loop () {
     let failures = 0
+    // The dedicated connection is still connecting at start: wait for it (bounded) rather than fail once.
+    if (blocking.status !== 'ready') await Promise.race([once(blocking, 'ready', { signal: abort.signal }), sleep(opts.blockMs, undefined, { signal: abort.signal })]).catch(() => {})
     while (!abort.signal.aborted) {
       try {
         await readOnce()
@@ -124,6 +133,7 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
       } catch (err) {
         if (abort.signal.aborted) return
         failures++
+        opts.log.debug({ failures, stream: opts.name }, 'audit stream read failed')
         if (warn()) opts.log.warn({ err: { code: (err as NodeJS.ErrnoException).code, message: (err as Error).message }, stream: opts.name }, 'admin feed cannot read the audit stream; retrying (said once a minute)')
         await sleep(Math.min(failures * 250, 5000), undefined, { signal: abort.signal }).catch(() => {})
       }
