@@ -56,15 +56,15 @@ export function dashboardBody (view: DashboardView): string {
 <h1>Audit dashboard</h1>
 <p class="muted">Events of ${escapeHtml(source)}. Status: <span id="feed-status" class="status">connecting</span></p>
 ${filtersForm(view)}
-<h2>Charts <span class="muted">(${view.chart === '1h' ? 'last hour, per minute' : 'last 24 hours, per 15 minutes'})</span></h2>
+<h2>Charts <span class="muted">(${view.chart === '1h' ? 'last hour, per minute' : 'last 24 hours, per 15 minutes'}; every event: the filters apply to the feed)</span></h2>
 <div class="charts">
 <figure><figcaption>Sign-ins</figcaption><div class="chart-box"><canvas id="chart-sign-ins" aria-label="Sign-ins succeeded and failed"></canvas></div></figure>
 <figure><figcaption>Token rejections by reason</figcaption><div class="chart-box"><canvas id="chart-rejections" aria-label="Token rejections by reason"></canvas></div></figure>
 <figure><figcaption>Scope denials and rate-limit hits</figcaption><div class="chart-box"><canvas id="chart-denials" aria-label="Scope denials and rate-limit hits"></canvas></div></figure>
 </div>
 <div class="tops">
-<figure><figcaption>Top clients</figcaption><table id="top-clients" class="top"><thead><tr><th>Client</th><th>Sign-ins</th><th>Failed</th><th>Rejected</th><th>Scope</th><th>Rate limit</th></tr></thead><tbody></tbody></table></figure>
-<figure><figcaption>Top tenants</figcaption><table id="top-tenants" class="top"><thead><tr><th>Tenant</th><th>Sign-ins</th><th>Failed</th><th>Rejected</th><th>Scope</th><th>Rate limit</th></tr></thead><tbody></tbody></table></figure>
+<figure><figcaption>Top clients</figcaption><table id="top-clients" class="top"><thead><tr><th>Client</th><th>Signed in</th><th>Failed</th><th>Rejected</th><th>Scope</th><th>Limited</th></tr></thead><tbody></tbody></table></figure>
+<figure><figcaption>Top tenants</figcaption><table id="top-tenants" class="top"><thead><tr><th>Tenant</th><th>Signed in</th><th>Failed</th><th>Rejected</th><th>Scope</th><th>Limited</th></tr></thead><tbody></tbody></table></figure>
 </div>
 <h2>Live feed</h2>
 <table id="feed" class="feed"><thead><tr><th>Time</th><th>Event</th><th>Outcome</th><th>User</th><th>Tenant</th><th>Client</th><th>Detail</th></tr></thead><tbody id="feed-rows"></tbody></table>
@@ -78,7 +78,7 @@ ${filtersForm(view)}
 export function standalonePage (title: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><link rel="stylesheet" href="${assetUrl('admin.css')}"></head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${assetUrl('admin.css')}"></head>
 <body><main class="admin">${body}</main></body></html>`
 }
 

@@ -45,7 +45,8 @@
     while (rows.children.length > MAX_ROWS) rows.lastElementChild.remove()
   }
 
-  function lineChart (id, labels, datasets, stacked) {
+  // Bars: counts per bucket are sparse, and a bar shows one event where a line hides it.
+  function barChart (id, labels, datasets, stacked) {
     const existing = charts[id]
     if (existing) {
       existing.data.labels = labels
@@ -54,7 +55,7 @@
       return
     }
     charts[id] = new Chart(document.getElementById(id), {
-      type: stacked ? 'bar' : 'line',
+      type: 'bar',
       data: { labels, datasets },
       options: {
         animation: false,
@@ -67,7 +68,7 @@
     })
   }
 
-  const series = (label, data, color, fill) => ({ label, data, borderColor: color, backgroundColor: color, pointRadius: 0, borderWidth: 2, fill })
+  const series = (label, data, color) => ({ label, data, backgroundColor: color, borderColor: color, borderWidth: 0, maxBarThickness: 14, categoryPercentage: 0.9, barPercentage: 1 })
 
   function topTable (id, entries) {
     const body = document.querySelector('#' + id + ' tbody')
@@ -88,10 +89,10 @@
 
   function draw (s) {
     const labels = s.buckets.map(b => new Date(b).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }))
-    lineChart('chart-sign-ins', labels, [series('succeeded', s.sign_ins.succeeded, COLORS[4]), series('failed', s.sign_ins.failed, COLORS[1])], false)
+    barChart('chart-sign-ins', labels, [series('succeeded', s.sign_ins.succeeded, COLORS[4]), series('failed', s.sign_ins.failed, COLORS[1])], false)
     const reasons = s.token_rejections.length === 0 ? [{ reason: 'none', counts: s.buckets.map(() => 0) }] : s.token_rejections
-    lineChart('chart-rejections', labels, reasons.map((r, i) => series(r.reason, r.counts, COLORS[(i + 2) % COLORS.length])), true)
-    lineChart('chart-denials', labels, [series('scope denials', s.scope_denials, COLORS[3]), series('rate-limit hits', s.rate_limit_hits, COLORS[0])], true)
+    barChart('chart-rejections', labels, reasons.map((r, i) => series(r.reason, r.counts, COLORS[(i + 2) % COLORS.length])), true)
+    barChart('chart-denials', labels, [series('scope denials', s.scope_denials, COLORS[3]), series('rate-limit hits', s.rate_limit_hits, COLORS[0])], true)
     topTable('top-clients', s.top_clients)
     topTable('top-tenants', s.top_tenants)
     root.dataset.summaryAt = s.to
