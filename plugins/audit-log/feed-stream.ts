@@ -69,6 +69,21 @@ export async function scan (redis: RedisClient, name: string, direction: 'forwar
   return out
 }
 
+/** Hands every entry from `since` (ms) to `until` (an id) to `visit`, at most BACKFILL_MAX. */
+async function backfill (shared: RedisClient, name: string, since: number, until: string, visit: (e: FeedEvent, since: number) => void) {
+  let start = String(since)
+  for (let read = 0; read < BACKFILL_MAX;) {
+    const entries = await range(shared, 'XRANGE', name, start, until, PAGE)
+    read += entries.length
+    for (const entry of entries) {
+      const e = entryEvent(entry)
+      if (e !== undefined) visit(e, since)
+    }
+    if (entries.length < PAGE) return
+    start = `(${entries[entries.length - 1][0]}`
+  }
+}
+
 export interface StreamReaderOptions {
   name: string
   log: FastifyBaseLogger
@@ -91,26 +106,11 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
   const abort = new AbortController()
   let lastId: string | undefined
 
-  async function backfill (until: string) {
-    const since = now() - 86_400_000
-    let start = String(since)
-    for (let read = 0; read < BACKFILL_MAX;) {
-      const entries = await range(shared, 'XRANGE', opts.name, start, until, PAGE)
-      read += entries.length
-      for (const entry of entries) {
-        const e = entryEvent(entry)
-        if (e !== undefined) opts.onBackfill(e, since)
-      }
-      if (entries.length < PAGE) return
-      start = `(${entries[entries.length - 1][0]}`
-    }
-  }
-
   async function readOnce () {
     if (lastId === undefined) {
       const newest = await range(shared, 'XREVRANGE', opts.name, '+', '-', 1)
       const id = newest[0]?.[0] ?? '0-0'
-      await backfill(id)
+      await backfill(shared, opts.name, now() - 86_400_000, id, opts.onBackfill)
       lastId = id
     }
     const answer = await blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', opts.blockMs, 'STREAMS', opts.name, lastId)
