@@ -58,18 +58,24 @@ function bumpKeyed (map: Map<string, Counts>, key: string, series: Series) {
   counts[series]++
 }
 
-/** Fixed buckets of one window, in a ring: a bucket older than the window is reused. */
+/**
+ * Fixed buckets of one window, in a ring: a bucket older than the window is reused. One slot more
+ * than the window shows: an event stamped in the next bucket (the stream's ids are Redis' clock,
+ * which may run a little ahead of ours) is kept without taking the oldest bucket's place.
+ */
 class BucketRing {
   private readonly slots: Array<Bucket | undefined>
   constructor (readonly bucketMs: number, readonly buckets: number) {
-    this.slots = new Array(buckets).fill(undefined)
+    this.slots = new Array(buckets + 1).fill(undefined)
   }
+
+  private slot (start: number): number { return (start / this.bucketMs) % (this.buckets + 1) }
 
   add (e: FeedEvent, series: Series, now: number): void {
     const start = e.at - (e.at % this.bucketMs)
     const current = now - (now % this.bucketMs)
-    if (start > current || start <= current - this.buckets * this.bucketMs) return
-    const index = (start / this.bucketMs) % this.buckets
+    if (start > current + this.bucketMs || start <= current - this.buckets * this.bucketMs) return
+    const index = this.slot(start)
     let bucket = this.slots[index]
     if (bucket === undefined || bucket.start < start) {
       bucket = { start, counts: zero(), reasons: new Map(), clients: new Map(), tenants: new Map() }
@@ -91,7 +97,7 @@ class BucketRing {
     const out: Array<{ start: number, bucket?: Bucket }> = []
     for (let i = this.buckets - 1; i >= 0; i--) {
       const start = current - i * this.bucketMs
-      const bucket = this.slots[(start / this.bucketMs) % this.buckets]
+      const bucket = this.slots[this.slot(start)]
       out.push({ start, bucket: bucket?.start === start ? bucket : undefined })
     }
     return out

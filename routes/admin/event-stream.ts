@@ -30,15 +30,25 @@ export async function serveEventStream (request: FastifyRequest, reply: FastifyR
   let held: FeedEvent[] | undefined = []
   let write = (e: FeedEvent) => { held?.push(e) }
   const unsubscribe = feed.subscribe(filter, e => { write(e) })
+  const res = reply.raw
+  // A client gone while the history is read would otherwise leave its subscription behind.
+  let gone = false
+  const onGone = () => { gone = true }
+  res.once('close', onGone)
   let history: FeedEvent[]
   try {
     history = lastEventId !== undefined ? await feed.after(lastEventId, filter, REPLAY_LIMIT) : (await feed.recent(filter, LATEST)).reverse()
   } catch (err) {
     unsubscribe()
+    res.off('close', onGone)
     throw err
   }
   reply.hijack()
-  const res = reply.raw
+  res.off('close', onGone)
+  if (gone) {
+    unsubscribe()
+    return
+  }
   // Headers set on the reply so far (x-request-id) go out with the stream's own.
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value)
   res.writeHead(200, {

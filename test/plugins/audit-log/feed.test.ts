@@ -146,3 +146,15 @@ t.test('subscriptions: filtered, live only, bounded, and a throwing listener fai
   t.equal(seen.length, 1, 'nothing after the unsubscribe')
   await feed.close()
 })
+
+t.test('chart counts: an event stamped in the next bucket (Redis\' clock ahead) is kept and the oldest bucket stays', async t => {
+  let now = T0 + 59_000
+  const counter = new SummaryCounter(() => now)
+  counter.add(feedEvent('a-0', T0 - 59 * 60_000, { event: 'scope.denied' }))
+  counter.add(feedEvent('b-0', T0 + 60_500, { event: 'scope.denied' }))
+  counter.add(feedEvent('c-0', T0 + 3 * 60_000, { event: 'scope.denied' }))
+  t.equal(counter.summary('1h').scope_denials[0], 1, 'the oldest minute is still counted')
+  t.equal(counter.summary('1h').scope_denials.reduce((a, b) => a + b, 0), 1, 'the next minute is not shown yet; two ahead is dropped')
+  now = T0 + 61_000
+  t.equal(counter.summary('1h').scope_denials[59], 1, 'shown once it is the current minute')
+})
