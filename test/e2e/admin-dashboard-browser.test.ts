@@ -2,24 +2,15 @@
 // triggered over HTTP (refused tokens at /mcp, rate-limit hits, a sign-in, a failed callback) appear
 // live in the feed and the charts draw them; hostile values stay text; the CSP blocks nothing.
 import t from 'tap'
-import { mkdirSync } from 'node:fs'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { SCREENSHOTS, browserForFile } from '../support/chromium.ts'
 import { listenDashboard } from '../support/admin-dashboard.ts'
 import { TOOLS_LIST, fullFlow, registerClient } from '../support/oauth-flow.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const SCREENSHOTS = '.tap/screenshots'
-mkdirSync(SCREENSHOTS, { recursive: true })
-
-let browser: Browser
-t.before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
-})
-t.teardown(async () => { await browser?.close() })
+const browser = browserForFile(t)
 
 async function openDashboard (t: Parameters<typeof listenDashboard>[0], baseUrl: string, path = '/admin') {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
+  const context = await browser().newContext({ viewport: { width: 1400, height: 900 } })
   t.teardown(() => context.close())
   await context.addCookies([{ name: 'test_admin', value: 'yes', url: baseUrl }])
   const page = await context.newPage()

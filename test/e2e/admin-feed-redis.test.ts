@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { REDIS_URL, redisEnv, requireRedis } from '../helper.ts'
 import { ADMIN_BEARER, buildDashboard, listenDashboard, openSse, until } from '../support/admin-dashboard.ts'
+import { startRedisCluster } from '../support/redis-cluster.ts'
 
 await requireRedis()
 const redis = new Redis(REDIS_URL)
@@ -91,4 +92,19 @@ t.test('a feed whose Redis is away answers 503 to history and recovers without c
   await until(() => said().length > 0)
   await until(() => logs.filter(l => l.includes('audit stream read failed')).length >= 3)
   t.equal(said().length, 1, 'the reader\'s failures are said once a minute')
+})
+
+t.test('on a Redis Cluster (REDIS_CLUSTER=true): B streams A\'s event through its duplicated cluster connection', async t => {
+  const cluster = await startRedisCluster({ primaries: 3 })
+  t.teardown(() => cluster.stop())
+  const shared = { REDIS_URL: cluster.url, REDIS_CLUSTER: 'true', REDIS_KEY_PREFIX: 'test:', AUDIT_REDIS_STREAM: 'test:audit:cluster' }
+  const a = await buildDashboard(t, shared)
+  const b = await listenDashboard(t, shared)
+  const live = await openSse(`${b.baseUrl}/admin/events?event=scope.denied`)
+  await live.next(f => f.retry !== undefined)
+  a.inner.audit('scope.denied', { outcome: 'denied', marker: 'cluster' })
+  t.equal(data(await live.next(f => f.event === 'audit')).line.marker, 'cluster')
+  const api = await b.app.inject({ url: '/admin/api/events?event=scope.denied', headers: { authorization: ADMIN_BEARER } })
+  t.equal(api.json().events.length, 1, 'history through the cluster client')
+  live.close()
 })
