@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { AdminGuards } from './admin-guards.ts'
 import { adminPageHeaders, dashboardBody, standalonePage } from './dashboard-page.ts'
@@ -9,8 +9,11 @@ export interface DashboardOptions {
   guards: AdminGuards
   /** Test seam: heartbeat and unsent-bytes bound of the event stream. */
   eventStream?: Partial<EventStreamOptions>
-  /** Test seam: the page's wrapper (routes/admin/layout.ts's adminPage on merge). */
-  page?: (title: string, body: string) => string
+  /**
+   * The page's wrapper: routes/admin/index.ts passes one that calls layout.ts's
+   * `adminPage({ title, body, csrfToken: request.adminCsrfToken, admin: request.admin })`; standalonePage until then.
+   */
+  page?: (request: FastifyRequest, title: string, body: string) => string
 }
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 503: ErrorBody }
@@ -23,17 +26,18 @@ const dashboard: FastifyPluginAsync<DashboardOptions> = async function (fastify,
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   const { guards } = opts
   const streamOptions = { ...EVENT_STREAM, ...opts.eventStream }
-  const wrap = opts.page ?? standalonePage
+  const wrap = opts.page ?? ((_request: FastifyRequest, title: string, body: string) => standalonePage(title, body))
   const open: OpenStreams = new Set()
   // Open streams would hold the server's close: end them first.
   fastify.addHook('preClose', async () => { for (const end of [...open]) end() })
 
   app.get('/admin', { preHandler: guards.page, schema: { querystring: PageQuery } }, async (request, reply) => {
     const { chart = '1h', ...query } = request.query
-    return adminPageHeaders(reply).send(wrap('Audit dashboard', dashboardBody({ query, chart, source: fastify.auditFeed.kind })))
+    return adminPageHeaders(reply).send(wrap(request, 'Audit dashboard', dashboardBody({ query, chart, source: fastify.auditFeed.kind })))
   })
 
-  app.get('/admin/events', { preHandler: guards.page, schema: { querystring: StreamQuery, headers: StreamHeaders } }, async (request, reply) => {
+  // No HEAD twin: it would hold a subscription open with nothing to send.
+  app.get('/admin/events', { exposeHeadRoute: false, preHandler: guards.page, schema: { querystring: StreamQuery, headers: StreamHeaders } }, async (request, reply) => {
     await serveEventStream(request, reply, fastify.auditFeed, filterOf(request.query, Date.now()), request.headers['last-event-id'], streamOptions, open)
   })
 

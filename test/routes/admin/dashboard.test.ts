@@ -127,6 +127,7 @@ t.test('bad query input is a 400 with an OAuth-style body, never a 500', async t
     t.equal(res.statusCode, 400, url)
     t.equal(res.json().error, 'invalid_request', url)
   }
+  t.equal((await app.inject({ method: 'HEAD', url: '/admin/events', headers: page })).statusCode, 404, 'no HEAD on the event stream')
   for (const id of ['abc', '1-2-3', `${'9'.repeat(16)}-0`, '1-']) {
     const res = await app.inject({ url: '/admin/events', headers: { ...page, 'last-event-id': id } })
     t.equal(res.statusCode, 400, `Last-Event-ID ${id}`)
@@ -157,4 +158,11 @@ t.test('assets: hashed names, long cache, their content types, nosniff; Chart.js
   for (const url of ['/admin/assets/dashboard.js', '/admin/assets/..%2F..%2Fpackage.json', '/admin/assets/chart.umd.min.js.map']) {
     t.equal((await app.inject({ url })).statusCode, 404, `${url}: only the listed names`)
   }
+})
+
+t.test('the page body can be wrapped by another layout (the admin area\'s adminPage), given the request', async t => {
+  const { app } = await buildDashboard(t, {}, { page: (request, title, body) => `<!doctype html><title>${title}</title><main id="wrapped" data-url="${request.url}">${body}</main>` })
+  const res = await app.inject({ url: '/admin?outcome=denied', headers: page })
+  t.match(res.body, /<main id="wrapped" data-url="\/admin\?outcome=denied"><section id="dashboard"/)
+  t.equal(res.headers['content-security-policy'], ADMIN_CSP)
 })
