@@ -9,6 +9,7 @@ import store, { type StoreOptions } from './plugins/store.ts'
 import securityHeaders from './plugins/security-headers.ts'
 import auditLog from './plugins/audit-log.ts'
 import metrics from './plugins/metrics.ts'
+import auditFeed, { type AuditFeedOptions } from './plugins/audit-feed.ts'
 import { createThrottle } from './plugins/shared/throttle.ts'
 import rateLimit from './plugins/rate-limit.ts'
 import signingKeys from './plugins/jwt-verify/signing-keys.ts'
@@ -20,7 +21,7 @@ import mcp, { type McpPluginOptions } from './mcp/transport.ts'
 import serviceRoutes from './routes/index.ts'
 import type { Tracing } from './plugins/tracing/provider.ts'
 import admin from './plugins/admin.ts'
-import adminRoutes from './routes/admin/index.ts'
+import adminRoutes, { type AdminRoutesOptions } from './routes/admin/index.ts'
 
 export interface AppOptions {
   config: Config
@@ -36,6 +37,10 @@ export interface AppOptions {
   tracing?: Tracing
   /** Test seam: the admin sessions' clock (epoch seconds), instead of Date.now. */
   adminClock?: () => number
+  /** Test seams of the admin area's routes (dashboard stream bounds, guards). */
+  adminRoutes?: AdminRoutesOptions
+  /** Test seam: the admin feed's bounds and chart clock. */
+  auditFeed?: AuditFeedOptions
 }
 
 // Query parameters that carry secrets in OAuth redirects; their values never reach a log line.
@@ -100,8 +105,8 @@ export function serverOptions (config: Config, extra: Partial<FastifyServerOptio
 /**
  * The whole service, one registration per concern, in the order each needs the ones before it
  * (docs/architecture.md): config -> [tracing] -> errors -> readiness -> store -> security headers -> audit ->
- * metrics -> rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> admin sessions -> its routes ->
- * mcp -> service routes -> admin area.
+ * audit feed -> metrics -> rate limit -> signing keys -> jwt -> [dev IdP] -> oauth proxy -> admin sessions ->
+ * its routes -> mcp -> service routes -> admin area.
  */
 export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   // Not a Fastify option: past this many open connections Node closes each new one at once.
@@ -124,6 +129,7 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(store, opts.store ?? {})
   await fastify.register(securityHeaders)
   await fastify.register(auditLog)
+  await fastify.register(auditFeed, opts.auditFeed ?? {})
   await fastify.register(metrics)
   await fastify.register(rateLimit)
   await fastify.register(signingKeys)
@@ -135,5 +141,5 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions) {
   await fastify.register(oauthRoutes)
   await fastify.register(mcp, opts.mcp ?? {})
   await fastify.register(serviceRoutes)
-  await fastify.register(adminRoutes)
+  await fastify.register(adminRoutes, opts.adminRoutes ?? {})
 }

@@ -13,6 +13,12 @@ declare module 'fastify' {
     store: Store
     /** The shared ioredis client (one node or a cluster), or null with the in-memory store. */
     redis: RedisClient | null
+    /**
+     * A connection of its own, for blocking reads (XREAD BLOCK would hold the shared one), made as the
+     * shared client is (same target, options, Microsoft Entra authentication); its caller closes it.
+     * Null with the in-memory store.
+     */
+    dedicatedRedis: ((overrides: { commandTimeout: number, connectionName: string }) => RedisClient) | null
   }
 }
 
@@ -56,6 +62,7 @@ export default fp<StoreOptions>(async function store (fastify, opts) {
   const { config } = fastify
   if (config.redisUrl === undefined) {
     fastify.decorate('redis', null)
+    fastify.decorate('dedicatedRedis', null)
     fastify.decorate('store', new MemoryStore({ maxEntries: config.memoryStoreMaxEntries }))
   } else {
     const client = createRedisClient({ url: config.redisUrl, cluster: config.redisCluster }, config.redisEntraAuth === undefined ? {} : { lazyConnect: true })
@@ -72,6 +79,16 @@ export default fp<StoreOptions>(async function store (fastify, opts) {
       lastWarning = 0
     })
     fastify.decorate<RedisClient | null>('redis', client)
+    fastify.decorate('dedicatedRedis', function dedicatedRedis (overrides: { commandTimeout: number, connectionName: string }) {
+      const copy = isCluster(client)
+        ? client.duplicate([], { redisOptions: { ...client.options.redisOptions, ...overrides } })
+        : client.duplicate(overrides)
+      if (auth !== undefined) {
+        if (isCluster(copy)) auth.attachCluster(copy)
+        else auth.attach(copy)
+      }
+      return copy
+    })
     fastify.decorate('store', new RedisStore(client, config.redisKeyPrefix))
     // Give the first connection a bounded moment so a healthy start is ready at once;
     // an unreachable Redis does not stop the start (readiness reports it instead).

@@ -33,3 +33,10 @@ t.test('the compiled build starts with plain node, answers /health and reports i
   child.kill('SIGTERM')
   t.equal(await exited, 0)
 })
+
+t.test('the compiled build has the admin dashboard\'s assets beside its code (the build copies them)', async t => {
+  const outDir = await compiledBuild()
+  const assets = await import(join(outDir, 'routes', 'admin', 'assets.js')) as typeof import('../routes/admin/assets.ts')
+  t.match(assets.assetUrl('dashboard.js'), /^\/admin\/assets\/dashboard\.[0-9a-f]{12}\.js$/)
+  t.match(assets.assetUrl('admin.css'), /^\/admin\/assets\/admin\.[0-9a-f]{12}\.css$/)
+})

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import formbody from '@fastify/formbody'
-import { createAdminGuards } from '../../plugins/admin/guards.ts'
+import { createAdminGuards, type AdminGuards } from '../../plugins/admin/guards.ts'
 import layoutCss from './layout-css.ts'
+import assets from './assets.ts'
 import signIn from './sign-in.ts'
-import landing from './landing.ts'
+import dashboard, { type DashboardOptions } from './dashboard.ts'
 import grants from './grants.ts'
 import clients from './clients.ts'
 import { sendNotice } from './layout.ts'
@@ -13,18 +14,23 @@ import { sendNotice } from './layout.ts'
  * (/admin/login, /admin/logout, /admin/signed-out), then the pages and /admin/api, each route
  * with the guards it needs (plugins/admin/guards.ts). Registered last in app.ts.
  */
-const adminRoutes: FastifyPluginAsync = async function (fastify) {
+export interface AdminRoutesOptions {
+  /** Test seam: the dashboard's stream bounds and page wrapper. */
+  dashboard?: Omit<DashboardOptions, 'guards'>
+  /** Test seam: guards instead of the session and bearer ones (the dashboard's feed tests). */
+  guards?: AdminGuards
+}
+
+const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async function (fastify, opts) {
   if (!fastify.hasContentTypeParser('application/x-www-form-urlencoded')) await fastify.register(formbody)
-  const guards = createAdminGuards(fastify, (reply, status, title, message) =>
+  const guards = opts.guards ?? createAdminGuards(fastify, (reply, status, title, message) =>
     sendNotice(reply, status, title, message, { href: '/admin/login', label: 'Sign in' }))
 
+  // Static files need no session: the sign-in and refusal pages use the style sheet too.
   await fastify.register(layoutCss)
+  await fastify.register(assets)
   await fastify.register(signIn, { guards })
-
-  // ── The dashboard registers here on merge (routes/admin/dashboard.ts, the feed's: GET /admin and
-  //    its /admin/api/events and /admin/api/summary), replacing the landing below:
-  //      await fastify.register(dashboard, { guards })
-  await fastify.register(landing, { guards })
+  await fastify.register(dashboard, { ...opts.dashboard, guards })
   await fastify.register(grants, { guards })
   await fastify.register(clients, { guards })
 }

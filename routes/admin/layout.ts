@@ -57,7 +57,7 @@ export function adminPage (input: AdminPageInput): string {
   const scripts = (input.scripts ?? []).map(src => `<script src="${escapeHtml(src)}" defer></script>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin"><title>${escapeHtml(input.title)} · Gateway admin</title>${sheets}${scripts}</head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(input.title)} · Gateway admin</title><link rel="icon" href="data:,">${sheets}${scripts}</head>
 <body>${header(input)}<main>${input.body}</main></body></html>`
 }
 

@@ -2,14 +2,10 @@
 // clicked for real, through the sign-in page and every redirect back to the client.
 import t, { type Test } from 'tap'
 import { createServer } from 'node:http'
-import { mkdirSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser } from 'playwright-core'
+import { SCREENSHOTS, browserForFile } from '../support/chromium.ts'
 import { buildListening } from '../helper.ts'
 import { authorizeRequest, registerClient, tokenRequest } from '../support/oauth-flow.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 
 // The client's redirect URI: a loopback page that records what it received. Under /attack it
 // serves an attacker's page instead (reached as http://localhost:…, another site than 127.0.0.1).
@@ -25,21 +21,15 @@ await new Promise<void>(resolve => clientServer.listen(0, '127.0.0.1', resolve))
 t.teardown(() => new Promise<void>(resolve => clientServer.close(() => resolve())))
 const redirectUri = `http://127.0.0.1:${(clientServer.address() as AddressInfo).port}/callback`
 const attackerOrigin = `http://localhost:${(clientServer.address() as AddressInfo).port}`
-const SCREENSHOTS = '.tap/screenshots'
-mkdirSync(SCREENSHOTS, { recursive: true })
 
-let browser: Browser
-t.before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
-})
-t.teardown(async () => { await browser?.close() })
+const browser = browserForFile(t)
 
 /** A listening server, a client registered with the loopback redirect URI, an authorize URL, and a fresh browser page. */
 async function start (t: Test, metadata: Record<string, unknown> = {}) {
   const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false' })
   const client = await registerClient(baseUrl, { redirect_uris: [redirectUri], ...metadata })
   const request = await authorizeRequest(baseUrl, client)
-  const context = await browser.newContext()
+  const context = await browser().newContext()
   t.teardown(() => context.close())
   return { baseUrl, client, request, context, page: await context.newPage() }
 }

@@ -2,24 +2,15 @@
 // development identity provider: the client polls /token as a headless CLI does, the person's
 // browser enters the code, reads the consent page and signs in. Screenshots in .tap/screenshots.
 import t from 'tap'
-import { mkdirSync } from 'node:fs'
-import { chromium, type Browser } from 'playwright-core'
+import { SCREENSHOTS, browserForFile } from '../support/chromium.ts'
 import { buildListening } from '../helper.ts'
 import { claimsOf, tokenRequest } from '../support/oauth-flow.ts'
 import { DEVICE_GRANT, registerDeviceClient, requestDeviceCode } from '../support/device-flow.ts'
 import { cacheFor, inCheckout, tempConfigHome } from '../support/cli.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const SCREENSHOTS = '.tap/screenshots'
-mkdirSync(SCREENSHOTS, { recursive: true })
 const ADA_OID = '8a0c3f2e-4b1d-4e6a-9f57-1c2d3e4f5a61'
 
-let browser: Browser
-t.before(async () => {
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
-})
-t.teardown(async () => { await browser?.close() })
+const browser = browserForFile(t)
 
 async function start (t: Parameters<typeof buildListening>[0]) {
   const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false' })
@@ -27,7 +18,7 @@ async function start (t: Parameters<typeof buildListening>[0]) {
   const device = await requestDeviceCode(baseUrl, { client_id: client.client_id, scope: 'tools.read tools.write' })
   const poll = () => tokenRequest(baseUrl, { grant_type: DEVICE_GRANT, device_code: device.body.device_code, client_id: client.client_id })
   const newPage = async () => {
-    const context = await browser.newContext()
+    const context = await browser().newContext()
     t.teardown(() => context.close())
     const page = await context.newPage()
     const violations: string[] = []

@@ -1,16 +1,11 @@
 // The landing page as a person sees it: headless Chromium (playwright-core), its strict CSP, a screenshot.
 import t from 'tap'
-import { mkdirSync } from 'node:fs'
-import { chromium } from 'playwright-core'
+import { SCREENSHOTS, launchChromium } from '../support/chromium.ts'
 import { buildListening } from '../helper.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const SCREENSHOTS = '.tap/screenshots'
 
 t.test('GET / in a browser: the MCP URL, working links, sample users; nothing loaded from elsewhere, nothing blocked', async t => {
   const { baseUrl } = await buildListening(t)
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+  const browser = await launchChromium()
   t.teardown(() => browser.close())
   const page = await browser.newPage()
   const requested: string[] = []
@@ -25,7 +20,6 @@ t.test('GET / in a browser: the MCP URL, working links, sample users; nothing lo
   t.match(await page.textContent('#sample-users'), /Ada Lovelace/)
   t.match(await page.textContent('#inspector-command'), /^npx -y @modelcontextprotocol\/inspector@[\d.]+ --cli http:\/\/127\.0\.0\.1:\d+\/mcp --method tools\/list$/)
   t.ok(await page.evaluate(() => getComputedStyle(document.querySelector('main') as Element).maxWidth !== 'none'), 'the inline style applies')
-  mkdirSync(SCREENSHOTS, { recursive: true })
   await page.screenshot({ path: `${SCREENSHOTS}/landing-page.png`, fullPage: true })
 
   await Promise.all([page.waitForURL(`${baseUrl}/health/ready`), page.click('a[href="/health/ready"]')])
