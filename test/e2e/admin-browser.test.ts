@@ -1,12 +1,13 @@
 // The admin area in a real browser (headless Chromium via playwright-core): Grace, who holds the
-// admin role, signs in through the development identity provider, sees Ada's grant and revokes it,
-// and Ada's next MCP call is refused; Ada herself gets 403 at /admin. Screenshots of every page go to
+// admin role, signs in through the development identity provider and watches the dashboard while
+// Ada signs in to an MCP client in another browser context; Ada's sign-in appears live, Grace revokes
+// her grant, and Ada's next MCP call is refused; Ada herself gets 403 at /admin. Screenshots of every page go to
 // test/artifacts/admin/ (gitignored), to be looked at.
 import t, { type Test } from 'tap'
 import { mkdirSync } from 'node:fs'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { buildListening } from '../helper.ts'
-import { fullFlow, mcpStatus, registerClient } from '../support/oauth-flow.ts'
+import { authorizeRequest, mcpStatus, registerClient, tokenRequest } from '../support/oauth-flow.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
@@ -37,13 +38,25 @@ async function signInAt (page: Page, baseUrl: string, username: string) {
   await page.waitForLoadState()
 }
 
-t.test('Grace signs in, sees Ada\'s grant, revokes it; Ada\'s next MCP call is refused', async t => {
+// The MCP client's loopback redirect: nothing listens there, the browser's request to it is what is watched.
+const CLIENT_REDIRECT = 'http://127.0.0.1:9/callback'
+const ADA_OID = '8a0c3f2e-4b1d-4e6a-9f57-1c2d3e4f5a61'
+
+/** Ada, in a browser context of her own, approves the MCP client and signs in; the client redeems the code. */
+async function adaSignsInToTheClient (t: Test, baseUrl: string, client: Awaited<ReturnType<typeof registerClient>>) {
+  const { page } = await newPage(t)
+  const request = await authorizeRequest(baseUrl, client)
+  await page.goto(request.url)
+  await Promise.all([page.waitForURL(u => u.href.includes('/dev-idp/')), page.click('#approve')])
+  const [redirect] = await Promise.all([page.waitForRequest(r => r.url().startsWith(CLIENT_REDIRECT)), page.click('button[data-user="ada@dev-idp.example.com"]')])
+  const code = new URL(redirect.url()).searchParams.get('code') as string
+  const tokens = await tokenRequest(baseUrl, { grant_type: 'authorization_code', code, redirect_uri: CLIENT_REDIRECT, code_verifier: request.verifier, client_id: client.client_id })
+  return tokens.body.access_token as string
+}
+
+t.test('Grace watches Ada sign in (another browser) live, revokes her grant; Ada\'s next MCP call is refused', async t => {
   const { baseUrl } = await buildListening(t, { RATE_LIMIT_ENABLED: 'false' })
-  // Ada signs in to an MCP client and can call /mcp.
-  const client = await registerClient(baseUrl, { client_name: 'Ada\'s Notebook' })
-  const { tokens } = await fullFlow(baseUrl, client, undefined, {}, { user: 'Ada Lovelace' })
-  const adaToken = tokens.body.access_token as string
-  t.equal(await mcpStatus(baseUrl, adaToken), 200, 'Ada\'s token works')
+  const client = await registerClient(baseUrl, { client_name: 'Ada\'s Notebook', redirect_uris: [CLIENT_REDIRECT] })
 
   const { page, violations } = await newPage(t)
   await signInAt(page, baseUrl, 'grace@dev-idp.example.com')
@@ -51,7 +64,15 @@ t.test('Grace signs in, sees Ada\'s grant, revokes it; Ada\'s next MCP call is r
   t.equal(await page.textContent('#admin-name'), 'Grace Hopper')
   const headerColour = await page.$eval('header.top', el => getComputedStyle(el).backgroundColor)
   t.equal(headerColour, 'rgb(15, 59, 102)', 'the style sheet applies')
-  await page.screenshot({ path: `${SCREENSHOTS}landing.png`, fullPage: true })
+  await page.waitForSelector('#feed-status:text("live")')
+
+  // Ada signs in elsewhere while Grace's dashboard is open: the event arrives over the live stream.
+  const adaToken = await adaSignsInToTheClient(t, baseUrl, client)
+  t.equal(await mcpStatus(baseUrl, adaToken), 200, 'Ada\'s token works')
+  const live = page.locator('#feed-rows tr[data-event="login.succeeded"]', { hasText: ADA_OID.slice(0, 8) })
+  await live.first().waitFor({ timeout: 10000 })
+  t.equal(await live.count(), 1, 'Ada\'s sign-in appeared on Grace\'s dashboard without a reload')
+  await page.screenshot({ path: `${SCREENSHOTS}dashboard-live.png`, fullPage: true })
 
   await Promise.all([page.waitForURL(`${baseUrl}/admin/grants`), page.click('#nav-grants')])
   const row = page.locator('#grants tbody tr', { hasText: 'Ada Lovelace' })
