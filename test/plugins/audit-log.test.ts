@@ -94,7 +94,9 @@ t.test('the catalogue names are stable', async t => {
     'token.revoked', 'token.rejected', 'scope.denied', 'tool.called', 'rate_limit.exceeded',
     'rate_limit.unavailable', 'config.loaded', 'store.full', 'upstream.error', 'store.reset',
     'upstream.claims_challenge',
-    'device.requested', 'device.approved', 'device.denied', 'device.expired'
+    'device.requested', 'device.approved', 'device.denied', 'device.expired',
+    'admin.signed_in', 'admin.refused', 'admin.signed_out',
+    'admin.grant_revoked', 'admin.user_revoked', 'admin.client_deleted', 'admin.consent_deleted'
   ])
 })
 
