@@ -29,6 +29,13 @@ function activeGrantCount (fastify: FastifyInstance): CountActiveGrants | undefi
 }
 
 /**
+ * The instrumentation, imported only when metrics are on (prom-client alone is ~12 MB). A module-level
+ * function with a type: TypeScript 5.9 left the `.ts` of an `import()` written inside the plugin's
+ * function as it was, which the compiled build cannot load (test/server-build.test.ts checks).
+ */
+const loadInstrument = async (): Promise<typeof import('./metrics/instrument.ts')> => await import('./metrics/instrument.ts')
+
+/**
  * Prometheus metrics (docs/operations.md), only when METRICS_TOKEN is set: otherwise nothing is
  * imported, registered, subscribed or hooked, and `fastify.metrics` is null. When set
  * (metrics/instrument.ts): one prom-client registry per app (metrics/registry.ts), request durations
@@ -42,6 +49,6 @@ export default fp(async function metrics (fastify) {
     fastify.decorate('metrics', null)
     return
   }
-  const { instrument } = await import('./metrics/instrument.ts')
+  const { instrument } = await loadInstrument()
   fastify.decorate('metrics', instrument(fastify, token, () => activeGrantCount(fastify)))
 }, { name: 'metrics', dependencies: ['config', 'store', 'audit-log'] })
