@@ -172,3 +172,24 @@ t.test('protected resource metadata of the admin API (RFC 9728)', async t => {
   const res = await app.inject({ url: '/.well-known/oauth-protected-resource/admin/api' })
   t.same(res.json(), { resource: 'http://localhost:8000/admin/api', authorization_servers: ['http://localhost:8000'], scopes_supported: [], bearer_methods_supported: ['header'], resource_name: 'Entra MCP Gateway admin API' })
 })
+
+t.test('the dashboard behind the real guards: its stream and chart data need an admin session, its JSON an admin token', async t => {
+  const { app, api, token, session } = await adminApp(t)
+  for (const url of ['/admin', '/admin/events', '/admin/summary?window=1h']) {
+    const res = await app.inject({ url })
+    t.equal(res.statusCode, 302, `${url}: no session, sent to sign in`)
+    t.match(res.headers.location, /^\/admin\/login/)
+  }
+  const mcp = await token(api.config.resource)
+  for (const url of ['/admin/api/events', '/admin/api/summary']) {
+    t.equal((await app.inject({ url })).statusCode, 401, `${url}: no token`)
+    t.equal((await app.inject({ url, headers: { authorization: `Bearer ${mcp.access_token}` } })).statusCode, 401, `${url}: an MCP token`)
+  }
+  const admin = await session()
+  const page = await app.inject({ url: '/admin', headers: { cookie: admin.cookie } })
+  t.equal(page.statusCode, 200)
+  t.match(page.body, /id="admin-name"[^>]*>Grace Hopper</, 'in the admin layout, with the administrator named')
+  t.equal((await app.inject({ url: '/admin/summary?window=1h', headers: { cookie: admin.cookie } })).statusCode, 200)
+  const adminToken = await token(api.config.admin.resource)
+  t.equal((await app.inject({ url: '/admin/api/events', headers: { authorization: `Bearer ${adminToken.access_token}` } })).statusCode, 200)
+})
