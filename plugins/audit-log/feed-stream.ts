@@ -96,7 +96,7 @@ export interface StreamReaderOptions {
 }
 
 /**
- * Reads the stream live on `blocking` (a dedicated connection) from its last entry on, after a
+ * Reads the stream live on `blocking` (a dedicated connection) from the moment it starts, after a
  * backfill of the last 24 h through `shared`. A Redis problem never ends it: it retries with
  * backoff and says so once a minute. `stop` ends it and closes `blocking`.
  */
@@ -104,14 +104,17 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
   const now = opts.now ?? Date.now
   const warn = createThrottle(60_000, now)
   const abort = new AbortController()
+  // Live from the moment the reader starts (before the instance listens), not from the stream's
+  // newest entry when the first read runs: that read waits for the connection, and an event written
+  // meanwhile would have gone to the backfill only, never to the live viewers. Ids are ms times.
+  const startedAt = now()
+  const startId = `${startedAt}-0`
   let lastId: string | undefined
 
   async function readOnce () {
     if (lastId === undefined) {
-      const newest = await range(shared, 'XREVRANGE', opts.name, '+', '-', 1)
-      const id = newest[0]?.[0] ?? '0-0'
-      await backfill(shared, opts.name, now() - 86_400_000, id, opts.onBackfill)
-      lastId = id
+      await backfill(shared, opts.name, startedAt - 86_400_000, startId, opts.onBackfill)
+      lastId = startId
     }
     const answer = await blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', opts.blockMs, 'STREAMS', opts.name, lastId)
     for (const entry of readEntries(answer)) {
