@@ -8,9 +8,8 @@ import type { FilterQueryType } from './dashboard-schemas.ts'
 // live feed table and the charts.
 // Everything it shows comes from the query (escaped here) or from dashboard.js (textContent only).
 
-/** The dashboard's scripts (Chart.js first) and style sheet, after the layout's own. */
+/** The dashboard's scripts, Chart.js first (its styles are in the admin area's one sheet). */
 export const DASHBOARD_SCRIPTS = [assetUrl('chart.umd.min.js'), assetUrl('dashboard.js')]
-export const DASHBOARD_STYLESHEETS = [assetUrl('admin.css')]
 
 export interface DashboardView {
   query: FilterQueryType

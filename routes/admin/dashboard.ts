@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { AdminGuards } from '../../plugins/admin/guards.ts'
-import { DASHBOARD_SCRIPTS, DASHBOARD_STYLESHEETS, dashboardBody } from './dashboard-page.ts'
+import { DASHBOARD_SCRIPTS, dashboardBody } from './dashboard-page.ts'
 import { adminPage, adminPageHeaders } from './layout.ts'
 import { EVENT_STREAM, serveEventStream, type EventStreamOptions, type OpenStreams } from './event-stream.ts'
 import { ErrorBody, EventsAnswer, EventsQuery, PageQuery, StreamHeaders, StreamQuery, SummaryAnswer, SummaryQuery, eventItem, filterOf } from './dashboard-schemas.ts'
@@ -25,7 +25,7 @@ const dashboard: FastifyPluginAsync<DashboardOptions> = async function (fastify,
   const { guards } = opts
   const streamOptions = { ...EVENT_STREAM, ...opts.eventStream }
   const wrap = opts.page ?? ((request: FastifyRequest, title: string, body: string) => adminPage({
-    title, body, admin: request.admin, csrfToken: request.adminCsrfToken, active: 'dashboard', scripts: DASHBOARD_SCRIPTS, stylesheets: DASHBOARD_STYLESHEETS
+    title, body, admin: request.admin, csrfToken: request.adminCsrfToken, active: 'dashboard', scripts: DASHBOARD_SCRIPTS
   }))
   const open: OpenStreams = new Set()
   // Open streams would hold the server's close: end them first.

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import formbody from '@fastify/formbody'
 import { createAdminGuards, type AdminGuards } from '../../plugins/admin/guards.ts'
-import layoutCss from './layout-css.ts'
 import assets from './assets.ts'
 import signIn from './sign-in.ts'
 import dashboard, { type DashboardOptions } from './dashboard.ts'
@@ -10,7 +9,7 @@ import clients from './clients.ts'
 import { sendNotice } from './layout.ts'
 
 /**
- * The admin area under /admin, one encapsulated scope: its style sheet, the session routes
+ * The admin area under /admin, one encapsulated scope: its static files, the session routes
  * (/admin/login, /admin/logout, /admin/signed-out), then the pages and /admin/api, each route
  * with the guards it needs (plugins/admin/guards.ts). Registered last in app.ts.
  */
@@ -27,7 +26,6 @@ const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async function (fast
     sendNotice(reply, status, title, message, { href: '/admin/login', label: 'Sign in' }))
 
   // Static files need no session: the sign-in and refusal pages use the style sheet too.
-  await fastify.register(layoutCss)
   await fastify.register(assets)
   await fastify.register(signIn, { guards })
   await fastify.register(dashboard, { ...opts.dashboard, guards })

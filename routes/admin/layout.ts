@@ -1,15 +1,14 @@
 import type { FastifyReply } from 'fastify'
 import { escapeHtml } from '../../plugins/shared/html.ts'
 import { CSRF_FIELD, type AdminCaller } from '../../plugins/admin/guards.ts'
+import { assetUrl } from './assets.ts'
 
 // The admin area's page frame: header with navigation, the signed-in administrator and a sign-out
 // button, then the page's body. Styles come from one CSS file served by the service
-// (routes/admin/layout-css.ts); no inline style or script anywhere, so the CSP below can forbid both.
+// (assets/admin.css, routes/admin/assets.ts); no inline style or script anywhere, so the CSP below can forbid both.
 
 /** Every admin page's CSP (/work/notes/admin-contract.md). */
 export const ADMIN_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-export const LAYOUT_CSS_URL = '/admin/assets/layout.css'
 
 export type AdminSection = 'dashboard' | 'grants' | 'clients'
 
@@ -25,8 +24,6 @@ export interface AdminPageInput {
   active?: AdminSection
   /** Same-origin script URLs (`<script src defer>`), e.g. the dashboard's. */
   scripts?: readonly string[]
-  /** Same-origin style sheets after the layout's own. */
-  stylesheets?: readonly string[]
 }
 
 const NAV: ReadonlyArray<[AdminSection, string, string]> = [
@@ -53,11 +50,10 @@ function header (input: AdminPageInput): string {
 
 /** The whole HTML page. */
 export function adminPage (input: AdminPageInput): string {
-  const sheets = [LAYOUT_CSS_URL, ...(input.stylesheets ?? [])].map(href => `<link rel="stylesheet" href="${escapeHtml(href)}">`).join('')
   const scripts = (input.scripts ?? []).map(src => `<script src="${escapeHtml(src)}" defer></script>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin"><title>${escapeHtml(input.title)} · Gateway admin</title><link rel="icon" href="data:,">${sheets}${scripts}</head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(input.title)} · Gateway admin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${escapeHtml(assetUrl('admin.css'))}">${scripts}</head>
 <body>${header(input)}<main>${input.body}</main></body></html>`
 }
 

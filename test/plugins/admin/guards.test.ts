@@ -5,6 +5,7 @@ import t from 'tap'
 import { ADMIN, NOT_ADMIN, adminApp } from '../../support/admin.ts'
 import { MCP_HEADERS } from '../../support/mcp.ts'
 import { TOOLS_LIST } from '../../support/oauth-flow.ts'
+import { assetUrl } from '../../../routes/admin/assets.ts'
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString()
 const FORM = 'application/x-www-form-urlencoded'
@@ -39,7 +40,7 @@ t.test('an administrator\'s page: the CSP of the contract, no caching, the name 
   t.match(page.body, '<span id="admin-name" title="3b7d9e1f-2a4c-4d8e-8b6a-5f4e3d2c1b72">Grace Hopper</span>')
   t.match(page.body, `name="_csrf" value="${csrf}"`)
   t.notMatch(page.body, /<style|style=|<script>/, 'no inline style or script')
-  const css = await app.inject({ url: '/admin/assets/layout.css' })
+  const css = await app.inject({ url: assetUrl('admin.css') })
   t.equal(css.statusCode, 200)
   t.match(css.headers['content-type'], /^text\/css/)
 })
