@@ -106,7 +106,8 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
   const abort = new AbortController()
   // Live from the moment the reader starts (before the instance listens), not from the stream's
   // newest entry when the first read runs: that read waits for the connection, and an event written
-  // meanwhile would have gone to the backfill only, never to the live viewers. Ids are ms times.
+  // meanwhile would have gone to the backfill only, never to the live viewers. Ids are ms times of
+  // Redis's clock: a skew between it and this instance's shifts the start by as much.
   const startedAt = now()
   const startId = `${startedAt}-0`
   let lastId: string | undefined
