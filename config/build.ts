@@ -64,7 +64,8 @@ function buildRateLimit (env: CheckedEnv['reading']['env']): Config['rateLimit']
     mcp: rate(env.RATE_LIMIT_MCP),
     mcpPerIp: rate(env.RATE_LIMIT_MCP_PER_IP),
     tokenPerIp: rate(env.RATE_LIMIT_TOKEN_PER_IP),
-    metrics: rate(env.RATE_LIMIT_METRICS)
+    metrics: rate(env.RATE_LIMIT_METRICS),
+    admin: rate(env.RATE_LIMIT_ADMIN)
   })
 }
 

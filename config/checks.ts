@@ -260,7 +260,7 @@ export function checkOrigins (r: Reading): Checked<string[]> {
   return { problems, value: allowedOrigins }
 }
 
-export const RATE_NAMES = ['RATE_LIMIT_REGISTER', 'RATE_LIMIT_AUTHORIZE', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_MCP', 'RATE_LIMIT_MCP_PER_IP', 'RATE_LIMIT_TOKEN_PER_IP', 'RATE_LIMIT_METRICS'] as const
+export const RATE_NAMES = ['RATE_LIMIT_REGISTER', 'RATE_LIMIT_AUTHORIZE', 'RATE_LIMIT_TOKEN', 'RATE_LIMIT_REVOKE', 'RATE_LIMIT_MCP', 'RATE_LIMIT_MCP_PER_IP', 'RATE_LIMIT_TOKEN_PER_IP', 'RATE_LIMIT_METRICS', 'RATE_LIMIT_ADMIN'] as const
 
 /** Rate limits: the schema checks the max/windowSeconds shape, this the window. */
 export function checkRateLimits (r: Reading): string[] {

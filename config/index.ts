@@ -113,6 +113,8 @@ export interface Config {
     tokenPerIp: RateRule
     /** GET /metrics per client IP. */
     metrics: RateRule
+    /** The admin area (not its sign-in or static files) per client IP. */
+    admin: RateRule
   }
   audit: { redisStream?: string, streamMaxLen: number }
   /** Prometheus metrics: served at /metrics to this bearer token (secret); undefined: off, nothing registered. */

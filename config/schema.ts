@@ -84,6 +84,8 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_TOKEN_PER_IP: Rate('300/60'),
   // GET /metrics per client IP (scrapes and wrong tokens alike), when METRICS_TOKEN is set.
   RATE_LIMIT_METRICS: Rate('60/60'),
+  // The admin area under /admin (pages, actions, the live feed, /admin/api) per client IP; its sign-in counts as authorize.
+  RATE_LIMIT_ADMIN: Rate('600/60'),
   AUDIT_REDIS_STREAM: Type.Optional(Type.String({ minLength: 1 })),
   AUDIT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100000 }),
 

@@ -24,7 +24,7 @@ export interface Bucket {
 /** `uncounted`: the counters could not be reached and the request was let through (fail-open). */
 export type Outcome = RateLimitResult & { bucket: Bucket, uncounted?: true }
 
-export type Rules = { register: RateRule, authorize: RateRule, token: RateRule, revoke: RateRule, mcp: RateRule, mcpPerIp: RateRule, tokenPerIp: RateRule, metrics: RateRule }
+export type Rules = { register: RateRule, authorize: RateRule, token: RateRule, revoke: RateRule, mcp: RateRule, mcpPerIp: RateRule, tokenPerIp: RateRule, metrics: RateRule, admin: RateRule }
 
 /** Retry-After of a 503 while the counters cannot be reached (RATE_LIMIT_FAIL_OPEN=false). */
 const RETRY_WHEN_UNAVAILABLE = 5

@@ -3,7 +3,7 @@ import ipaddr from 'ipaddr.js'
 import { parseBasicAuth } from '../shared/authorization-header.ts'
 
 /** Route families that opt in with `config: { rateLimitFamily }`. */
-export const RATE_LIMIT_FAMILIES = ['register', 'authorize', 'token', 'revoke', 'mcp', 'metrics'] as const
+export const RATE_LIMIT_FAMILIES = ['register', 'authorize', 'token', 'revoke', 'mcp', 'metrics', 'admin'] as const
 export type RateLimitFamily = typeof RATE_LIMIT_FAMILIES[number]
 
 const SIMPLE_PART = /^[\w.@-]{1,128}$/

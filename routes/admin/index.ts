@@ -25,6 +25,13 @@ const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async function (fast
   const guards = opts.guards ?? createAdminGuards(fastify, (reply, status, title, message) =>
     sendNotice(reply, status, title, message, { href: '/admin/login', label: 'Sign in' }))
 
+  // Every route of the area counts against RATE_LIMIT_ADMIN per client IP unless it names its own
+  // family (the sign-in counts as authorize), bearer or session alike, before any guard runs; the
+  // static files, served from memory, are not counted.
+  fastify.addHook('onRoute', route => {
+    if (route.url.startsWith('/admin/assets/')) return
+    route.config = { ...route.config, rateLimitFamily: route.config?.rateLimitFamily ?? 'admin' }
+  })
   // Static files need no session: the sign-in and refusal pages use the style sheet too.
   await fastify.register(assets)
   await fastify.register(signIn, { guards })

@@ -31,7 +31,7 @@ t.test('config.loaded is audited once at startup with the public configuration a
   t.same(line.rate_limit, {
     enabled: true,
     fail_open: true,
-    rules: { RATE_LIMIT_REGISTER: '20/3600', RATE_LIMIT_AUTHORIZE: '60/60', RATE_LIMIT_TOKEN: '60/60', RATE_LIMIT_REVOKE: '60/60', RATE_LIMIT_MCP: '100/60', RATE_LIMIT_MCP_PER_IP: '3000/60', RATE_LIMIT_TOKEN_PER_IP: '300/60', RATE_LIMIT_METRICS: '60/60' }
+    rules: { RATE_LIMIT_REGISTER: '20/3600', RATE_LIMIT_AUTHORIZE: '60/60', RATE_LIMIT_TOKEN: '60/60', RATE_LIMIT_REVOKE: '60/60', RATE_LIMIT_MCP: '100/60', RATE_LIMIT_MCP_PER_IP: '3000/60', RATE_LIMIT_TOKEN_PER_IP: '300/60', RATE_LIMIT_METRICS: '60/60', RATE_LIMIT_ADMIN: '600/60' }
   })
   t.equal(line.audit_stream, null)
   t.equal(line.metrics, false, 'METRICS_TOKEN unset')

@@ -11,14 +11,15 @@ const rules = {
   mcp: { max: 600, windowSeconds: 60 },
   mcpPerIp: { max: 3000, windowSeconds: 60 },
   tokenPerIp: { max: 300, windowSeconds: 60 },
-  metrics: { max: 60, windowSeconds: 60 }
+  metrics: { max: 60, windowSeconds: 60 },
+  admin: { max: 600, windowSeconds: 60 }
 }
 
 t.test('onRequestBuckets: /mcp by IP without a bearer token, nothing yet with one; OAuth families by IP', async t => {
   t.same(onRequestBuckets('mcp', '198.51.100.1', false, rules).map(b => [b.name, b.rule, b.keyKind]), [['mcp:ip:198.51.100.1', rules.mcp, 'ip']])
   t.same(onRequestBuckets('mcp', '198.51.100.1', true, rules), [], 'counted once the token was checked')
   t.same(onRequestBuckets('token', '198.51.100.1', false, rules).map(b => [b.name, b.rule]), [['token-ip:ip:198.51.100.1', rules.tokenPerIp]])
-  for (const family of ['register', 'authorize', 'revoke', 'metrics'] as const) {
+  for (const family of ['register', 'authorize', 'revoke', 'metrics', 'admin'] as const) {
     t.same(onRequestBuckets(family, '198.51.100.1', true, rules).map(b => [b.name, b.rule]), [[`${family}:ip:198.51.100.1`, rules[family]]])
   }
   t.same(tokenClientBucket('198.51.100.1', 'c1', rules.token), { name: 'token:client:c1:ip:198.51.100.1', rule: rules.token, keyKind: 'client' })
