@@ -18,6 +18,8 @@ const MAX_LINE = 16_384
 /** Entries read per command, and at most per history query (a filter that matches little stops there). */
 const PAGE = 500
 export const MAX_SCAN = 5000
+/** The largest sequence part of a stream id (64 bits): `<ms>-MAX_SEQUENCE` is the last id of a millisecond. */
+const MAX_SEQUENCE = '18446744073709551615'
 /** Entries read back at start to fill the charts of the last 24 h. */
 export const BACKFILL_MAX = 100_000
 
@@ -104,18 +106,19 @@ export function startStreamReader (blocking: RedisClient, shared: RedisClient, o
   const now = opts.now ?? Date.now
   const warn = createThrottle(60_000, now)
   const abort = new AbortController()
-  // Live from the moment the reader starts (before the instance listens), not from the stream's
+  // Live from the millisecond the reader starts (before the instance listens), not from the stream's
   // newest entry when the first read runs: that read waits for the connection, and an event written
-  // meanwhile would have gone to the backfill only, never to the live viewers. Ids are ms times of
-  // Redis's clock: a skew between it and this instance's shifts the start by as much.
+  // meanwhile would have gone to the backfill only, never to the live viewers. The backfill ends with
+  // the millisecond before. Ids are ms times of Redis's clock: a skew between it and this instance's
+  // shifts the start by as much.
   const startedAt = now()
-  const startId = `${startedAt}-0`
+  const beforeStart = `${startedAt - 1}-${MAX_SEQUENCE}`
   let lastId: string | undefined
 
   async function readOnce () {
     if (lastId === undefined) {
-      await backfill(shared, opts.name, startedAt - 86_400_000, startId, opts.onBackfill)
-      lastId = startId
+      await backfill(shared, opts.name, startedAt - 86_400_000, beforeStart, opts.onBackfill)
+      lastId = beforeStart
     }
     const answer = await blocking.call('XREAD', 'COUNT', PAGE, 'BLOCK', opts.blockMs, 'STREAMS', opts.name, lastId)
     for (const entry of readEntries(answer)) {

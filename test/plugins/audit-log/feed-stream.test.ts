@@ -15,7 +15,7 @@ const line = (marker: string) => JSON.stringify({ event: 'login.failed', outcome
 const write = async (stream: string, marker: string) => await shared.xadd(stream, '*', 'event', 'login.failed', 'line', line(marker))
 
 /** A reader of `stream` whose blocking connection is not connected yet; its live and backfilled events. */
-function reader (t: Test, stream: string) {
+function reader (t: Test, stream: string, now?: () => number) {
   const blocking = new Redis(REDIS_URL, { lazyConnect: true })
   const live: FeedEvent[] = []
   const backfilled: FeedEvent[] = []
@@ -23,6 +23,7 @@ function reader (t: Test, stream: string) {
     name: stream,
     log: pino({ level: 'silent' }),
     blockMs: 200,
+    now,
     onEvent: e => live.push(e),
     onBackfill: e => backfilled.push(e)
   })
@@ -52,4 +53,18 @@ t.test('an event written while the reader waits for its connection is delivered 
   await until(() => live.length > 1)
   t.same(live.map(e => e.line.marker), ['while-connecting', 'after'], 'live from the reader\'s start, nothing twice')
   t.same(backfilled.map(e => e.line.marker), ['before'], 'what came before the start goes to the charts\' backfill')
+})
+
+t.test('the millisecond the reader starts in is live, whole; the one before goes to the backfill', async t => {
+  const stream = `test:audit:${randomUUID().slice(0, 8)}`
+  t.teardown(() => shared.del(stream))
+  const start = Date.now()
+  await shared.xadd(stream, `${start - 1}-7`, 'event', 'login.failed', 'line', line('millisecond-before'))
+  const { blocking, live, backfilled } = reader(t, stream, () => start)
+  // The first id of the start's millisecond, as XADD gives it to an event written right after the start.
+  await shared.xadd(stream, `${start}-0`, 'event', 'login.failed', 'line', line('same-millisecond'))
+  await blocking.connect()
+  await until(() => live.length > 0)
+  t.same(live.map(e => e.line.marker), ['same-millisecond'])
+  t.same(backfilled.map(e => e.line.marker), ['millisecond-before'])
 })
