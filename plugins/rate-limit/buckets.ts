@@ -1,5 +1,5 @@
 // Which counters a request counts, per family, and what their counts mean. Pure: no Fastify, no I/O.
-import type { RateRule } from '../../config/index.ts'
+import type { Config, RateRule } from '../../config/index.ts'
 import { type RateLimitFamily, type CallerClaims, ipKey, keyPart, subjectKey } from './keys.ts'
 
 export interface RateLimitResult {
@@ -24,7 +24,8 @@ export interface Bucket {
 /** `uncounted`: the counters could not be reached and the request was let through (fail-open). */
 export type Outcome = RateLimitResult & { bucket: Bucket, uncounted?: true }
 
-export type Rules = { register: RateRule, authorize: RateRule, token: RateRule, revoke: RateRule, mcp: RateRule, mcpPerIp: RateRule, tokenPerIp: RateRule, metrics: RateRule, admin: RateRule }
+/** Each family's rule, as configured (a new family's rule is added in config only). */
+export type Rules = Omit<Config['rateLimit'], 'enabled' | 'failOpen'>
 
 /** Retry-After of a 503 while the counters cannot be reached (RATE_LIMIT_FAIL_OPEN=false). */
 const RETRY_WHEN_UNAVAILABLE = 5

@@ -26,6 +26,9 @@ export interface AdminPageInput {
   scripts?: readonly string[]
 }
 
+/** The area's one style sheet, by its content-hashed URL. */
+const STYLESHEET = `<link rel="stylesheet" href="${escapeHtml(assetUrl('admin.css'))}">`
+
 const NAV: ReadonlyArray<[AdminSection, string, string]> = [
   ['dashboard', 'Dashboard', '/admin'],
   ['grants', 'Grants', '/admin/grants'],
@@ -53,7 +56,7 @@ export function adminPage (input: AdminPageInput): string {
   const scripts = (input.scripts ?? []).map(src => `<script src="${escapeHtml(src)}" defer></script>`).join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin"><title>${escapeHtml(input.title)} · Gateway admin</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${escapeHtml(assetUrl('admin.css'))}">${scripts}</head>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(input.title)} · Gateway admin</title><link rel="icon" href="data:,">${STYLESHEET}${scripts}</head>
 <body>${header(input)}<main>${input.body}</main></body></html>`
 }
 

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import pino from 'pino'
 import { REDIS_URL, requireRedis } from '../../helper.ts'
+import { until } from '../../support/admin-dashboard.ts'
 import { startStreamReader } from '../../../plugins/audit-log/feed-stream.ts'
 import type { FeedEvent } from '../../../plugins/audit-log/feed-event.ts'
 
@@ -31,13 +32,6 @@ function reader (t: Test, stream: string, now?: () => number) {
   return { blocking, live, backfilled }
 }
 
-async function until (check: () => boolean, ms = 10_000) {
-  for (const end = Date.now() + ms; !check();) {
-    if (Date.now() > end) throw new Error('timed out')
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
 t.test('an event written while the reader waits for its connection is delivered live, once', async t => {
   const stream = `test:audit:${randomUUID().slice(0, 8)}`
   t.teardown(() => shared.del(stream))
@@ -48,9 +42,9 @@ t.test('an event written while the reader waits for its connection is delivered 
   // reader's own connection is still coming up.
   await write(stream, 'while-connecting')
   await blocking.connect()
-  await until(() => live.length > 0)
+  await until(() => live.length > 0, 10_000)
   await write(stream, 'after')
-  await until(() => live.length > 1)
+  await until(() => live.length > 1, 10_000)
   t.same(live.map(e => e.line.marker), ['while-connecting', 'after'], 'live from the reader\'s start, nothing twice')
   t.same(backfilled.map(e => e.line.marker), ['before'], 'what came before the start goes to the charts\' backfill')
 })
@@ -64,7 +58,7 @@ t.test('the millisecond the reader starts in is live, whole; the one before goes
   // The first id of the start's millisecond, as XADD gives it to an event written right after the start.
   await shared.xadd(stream, `${start}-0`, 'event', 'login.failed', 'line', line('same-millisecond'))
   await blocking.connect()
-  await until(() => live.length > 0)
+  await until(() => live.length > 0, 10_000)
   t.same(live.map(e => e.line.marker), ['same-millisecond'])
   t.same(backfilled.map(e => e.line.marker), ['millisecond-before'])
 })
